@@ -1,0 +1,198 @@
+/*
+ * ecr-ptc-proxy: a pull-through cache for container images.
+ *
+ *   main            CLI: serve | check-config | --version | --help
+ *   proxy_config    the JSON configuration and its validation
+ *   proxy_server    event loop, listener, signals, graceful stop
+ *   proxy_api       OCI Distribution API handlers and errors
+ *   proxy_oci       names, tags, digests, error codes
+ *   proxy_log       one line per event on stderr, text or JSON
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy_config.h"
+#include "proxy_log.h"
+#include "proxy_server.h"
+#include "proxy_util.h"
+
+#define EXIT_USAGE 2
+#define EXIT_CONFIG 2
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: ecr-ptc-proxy serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]\n"
+            "                           [--log-format text|json] [--drain-timeout DURATION]\n"
+            "       ecr-ptc-proxy check-config --config FILE\n"
+            "       ecr-ptc-proxy --version | --help\n"
+            "\n"
+            "A pull-through cache for container images (OCI Distribution API).\n"
+            "Without --config, serve uses the embedded default: listen %s, data in\n"
+            "%s (or $STATE_DIRECTORY), rules ecr-public -> https://public.ecr.aws and\n"
+            "docker-hub -> https://registry-1.docker.io (the default, with library/).\n"
+            "\n"
+            "check-config exits 0 when FILE is valid, else prints one line per problem,\n"
+            "each naming its key (rules[1].upstream: ...), and exits 2.\n",
+            CONFIG_DEFAULT_LISTEN, CONFIG_DEFAULT_DATA_DIR);
+}
+
+/* Print each problem line prefixed with the file it came from. */
+static void print_problems(const char *origin, const char *errs)
+{
+    const char *line = errs;
+
+    while (line != NULL && *line != '\0') {
+        const char *nl = strchr(line, '\n');
+        int n = nl ? (int)(nl - line) : (int)strlen(line);
+        fprintf(stderr, "%s: %.*s\n", origin, n, line);
+        line = nl ? nl + 1 : NULL;
+    }
+}
+
+static struct config *load(const char *path)
+{
+    struct config *cfg;
+    char *errs = NULL;
+
+    if (path == NULL)
+        return config_default();
+    cfg = config_load_file(path, &errs);
+    if (cfg == NULL) {
+        print_problems(path, errs);
+        free(errs);
+    }
+    return cfg;
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    struct config *cfg;
+    int c;
+
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': path = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (path == NULL || optind != argc) {
+        fprintf(stderr, "ecr-ptc-proxy check-config: --config FILE is required\n");
+        return EXIT_USAGE;
+    }
+    cfg = load(path);
+    if (cfg == NULL)
+        return EXIT_CONFIG;
+    printf("%s: ok (%zu rule%s)\n", path, cfg->cfg_nrules, cfg->cfg_nrules == 1 ? "" : "s");
+    config_free(cfg);
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"log-format", required_argument, NULL, 'f'},
+        {"drain-timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL, *listen = NULL, *data_dir = NULL;
+    enum log_format fmt = LOG_FORMAT_TEXT;
+    int64_t drain = 10;
+    struct config *cfg;
+    struct server *srv;
+    char *err = NULL;
+    char host[256];
+    int c, port, rc;
+
+    while ((c = getopt_long(argc, argv, "c:l:d:f:t:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': path = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'd': data_dir = optarg; break;
+        case 'f':
+            if (log_format_parse(optarg, &fmt) == -1) {
+                fprintf(stderr, "--log-format: \"%s\" is not text or json\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 't':
+            if (config_parse_duration(optarg, &drain) == -1) {
+                fprintf(stderr, "--drain-timeout: \"%s\" is not a duration (e.g. 10s)\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "ecr-ptc-proxy serve: unexpected argument \"%s\"\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (listen != NULL && config_parse_listen(listen, host, sizeof(host), &port) == -1) {
+        fprintf(stderr, "--listen: \"%s\" is not HOST:PORT (e.g. 127.0.0.1:5000)\n", listen);
+        return EXIT_USAGE;
+    }
+    log_setup(fmt, LOG_INFO);
+    cfg = load(path);
+    if (cfg == NULL)
+        return EXIT_CONFIG;
+    if (listen != NULL) {
+        free(cfg->cfg_listen);
+        cfg->cfg_listen = xstrdup(listen);
+    }
+    if (data_dir != NULL) {
+        free(cfg->cfg_data_dir);
+        cfg->cfg_data_dir = xstrdup(data_dir);
+    }
+    srv = server_create(cfg, &err);
+    if (srv == NULL) {
+        log_event(LOG_ERROR, "start-failed", "error", err, NULL);
+        free(err);
+        config_free(cfg);
+        return 1;
+    }
+    rc = server_run(srv, drain * 1000000) == 0 ? 0 : 1;
+    server_destroy(srv);
+    config_free(cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("ecr-ptc-proxy %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "check-config") == 0)
+        return cmd_check_config(argc - 1, argv + 1);
+    fprintf(stderr, "ecr-ptc-proxy: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return EXIT_USAGE;
+}

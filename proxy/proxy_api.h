@@ -1,0 +1,26 @@
+/* The OCI Distribution API handlers: routes requests, answers errors in the spec's JSON. */
+#ifndef PROXY_API_H
+#define PROXY_API_H
+
+#include "proxy_oci.h"
+
+struct api;
+struct config;
+struct event_base;
+struct evhttp_request;
+struct server;
+
+/* Create the handlers for <cfg> on <base>; both borrowed. Returns NULL with *err set. */
+struct api *api_create(struct event_base *base, const struct config *cfg, struct server *srv,
+                       char **err);
+
+/* evhttp's generic callback: every request lands here; <arg> is the struct api. */
+void api_handle(struct evhttp_request *req, void *arg);
+
+/* Answer <req> with the OCI error <e>; <detail> may be NULL. */
+void api_send_error(struct evhttp_request *req, enum oci_error e, const char *message,
+                    const char *detail);
+
+void api_destroy(struct api *api);
+
+#endif

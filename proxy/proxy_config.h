@@ -1,0 +1,68 @@
+/* The configuration: the JSON file of DESIGN.md's Interface section, or the embedded default. */
+#ifndef PROXY_CONFIG_H
+#define PROXY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_LISTEN "0.0.0.0:5000"
+#define CONFIG_DEFAULT_DATA_DIR "./ecr-ptc-proxy-data"
+#define CONFIG_DEFAULT_REFRESH (24 * 3600)
+#define CONFIG_DEFAULT_STALE (7 * 24 * 3600)
+#define CONFIG_DEFAULT_MIN_FREE ((int64_t)1 << 30)
+
+/* One rule: a repository prefix mapped to an upstream registry. Owned by its struct config. */
+struct config_rule {
+    char *rule_prefix;          /* "docker-hub", may hold '/' */
+    char *rule_upstream;        /* "https://registry-1.docker.io", no trailing '/' */
+    char **rule_mirror_for;     /* hosts answered for containerd's ?ns= */
+    size_t rule_nmirror_for;
+    int rule_default;           /* answers names with neither prefix nor ns */
+    int rule_library_prefix;    /* one-segment names become library/NAME */
+    int rule_allow_private_redirects;
+    char *rule_username;        /* NULL when anonymous */
+    char *rule_password;        /* the secret; never printed */
+    int64_t rule_refresh_interval; /* seconds */
+    int64_t rule_stale_if_error;   /* seconds */
+};
+
+struct config {
+    char *cfg_listen;           /* "HOST:PORT" */
+    char *cfg_data_dir;
+    int64_t cfg_refresh_interval;
+    int64_t cfg_stale_if_error;
+    int64_t cfg_min_free_space; /* bytes the store leaves free on its filesystem */
+    struct config_rule *cfg_rules;
+    size_t cfg_nrules;
+};
+
+/*
+ * Parse a configuration from the JSON text <json>. Returns a config the caller frees with
+ * config_free(), or NULL with *errs set to one line per problem ("rules[1].upstream: not a
+ * URL"), newline-separated; the caller frees *errs. Secrets named by password_env and
+ * password_file are resolved here. Values of secrets never appear in *errs.
+ */
+struct config *config_load_string(const char *json, char **errs);
+
+/* As config_load_string, reading the file at <path>. */
+struct config *config_load_file(const char *path, char **errs);
+
+/* The embedded default: DESIGN.md's listen address, data directory and two rules. */
+struct config *config_default(void);
+
+/* Free <cfg> and everything it owns; accepts NULL and half-built configs. */
+void config_free(struct config *cfg);
+
+/* "90s", "15m", "24h", "7d" → seconds. Returns 0, or -1 on garbage or overflow. */
+int config_parse_duration(const char *s, int64_t *out);
+
+/* "500MiB", "200GiB", "1024B", "10MB" → bytes. Returns 0, or -1 on garbage or overflow. */
+int config_parse_size(const char *s, int64_t *out);
+
+/*
+ * Split "HOST:PORT" / "[V6]:PORT" into <host> (without brackets) and <port>.
+ * Returns 0, or -1 when malformed.
+ */
+int config_parse_listen(const char *s, char *host, size_t hostsize, int *port);
+
+#endif

@@ -1,0 +1,21 @@
+/* Logging to stderr: one line per event, as text (key=value) or one JSON object per line. */
+#ifndef PROXY_LOG_H
+#define PROXY_LOG_H
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
+
+/* Choose the output format and the lowest level written. Defaults: text, info. */
+void log_setup(enum log_format format, enum log_level min_level);
+
+/* Parse "text"/"json"; returns 0 and sets <out>, or -1. */
+int log_format_parse(const char *s, enum log_format *out);
+
+/*
+ * Write one event: <event> is a short name ("listen", "request"), followed by pairs of
+ * const char * key and value, ending with NULL. A NULL value is written as an empty string.
+ * Nothing here is retained after the call.
+ */
+void log_event(enum log_level level, const char *event, ...) __attribute__((sentinel));
+
+#endif

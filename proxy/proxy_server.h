@@ -1,0 +1,36 @@
+/* The daemon's event loop: HTTP listener, signal handling, graceful stop. */
+#ifndef PROXY_SERVER_H
+#define PROXY_SERVER_H
+
+#include <stdint.h>
+
+struct config;
+struct evhttp_request;
+struct server;
+
+/*
+ * Create a server for <cfg> (borrowed; must outlive the server), bind its listener and open
+ * its data directory. Returns NULL with *err set (caller frees) when it cannot start.
+ */
+struct server *server_create(const struct config *cfg, char **err);
+
+/*
+ * Run the loop until SIGTERM/SIGINT: then stop accepting, let in-flight responses finish for
+ * up to <drain_usec>, and return 0. Returns -1 on a fatal loop error.
+ */
+int server_run(struct server *srv, int64_t drain_usec);
+
+/* Undo server_create; accepts NULL. */
+void server_destroy(struct server *srv);
+
+/*
+ * Handlers that answer asynchronously mark the request in flight so a graceful stop waits
+ * for it; each server_inflight_begin is paired with one server_inflight_end.
+ */
+void server_inflight_begin(struct server *srv);
+void server_inflight_end(struct server *srv);
+
+/* 1 once a stop was asked for: handlers refuse new work with 503. */
+int server_stopping(const struct server *srv);
+
+#endif

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds and runs every test three ways: gcc, clang with ASan+UBSan, and `make distcheck`.
+# Each build lives in its own directory under build/; the source tree stays clean.
+# Prints one closing line "N passed, N failed" summed over the runs; exits non-zero on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+passed=0
+failed=0
+
+tally() { # tally BUILD_DIR: add the automake summary of BUILD_DIR/test-suite.log
+    local log=$1/test-suite.log p f e
+    [ -f "$log" ] || return 0
+    p=$(sed -n 's/^# PASS: *//p' "$log" | head -1)
+    f=$(sed -n 's/^# FAIL: *//p' "$log" | head -1)
+    e=$(sed -n 's/^# ERROR: *//p' "$log" | head -1)
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0} + ${e:-0}))
+}
+
+run() { # run NAME CONFIGURE-ARGS...: configure in build/NAME and make check
+    local name=$1; shift
+    echo "=== $name: configure $*"
+    rm -rf "build/$name"
+    mkdir -p "build/$name"
+    local rc=0
+    (cd "build/$name" && "$top/configure" -q "$@" && make -s -j"$jobs" && make -j"$jobs" check) || rc=$?
+    tally "build/$name"
+    if [ $rc -ne 0 ]; then
+        echo "=== $name: FAILED"
+        for f in "build/$name"/tests/*/*.log; do
+            if grep -q '^FAIL\|^ERROR' "${f%.log}.trs" 2>/dev/null; then echo "--- $f"; tail -40 "$f"; fi
+        done
+        failed=$((failed + 1))
+    fi
+}
+
+# An in-tree build (README's run command) blocks out-of-tree ones: clean it first.
+if [ -f config.status ]; then make -s distclean >/dev/null 2>&1 || true; fi
+autoreconf -fi >/dev/null
+run gcc CC=gcc
+run asan CC=clang --enable-sanitizers
+echo "=== distcheck"
+rm -rf build/dist && mkdir -p build/dist
+if (cd build/dist && "$top/configure" -q && make -s -j"$jobs" distcheck >distcheck.log 2>&1); then
+    passed=$((passed + 1)); echo "distcheck: ok"
+else
+    failed=$((failed + 1)); echo "distcheck: FAILED"; tail -60 build/dist/distcheck.log
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,81 @@
+# Shared helpers for the end-to-end scenarios: temp dirs, free loopback ports, starting and
+# stopping processes by PID. Sourced by each tests/e2e/NN-*.sh; needs PROXY_BIN and TOP_SRCDIR.
+set -euo pipefail
+
+: "${PROXY_BIN:?PROXY_BIN must name the ecr-ptc-proxy binary}"
+: "${TOP_SRCDIR:?TOP_SRCDIR must name the source tree}"
+
+E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ecr-ptc-e2e.XXXXXX")
+E2E_PIDS=()
+E2E_FAILS=0
+E2E_PASSES=0
+
+e2e_cleanup() {
+    local pid
+    for pid in "${E2E_PIDS[@]:-}"; do
+        [ -n "$pid" ] || continue
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+    if [ "${E2E_KEEP:-0}" = 1 ]; then echo "kept $E2E_TMP"; else rm -rf "$E2E_TMP"; fi
+}
+trap e2e_cleanup EXIT
+
+# A TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_port PORT [SECONDS]: until something accepts on 127.0.0.1:PORT (bounded).
+wait_port() {
+    local port=$1 limit=${2:-10} i
+    for i in $(seq 1 $((limit * 20))); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "nothing listening on 127.0.0.1:$port after ${limit}s" >&2
+    return 1
+}
+
+# start_proxy NAME ARGS...: runs the proxy in the background, logs to $E2E_TMP/NAME.log,
+# sets PROXY_PID. The caller passes --listen so it knows the port.
+start_proxy() {
+    local name=$1; shift
+    "$PROXY_BIN" serve "$@" >"$E2E_TMP/$name.log" 2>&1 &
+    PROXY_PID=$!
+    E2E_PIDS+=("$PROXY_PID")
+}
+
+# stop_pid PID [SECONDS]: SIGTERM, wait up to SECONDS (default 5), then SIGKILL. Returns the
+# process's exit status when it stopped in time, 124 when it had to be killed.
+stop_pid() {
+    local pid=$1 limit=${2:-5} i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 1 $((limit * 20))); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            wait "$pid" 2>/dev/null && return 0 || return $?
+        fi
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    return 124
+}
+
+pass() { E2E_PASSES=$((E2E_PASSES + 1)); echo "ok - $*"; }
+fail() { E2E_FAILS=$((E2E_FAILS + 1)); echo "FAIL - $*" >&2; }
+
+# check DESCRIPTION COMMAND...: runs COMMAND, records pass or fail.
+check() {
+    local what=$1; shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# e2e_done: prints the tally and exits non-zero when anything failed.
+e2e_done() {
+    echo "$E2E_PASSES passed, $E2E_FAILS failed"
+    [ "$E2E_FAILS" -eq 0 ]
+}

@@ -1,0 +1,361 @@
+/* Unit tests for proxy/proxy_config.c: every valid form, each invalid case with its message. */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy_config.h"
+
+static const char *const ok_rules =
+    "\"rules\":[{\"prefix\":\"ecr-public\",\"upstream\":\"https://public.ecr.aws\"}]";
+
+/* Load <json>; expect failure whose message lines include <want>; return nothing. */
+static void expect_error(const char *json, const char *want)
+{
+    char *errs = NULL;
+    struct config *cfg = config_load_string(json, &errs);
+
+    cr_assert_null(cfg, "expected %s to fail", json);
+    cr_assert_not_null(errs);
+    cr_assert(strstr(errs, want) != NULL, "errors \"%s\" lack \"%s\"", errs, want);
+    free(errs);
+}
+
+static struct config *expect_ok(const char *json)
+{
+    char *errs = NULL;
+    struct config *cfg = config_load_string(json, &errs);
+
+    cr_assert_not_null(cfg, "expected %s to load, got: %s", json, errs ? errs : "");
+    cr_assert_null(errs);
+    return cfg;
+}
+
+Test(duration, valid_forms)
+{
+    int64_t v;
+
+    cr_assert_eq(config_parse_duration("90s", &v), 0);
+    cr_assert_eq(v, 90);
+    cr_assert_eq(config_parse_duration("15m", &v), 0);
+    cr_assert_eq(v, 900);
+    cr_assert_eq(config_parse_duration("24h", &v), 0);
+    cr_assert_eq(v, 86400);
+    cr_assert_eq(config_parse_duration("7d", &v), 0);
+    cr_assert_eq(v, 604800);
+    cr_assert_eq(config_parse_duration("0s", &v), 0);
+    cr_assert_eq(v, 0);
+}
+
+Test(duration, garbage_and_overflow)
+{
+    int64_t v = 42;
+    const char *bad[] = {"", "s", "10", "10x", "-5s", "+5s", "1.5h", " 5s", "5s ", "5 s", "5ss",
+                         "9223372036854775807d", "99999999999999999999s", "1h30m", "0x10s"};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(config_parse_duration(bad[i], &v), -1, "accepted \"%s\"", bad[i]);
+    cr_assert_eq(v, 42, "a failed parse must not write its output");
+    cr_assert_eq(config_parse_duration("106751991167300d", &v), 0);
+    cr_assert_eq(config_parse_duration("106751991167301d", &v), -1);
+}
+
+Test(size, valid_forms)
+{
+    int64_t v;
+
+    cr_assert_eq(config_parse_size("500MiB", &v), 0);
+    cr_assert_eq(v, 500LL << 20);
+    cr_assert_eq(config_parse_size("200GiB", &v), 0);
+    cr_assert_eq(v, 200LL << 30);
+    cr_assert_eq(config_parse_size("1TiB", &v), 0);
+    cr_assert_eq(v, 1LL << 40);
+    cr_assert_eq(config_parse_size("4KiB", &v), 0);
+    cr_assert_eq(v, 4096);
+    cr_assert_eq(config_parse_size("1024B", &v), 0);
+    cr_assert_eq(v, 1024);
+    cr_assert_eq(config_parse_size("10MB", &v), 0);
+    cr_assert_eq(v, 10000000);
+}
+
+Test(size, garbage_and_overflow)
+{
+    int64_t v = 7;
+    const char *bad[] = {"", "MiB", "10", "10mib", "10 MiB", "-1MiB", "1.5GiB", "10PiB",
+                         "9999999999999GiB", "99999999999999999999B", "10MiBs"};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(config_parse_size(bad[i], &v), -1, "accepted \"%s\"", bad[i]);
+    cr_assert_eq(v, 7);
+    cr_assert_eq(config_parse_size("8388607TiB", &v), 0);
+    cr_assert_eq(config_parse_size("8388608TiB", &v), -1);
+}
+
+Test(listen, forms)
+{
+    char host[64];
+    int port;
+
+    cr_assert_eq(config_parse_listen("127.0.0.1:5000", host, sizeof(host), &port), 0);
+    cr_assert_str_eq(host, "127.0.0.1");
+    cr_assert_eq(port, 5000);
+    cr_assert_eq(config_parse_listen("[::1]:8080", host, sizeof(host), &port), 0);
+    cr_assert_str_eq(host, "::1");
+    cr_assert_eq(port, 8080);
+    cr_assert_eq(config_parse_listen("localhost:1", host, sizeof(host), &port), 0);
+    cr_assert_eq(config_parse_listen("127.0.0.1", host, sizeof(host), &port), -1);
+    cr_assert_eq(config_parse_listen(":5000", host, sizeof(host), &port), -1);
+    cr_assert_eq(config_parse_listen("h:0", host, sizeof(host), &port), -1);
+    cr_assert_eq(config_parse_listen("h:65536", host, sizeof(host), &port), -1);
+    cr_assert_eq(config_parse_listen("h:-1", host, sizeof(host), &port), -1);
+    cr_assert_eq(config_parse_listen("h:50x", host, sizeof(host), &port), -1);
+    cr_assert_eq(config_parse_listen("::1:5000", host, sizeof(host), &port), -1);
+    cr_assert_eq(config_parse_listen("[::1]5000", host, sizeof(host), &port), -1);
+}
+
+Test(config, default_matches_design)
+{
+    struct config *cfg = config_default();
+
+    cr_assert_str_eq(cfg->cfg_listen, "0.0.0.0:5000");
+    cr_assert_eq(cfg->cfg_nrules, 2);
+    cr_assert_str_eq(cfg->cfg_rules[0].rule_prefix, "ecr-public");
+    cr_assert_str_eq(cfg->cfg_rules[0].rule_upstream, "https://public.ecr.aws");
+    cr_assert_str_eq(cfg->cfg_rules[1].rule_prefix, "docker-hub");
+    cr_assert_str_eq(cfg->cfg_rules[1].rule_upstream, "https://registry-1.docker.io");
+    cr_assert(cfg->cfg_rules[1].rule_default);
+    cr_assert(cfg->cfg_rules[1].rule_library_prefix);
+    cr_assert_eq(cfg->cfg_rules[1].rule_refresh_interval, 86400);
+    cr_assert_eq(cfg->cfg_stale_if_error, 7 * 86400);
+    config_free(cfg);
+}
+
+Test(config, default_data_dir_follows_state_directory)
+{
+    struct config *cfg;
+
+    setenv("STATE_DIRECTORY", "/var/lib/ecr-ptc-proxy", 1);
+    cfg = config_default();
+    cr_assert_str_eq(cfg->cfg_data_dir, "/var/lib/ecr-ptc-proxy");
+    config_free(cfg);
+    unsetenv("STATE_DIRECTORY");
+    cfg = config_default();
+    cr_assert_str_eq(cfg->cfg_data_dir, "./ecr-ptc-proxy-data");
+    config_free(cfg);
+}
+
+Test(config, design_example_loads)
+{
+    struct config *cfg;
+
+    setenv("DOCKERHUB_TOKEN", "s3cret-token", 1);
+    cfg = expect_ok(
+        "{\"listen\":\"127.0.0.1:5000\",\"data_dir\":\"/var/lib/ecr-ptc-proxy\","
+        "\"refresh_interval\":\"24h\",\"stale_if_error\":\"7d\",\"rules\":["
+        "{\"prefix\":\"ecr-public\",\"upstream\":\"https://public.ecr.aws\","
+        "\"mirror_for\":[\"public.ecr.aws\"]},"
+        "{\"prefix\":\"docker-hub\",\"upstream\":\"https://registry-1.docker.io/\","
+        "\"mirror_for\":[\"docker.io\",\"registry-1.docker.io\"],\"library_prefix\":true,"
+        "\"default\":true,\"credentials\":{\"username\":\"me\",\"password_env\":"
+        "\"DOCKERHUB_TOKEN\"}}]}");
+    cr_assert_str_eq(cfg->cfg_listen, "127.0.0.1:5000");
+    cr_assert_str_eq(cfg->cfg_data_dir, "/var/lib/ecr-ptc-proxy");
+    cr_assert_eq(cfg->cfg_nrules, 2);
+    cr_assert_str_eq(cfg->cfg_rules[1].rule_upstream, "https://registry-1.docker.io");
+    cr_assert_eq(cfg->cfg_rules[1].rule_nmirror_for, 2);
+    cr_assert_str_eq(cfg->cfg_rules[1].rule_mirror_for[1], "registry-1.docker.io");
+    cr_assert_str_eq(cfg->cfg_rules[1].rule_username, "me");
+    cr_assert_str_eq(cfg->cfg_rules[1].rule_password, "s3cret-token");
+    cr_assert(cfg->cfg_rules[1].rule_default);
+    cr_assert(!cfg->cfg_rules[0].rule_default);
+    config_free(cfg);
+    unsetenv("DOCKERHUB_TOKEN");
+}
+
+Test(config, per_rule_overrides_and_sizes)
+{
+    struct config *cfg = expect_ok(
+        "{\"refresh_interval\":\"1h\",\"min_free_space\":\"500MiB\",\"rules\":["
+        "{\"prefix\":\"a\",\"upstream\":\"http://127.0.0.1:5001\",\"refresh_interval\":\"90s\","
+        "\"stale_if_error\":\"15m\",\"allow_private_redirects\":true},"
+        "{\"prefix\":\"mirrors/quay\",\"upstream\":\"https://[::1]:443\"}]}");
+
+    cr_assert_eq(cfg->cfg_min_free_space, 500LL << 20);
+    cr_assert_eq(cfg->cfg_rules[0].rule_refresh_interval, 90);
+    cr_assert_eq(cfg->cfg_rules[0].rule_stale_if_error, 900);
+    cr_assert(cfg->cfg_rules[0].rule_allow_private_redirects);
+    cr_assert_eq(cfg->cfg_rules[1].rule_refresh_interval, 3600);
+    cr_assert_eq(cfg->cfg_rules[1].rule_stale_if_error, 7 * 86400);
+    cr_assert_str_eq(cfg->cfg_rules[1].rule_prefix, "mirrors/quay");
+    config_free(cfg);
+}
+
+Test(config, password_file_and_inline)
+{
+    char path[] = "/tmp/ecr-ptc-secret-XXXXXX";
+    int fd = mkstemp(path);
+    char json[512];
+    struct config *cfg;
+
+    cr_assert_neq(fd, -1);
+    cr_assert_eq(write(fd, "from-file\n", 10), 10);
+    close(fd);
+    snprintf(json, sizeof(json),
+             "{\"rules\":[{\"prefix\":\"q\",\"upstream\":\"https://quay.io\",\"credentials\":"
+             "{\"username\":\"u\",\"password_file\":\"%s\"}},{\"prefix\":\"g\",\"upstream\":"
+             "\"https://ghcr.io\",\"credentials\":{\"username\":\"u\",\"password\":\"p\"}}]}",
+             path);
+    cfg = expect_ok(json);
+    cr_assert_str_eq(cfg->cfg_rules[0].rule_password, "from-file");
+    cr_assert_str_eq(cfg->cfg_rules[1].rule_password, "p");
+    config_free(cfg);
+    unlink(path);
+}
+
+Test(config, listen_and_data_dir_default_when_absent)
+{
+    struct config *cfg;
+    char json[256];
+
+    unsetenv("STATE_DIRECTORY");
+    snprintf(json, sizeof(json), "{%s}", ok_rules);
+    cfg = expect_ok(json);
+    cr_assert_str_eq(cfg->cfg_listen, "0.0.0.0:5000");
+    cr_assert_str_eq(cfg->cfg_data_dir, "./ecr-ptc-proxy-data");
+    config_free(cfg);
+}
+
+Test(config_errors, syntax)
+{
+    expect_error("{\"rules\": [", "(file): line 1");
+    expect_error("[]", "(top level): must be a JSON object");
+    expect_error("{\"rules\":[],\"rules\":[]}", "duplicate");
+}
+
+Test(config_errors, top_level_keys)
+{
+    char json[512];
+
+    snprintf(json, sizeof(json), "{\"listne\":\"x\",%s}", ok_rules);
+    expect_error(json, "listne: unknown key");
+    snprintf(json, sizeof(json), "{\"listen\":\"127.0.0.1\",%s}", ok_rules);
+    expect_error(json, "listen: \"127.0.0.1\" is not HOST:PORT");
+    snprintf(json, sizeof(json), "{\"listen\":5000,%s}", ok_rules);
+    expect_error(json, "listen: must be a string");
+    snprintf(json, sizeof(json), "{\"refresh_interval\":\"24\",%s}", ok_rules);
+    expect_error(json, "refresh_interval: \"24\" is not a duration");
+    snprintf(json, sizeof(json), "{\"stale_if_error\":7,%s}", ok_rules);
+    expect_error(json, "stale_if_error: must be a string");
+    snprintf(json, sizeof(json), "{\"min_free_space\":\"2 GiB\",%s}", ok_rules);
+    expect_error(json, "min_free_space: \"2 GiB\" is not a size");
+    snprintf(json, sizeof(json), "{\"data_dir\":\"\",%s}", ok_rules);
+    expect_error(json, "data_dir: must not be empty");
+    expect_error("{}", "rules: missing");
+    expect_error("{\"rules\":[]}", "rules: empty");
+    expect_error("{\"rules\":{}}", "rules: must be a list");
+}
+
+Test(config_errors, rule_keys)
+{
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\"},"
+                 "{\"prefix\":\"b\",\"upstream\":\"ftp://b.io\"}]}",
+                 "rules[1].upstream: not a URL");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://\"}]}",
+                 "rules[0].upstream: not a URL (no host)");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io/v2/x\"}]}",
+                 "rules[0].upstream: must be a registry's base URL");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io:99999\"}]}",
+                 "rules[0].upstream: not a URL (bad port)");
+    expect_error("{\"rules\":[{\"prefix\":\"A\",\"upstream\":\"https://a.io\"}]}",
+                 "rules[0].prefix: \"A\" is not a repository path");
+    expect_error("{\"rules\":[{\"prefix\":\"a//b\",\"upstream\":\"https://a.io\"}]}",
+                 "rules[0].prefix: \"a//b\" is not a repository path");
+    expect_error("{\"rules\":[{\"upstream\":\"https://a.io\"}]}", "rules[0].prefix: missing");
+    expect_error("{\"rules\":[{\"prefix\":\"a\"}]}", "rules[0].upstream: missing");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\",\"mirorr_for\":[]}]}",
+                 "rules[0].mirorr_for: unknown key");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\",\"default\":1}]}",
+                 "rules[0].default: must be true or false");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\","
+                 "\"mirror_for\":\"docker.io\"}]}",
+                 "rules[0].mirror_for: must be a list of host names");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\","
+                 "\"mirror_for\":[\"ok.io\",\"Bad Host\"]}]}",
+                 "rules[0].mirror_for[1]: \"Bad Host\" is not a host name");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\","
+                 "\"refresh_interval\":\"1w\"}]}",
+                 "rules[0].refresh_interval: \"1w\" is not a duration");
+    expect_error("{\"rules\":[7]}", "rules[0]: must be an object");
+}
+
+Test(config_errors, contradictions)
+{
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\",\"default\":true},"
+                 "{\"prefix\":\"b\",\"upstream\":\"https://b.io\",\"default\":true}]}",
+                 "rules[1].default: only one rule may be the default");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\"},"
+                 "{\"prefix\":\"a\",\"upstream\":\"https://b.io\"}]}",
+                 "rules[1].prefix: \"a\" is already the prefix of rules[0]");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\","
+                 "\"mirror_for\":[\"docker.io\"]},{\"prefix\":\"b\",\"upstream\":\"https://b.io\","
+                 "\"mirror_for\":[\"docker.io\"]}]}",
+                 "rules[1].mirror_for[0]: \"docker.io\" is already mirrored by rules[0]");
+}
+
+Test(config_errors, credentials_without_leaking_secrets)
+{
+    char *errs = NULL;
+    struct config *cfg;
+
+    unsetenv("NO_SUCH_TOKEN_VAR");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\",\"credentials\":"
+                 "{\"username\":\"u\",\"password_env\":\"NO_SUCH_TOKEN_VAR\"}}]}",
+                 "rules[0].credentials.password_env: environment variable NO_SUCH_TOKEN_VAR is "
+                 "not set");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\",\"credentials\":"
+                 "{\"password\":\"x\"}}]}",
+                 "rules[0].credentials.username: missing");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\",\"credentials\":"
+                 "{\"username\":\"u\"}}]}",
+                 "rules[0].credentials: needs one of password, password_env, password_file");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\",\"credentials\":"
+                 "{\"username\":\"u\",\"password_file\":\"/nonexistent/secret\"}}]}",
+                 "rules[0].credentials.password_file: cannot read /nonexistent/secret");
+    /* A secret given inline next to an error elsewhere never shows in the messages. */
+    cfg = config_load_string(
+        "{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\",\"credentials\":"
+        "{\"username\":\"u\",\"password\":\"hunter2-secret\",\"password_env\":\"X\",\"pin\":1}}]}",
+        &errs);
+    cr_assert_null(cfg);
+    cr_assert(strstr(errs, "give only one of") != NULL, "%s", errs);
+    cr_assert(strstr(errs, "rules[0].credentials.pin: unknown key") != NULL, "%s", errs);
+    cr_assert(strstr(errs, "hunter2") == NULL, "secret leaked: %s", errs);
+    free(errs);
+}
+
+Test(config_errors, one_line_per_problem)
+{
+    char *errs = NULL;
+    struct config *cfg = config_load_string(
+        "{\"listen\":\"x\",\"bogus\":1,\"rules\":[{\"prefix\":\"a\",\"upstream\":\"nope\"}]}",
+        &errs);
+    int lines = 0;
+
+    cr_assert_null(cfg);
+    for (const char *p = errs; *p; p++)
+        lines += *p == '\n';
+    cr_assert_eq(lines, 3, "want 3 lines, got: %s", errs);
+    free(errs);
+}
+
+Test(config_errors, file_problems)
+{
+    char *errs = NULL;
+
+    cr_assert_null(config_load_file("/nonexistent/config.json", &errs));
+    cr_assert(strstr(errs, "/nonexistent/config.json: cannot open") != NULL, "%s", errs);
+    free(errs);
+}
