@@ -37,6 +37,7 @@ enum oci_error {
     OCI_ERR_UNSUPPORTED,
     OCI_ERR_TOOMANYREQUESTS,
     OCI_ERR_RANGE_INVALID,
+    OCI_ERR_PAGINATION_NUMBER_INVALID,
     OCI_ERR_UPSTREAM,      /* upstream failed: 502, code UNKNOWN */
     OCI_ERR_UNAVAILABLE,   /* shutting down or overloaded: 503, code UNAVAILABLE */
     OCI_ERR_NOT_FOUND,     /* a path outside the API: 404, code NOT_FOUND */
