@@ -1,58 +1,116 @@
-/* The OCI Distribution API handlers: /v2/, /healthz, and the spec's error JSON for the rest. */
+/*
+ * The OCI Distribution API handlers (pull category): /v2/, manifests, blobs, tags/list,
+ * referrers, /healthz, and the spec's error JSON for everything else.
+ *
+ * A request is routed (proxy_route: URI grammar; policy_rules: which upstream), then:
+ *  - manifest by tag: the index's entry and policy_refresh decide between the cache, a HEAD
+ *    upstream (a GET only when the digest changed), or stale-if-error;
+ *  - manifest by digest: the store, else one buffered fetch per digest shared by every
+ *    waiting client, verified before it is stored;
+ *  - blob: the store (sendfile, Range), else the fill for that digest (proxy_fill).
+ * Content fetched for one repository is served under another only when the index knows
+ * that repository references it, or upstream confirms it with a HEAD.
+ */
 #include "config.h"
 
 #include "proxy_api.h"
 
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "db_index.h"
+#include "policy_refresh.h"
+#include "policy_rules.h"
 #include "proxy_config.h"
+#include "proxy_fill.h"
 #include "proxy_log.h"
+#include "proxy_manifest.h"
+#include "proxy_route.h"
 #include "proxy_server.h"
+#include "proxy_store.h"
+#include "proxy_upstream.h"
 #include "proxy_util.h"
 
-#define API_MAGIC 0x41504921u /* "API!" */
+#define API_MAGIC 0x41504921u   /* "API!" */
+#define MREQ_MAGIC 0x4d524551u  /* "MREQ" */
+#define FETCH_MAGIC 0x46544348u /* "FTCH" */
+#define TAGS_BODY_MAX (4 * 1024 * 1024)
+#define REFERRERS_BODY_MAX (4 * 1024 * 1024)
+
+struct fetch;
 
 struct api {
     unsigned magic;
     struct event_base *base;
     const struct config *cfg;
     struct server *srv;
+    struct store *st;
+    struct index *ix;
+    struct upstream *up;
+    struct fills *fills;
+    struct rules_rule *rules;
+    struct fetch *fetches;  /* buffered upstream fetches in flight, shared by key */
 };
+
+/* One client request that waits on something. */
+struct mreq {
+    unsigned magic;
+    struct api *api;
+    struct evhttp_request *req;
+    struct exchange *x;
+    int gone, head;
+    struct route_req rt;
+    const struct config_rule *rule;
+    char upname[RULES_NAME_MAX];
+    int64_t repo;
+    int have_tag;
+    struct index_tag tag;
+    char accept[1024];
+    char tagname[ROUTE_REF_MAX + 1]; /* the tag asked for, "" for pulls by digest */
+    char want[INDEX_DIGEST_MAX];     /* the digest being fetched */
+    void (*cont)(struct mreq *m, struct fetch *f);
+    struct mreq *next_waiter;
+};
+
+/* A buffered upstream request (manifests, HEADs, tags, referrers) and its waiters. */
+struct fetch {
+    unsigned magic;
+    struct api *api;
+    struct fetch *next;
+    char *key;
+    struct upstream_xfer *xfer;
+    char *body;
+    size_t len, cap;
+    int64_t max;
+    enum upstream_result res;
+    struct upstream_response resp;
+    char err[512];
+    struct mreq *waiters;
+};
+
+/* ---- responses -------------------------------------------------------------------------- */
 
 static void set_common_headers(struct evhttp_request *req)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-
-    evhttp_add_header(h, "Docker-Distribution-API-Version", "registry/2.0");
-}
-
-/* Send <body> of <len> bytes with <status>; for HEAD only the headers go out. */
-static void send_body(struct evhttp_request *req, int status, const char *reason,
-                      const char *content_type, const char *body, size_t len)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    struct evbuffer *buf = evbuffer_new();
-    char clen[32];
-
-    set_common_headers(req);
-    evhttp_add_header(h, "Content-Type", content_type);
-    snprintf(clen, sizeof(clen), "%zu", len);
-    evhttp_add_header(h, "Content-Length", clen);
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
-        evbuffer_add(buf, body, len);
-    evhttp_send_reply(req, status, reason, buf);
-    evbuffer_free(buf);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Docker-Distribution-API-Version",
+                      "registry/2.0");
 }
 
 static const char *reason_for(int status)
 {
     switch (status) {
     case 200: return "OK";
+    case 206: return "Partial Content";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -68,46 +126,889 @@ static const char *reason_for(int status)
     }
 }
 
+/* Send <body> of <len> bytes with <status>; for HEAD only the headers go out. */
+static void send_body(struct evhttp_request *req, int status, const char *content_type,
+                      const char *body, size_t len)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evbuffer *buf = evbuffer_new();
+    char clen[32];
+
+    set_common_headers(req);
+    evhttp_add_header(h, "Content-Type", content_type);
+    snprintf(clen, sizeof(clen), "%zu", len);
+    evhttp_add_header(h, "Content-Length", clen);
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
+        evbuffer_add(buf, body, len);
+    evhttp_send_reply(req, status, reason_for(status), buf);
+    evbuffer_free(buf);
+}
+
 void api_send_error(struct evhttp_request *req, enum oci_error e, const char *message,
                     const char *detail)
 {
     char *body = oci_error_body(e, message, detail);
-    int status = oci_error_status(e);
 
-    send_body(req, status, reason_for(status), "application/json", body, strlen(body));
+    send_body(req, oci_error_status(e), "application/json", body, strlen(body));
     free(body);
 }
 
-/* A path with the query string cut off; decoded nowhere: the API's paths need no decoding. */
-static void request_path(struct evhttp_request *req, char *out, size_t size)
+/* The OCI error that answers a failed upstream request. */
+static enum oci_error upstream_error(enum upstream_result res, int status, enum oci_error notfound)
 {
-    const char *uri = evhttp_request_get_uri(req);
-    size_t n = strcspn(uri, "?#");
-
-    if (n >= size)
-        n = size - 1;
-    memcpy(out, uri, n);
-    out[n] = '\0';
+    if (res == UPSTREAM_HTTP) {
+        switch (status) {
+        case 404: return notfound;
+        case 401: return OCI_ERR_UNAUTHORIZED;
+        case 403: return OCI_ERR_DENIED;
+        case 429: return OCI_ERR_TOOMANYREQUESTS;
+        default: return OCI_ERR_UPSTREAM;
+        }
+    }
+    if (res == UPSTREAM_TOO_LARGE)
+        return OCI_ERR_MANIFEST_INVALID;
+    return OCI_ERR_UPSTREAM;
 }
 
-void api_handle(struct evhttp_request *req, void *arg)
+/*
+ * Serve stored <digest> with <content_type>: the whole file, or the client's Range, through a
+ * sendfile file segment. <warning> adds a Warning header (stale-if-error). Returns -1 when the
+ * file is gone (nothing was sent).
+ */
+static int serve_stored(struct evhttp_request *req, const struct store *st, const char *digest,
+                        const char *content_type, const char *warning, int ranges)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    const char *range = evhttp_find_header(evhttp_request_get_input_headers(req), "Range");
+    int64_t size, start = 0, end;
+    char buf[128];
+    int status = 200;
+    int fd = store_open_blob(st, digest, &size);
+    struct evbuffer *out;
+
+    if (fd == -1)
+        return -1;
+    end = size;
+    set_common_headers(req);
+    evhttp_add_header(h, "Content-Type", content_type);
+    evhttp_add_header(h, "Docker-Content-Digest", digest);
+    snprintf(buf, sizeof(buf), "\"%s\"", digest);
+    evhttp_add_header(h, "ETag", buf);
+    if (warning != NULL)
+        evhttp_add_header(h, "Warning", warning);
+    if (ranges) {
+        evhttp_add_header(h, "Accept-Ranges", "bytes");
+        if (range != NULL) {
+            int r = fill_parse_range(range, size, &start, &end);
+            if (r == -1) {
+                close(fd);
+                snprintf(buf, sizeof(buf), "bytes */%" PRId64, size);
+                evhttp_add_header(h, "Content-Range", buf);
+                api_send_error(req, OCI_ERR_RANGE_INVALID, "range not satisfiable", range);
+                return 0;
+            }
+            if (r == 1) {
+                status = 206;
+                snprintf(buf, sizeof(buf), "bytes %" PRId64 "-%" PRId64 "/%" PRId64, start,
+                         end - 1, size);
+                evhttp_add_header(h, "Content-Range", buf);
+            }
+        }
+    }
+    snprintf(buf, sizeof(buf), "%" PRId64, end - start);
+    evhttp_add_header(h, "Content-Length", buf);
+    out = evbuffer_new();
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD && end > start) {
+        struct evbuffer_file_segment *seg =
+            evbuffer_file_segment_new(fd, start, end - start, EVBUF_FS_CLOSE_ON_FREE);
+        if (seg == NULL) {
+            close(fd);
+            evbuffer_free(out);
+            return -1;
+        }
+        evbuffer_add_file_segment(out, seg, 0, end - start);
+        evbuffer_file_segment_free(seg);
+    } else {
+        close(fd);
+    }
+    evhttp_send_reply(req, status, reason_for(status), out);
+    evbuffer_free(out);
+    return 0;
+}
+
+/* ---- waiting requests ------------------------------------------------------------------- */
+
+static void mreq_gone_cb(void *arg)
+{
+    struct mreq *m = arg;
+
+    if (m->magic != MREQ_MAGIC)
+        abort();
+    m->gone = 1;
+    m->x = NULL;
+}
+
+static struct mreq *mreq_new(struct api *api, struct evhttp_request *req, struct exchange *x)
+{
+    struct mreq *m = xcalloc(1, sizeof(*m));
+    const char *acc = evhttp_find_header(evhttp_request_get_input_headers(req), "Accept");
+
+    m->magic = MREQ_MAGIC;
+    m->api = api;
+    m->req = req;
+    m->x = x;
+    m->head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+    if (acc != NULL)
+        str_copy(m->accept, sizeof(m->accept), acc);
+    exchange_on_gone(x, mreq_gone_cb, m);
+    return m;
+}
+
+/* The request is answered (or its client left): release it. */
+static void mreq_free(struct mreq *m)
+{
+    if (m->gone && m->req != NULL)
+        evhttp_send_reply_end(m->req); /* frees the detached request */
+    else if (m->x != NULL)
+        exchange_on_gone(m->x, NULL, NULL);
+    m->magic = 0;
+    free(m);
+}
+
+/* Answer <m> with an error and release it. */
+static void mreq_error(struct mreq *m, enum oci_error e, const char *msg, const char *detail)
+{
+    if (!m->gone)
+        api_send_error(m->req, e, msg, detail);
+    mreq_free(m);
+}
+
+/* ---- buffered fetches ------------------------------------------------------------------- */
+
+static int fetch_on_data(void *arg, const char *data, size_t len)
+{
+    struct fetch *f = arg;
+
+    if (f->len + len > (size_t)f->max)
+        return -1;
+    if (f->len + len + 1 > f->cap) {
+        f->cap = (f->len + len + 1) * 2;
+        if (f->cap > (size_t)f->max + 1)
+            f->cap = (size_t)f->max + 1;
+        f->body = xrealloc(f->body, f->cap);
+    }
+    memcpy(f->body + f->len, data, len);
+    f->len += len;
+    f->body[f->len] = '\0';
+    return 0;
+}
+
+static void fetch_on_done(void *arg, enum upstream_result res, const struct upstream_response *r,
+                          const char *err, const char *body, size_t body_len)
+{
+    struct fetch *f = arg;
+    struct api *api = f->api;
+    struct fetch **pp;
+    struct mreq *w, *next;
+
+    if (f->magic != FETCH_MAGIC)
+        abort();
+    f->xfer = NULL;
+    f->res = res;
+    f->resp = *r;
+    if (res == UPSTREAM_ABORTED && f->len >= (size_t)f->max)
+        f->res = UPSTREAM_TOO_LARGE;
+    str_copy(f->err, sizeof(f->err), err);
+    if (res == UPSTREAM_HTTP && f->body == NULL && body_len > 0) {
+        f->body = xstrndup(body, body_len);
+        f->len = strlen(f->body);
+    }
+    for (pp = &api->fetches; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    for (w = f->waiters; w != NULL; w = next) {
+        next = w->next_waiter;
+        w->next_waiter = NULL;
+        if (w->gone)
+            mreq_free(w);
+        else
+            w->cont(w, f);
+    }
+    free(f->key);
+    free(f->body);
+    f->magic = 0;
+    free(f);
+}
+
+/* Join the fetch named <key>, or start it with <t>; <m> continues in <cont> when it ends. */
+static void fetch_join(struct mreq *m, const char *key, const struct upstream_target *t,
+                       void (*cont)(struct mreq *, struct fetch *))
+{
+    struct api *api = m->api;
+    struct fetch *f;
+    static const struct upstream_callbacks cbs = {NULL, fetch_on_data, fetch_on_done};
+
+    m->cont = cont;
+    for (f = api->fetches; f != NULL; f = f->next)
+        if (strcmp(f->key, key) == 0)
+            break;
+    if (f == NULL) {
+        f = xcalloc(1, sizeof(*f));
+        f->magic = FETCH_MAGIC;
+        f->api = api;
+        f->key = xstrdup(key);
+        f->max = t->ut_max_body >= 0 ? t->ut_max_body : MANIFEST_MAX_BYTES;
+        f->next = api->fetches;
+        api->fetches = f;
+        f->waiters = m;
+        f->xfer = upstream_start(api->up, t, &cbs, f);
+        return;
+    }
+    m->next_waiter = f->waiters;
+    f->waiters = m;
+}
+
+static void target_init(struct upstream_target *t, const struct mreq *m, const char *path,
+                        int head)
+{
+    memset(t, 0, sizeof(*t));
+    t->ut_rule = m->rule;
+    t->ut_name = m->upname;
+    t->ut_path = path;
+    t->ut_head = head;
+    t->ut_max_retries = 2;
+    t->ut_max_body = -1;
+}
+
+/* ---- manifests -------------------------------------------------------------------------- */
+
+static void digest_of(const char *alg_of, const char *data, size_t len, char *out, size_t size)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    static const char digits[] = "0123456789abcdef";
+    int sha512 = alg_of != NULL && strncmp(alg_of, "sha512:", 7) == 0;
+    size_t p;
+
+    EVP_Digest(data, len, md, &n, sha512 ? EVP_sha512() : EVP_sha256(), NULL);
+    p = (size_t)snprintf(out, size, "%s", sha512 ? "sha512:" : "sha256:");
+    for (unsigned i = 0; i < n && p + 2 < size; i++) {
+        out[p++] = digits[md[i] >> 4];
+        out[p++] = digits[md[i] & 15];
+    }
+    out[p] = '\0';
+}
+
+static const char *const manifest_kinds[] = {
+    [MANIFEST_REF_CONFIG] = "config", [MANIFEST_REF_LAYER] = "layer",
+    [MANIFEST_REF_MANIFEST] = "manifest", [MANIFEST_REF_SUBJECT] = "subject",
+    [MANIFEST_REF_BLOB] = "blob",
+};
+
+/* Index manifest <digest> (<body>, <len>) for <m>'s repository with what it references. */
+static int manifest_index(struct mreq *m, const char *digest, const char *media_type,
+                          const char *body, size_t len)
+{
+    struct manifest_info mi;
+    const char *err = NULL;
+    struct index_child *kids = NULL;
+    int rc;
+
+    memset(&mi, 0, sizeof(mi));
+    if (manifest_parse(body, len, media_type, &mi, &err) == -1)
+        return index_manifest_put(m->api->ix, m->repo, digest, media_type, (int64_t)len, NULL,
+                                  0, util_now());
+    if (mi.mi_nrefs > 0)
+        kids = xcalloc(mi.mi_nrefs, sizeof(*kids));
+    for (size_t i = 0; i < mi.mi_nrefs; i++) {
+        kids[i].ic_digest = mi.mi_refs[i].mr_digest;
+        kids[i].ic_kind = manifest_kinds[mi.mi_refs[i].mr_kind];
+    }
+    rc = index_manifest_put(m->api->ix, m->repo, digest, media_type, (int64_t)len, kids,
+                            mi.mi_nrefs, util_now());
+    free(kids);
+    manifest_info_free(&mi);
+    return rc;
+}
+
+/* The media type a manifest is served with: the index's, else its own mediaType field. */
+static void manifest_media_type(struct mreq *m, const char *digest, char *out, size_t size)
+{
+    int64_t sz;
+    size_t len;
+    char *body;
+    struct manifest_info mi;
+    const char *err;
+
+    if (index_manifest_get(m->api->ix, digest, out, size, &sz) == 1 && out[0] != '\0')
+        return;
+    str_copy(out, size, "application/vnd.oci.image.manifest.v1+json");
+    body = store_read_small(m->api->st, digest, MANIFEST_MAX_BYTES, &len);
+    if (body == NULL)
+        return;
+    memset(&mi, 0, sizeof(mi));
+    if (manifest_parse(body, len, NULL, &mi, &err) == 0 && mi.mi_media_type[0] != '\0')
+        str_copy(out, size, mi.mi_media_type);
+    if (index_repo_has(m->api->ix, m->repo, digest) != 1)
+        manifest_index(m, digest, out, body, len);
+    manifest_info_free(&mi);
+    free(body);
+}
+
+/* Serve stored manifest <digest> to <m> and release it. -1 when the file is missing. */
+static int manifest_serve(struct mreq *m, const char *digest, const char *warning)
+{
+    char mt[INDEX_MEDIA_TYPE_MAX];
+
+    if (!store_has(m->api->st, digest))
+        return -1;
+    manifest_media_type(m, digest, mt, sizeof(mt));
+    if (index_repo_has(m->api->ix, m->repo, digest) != 1)
+        index_repo_digest_add(m->api->ix, m->repo, digest);
+    if (m->gone) {
+        mreq_free(m);
+        return 0;
+    }
+    if (serve_stored(m->req, m->api->st, digest, mt, warning, 0) == -1)
+        return -1;
+    mreq_free(m);
+    return 0;
+}
+
+static int manifest_type_known(const char *ct)
+{
+    return strstr(ct, "manifest") != NULL || strstr(ct, "image.index") != NULL;
+}
+
+/* A manifest GET ended: verify, store, index, answer. <want> is the digest asked for or "". */
+static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
+{
+    char digest[INDEX_DIGEST_MAX];
+    char mt[INDEX_MEDIA_TYPE_MAX];
+    char *err = NULL;
+
+    if (f->res == UPSTREAM_TOO_LARGE) {
+        mreq_error(m, OCI_ERR_MANIFEST_INVALID, "manifest larger than 4 MiB", NULL);
+        return;
+    }
+    if (f->res != UPSTREAM_OK) {
+        mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
+                   "upstream refused the manifest", f->err);
+        return;
+    }
+    digest_of(want[0] != '\0' ? want : f->resp.ur_digest, f->body ? f->body : "", f->len, digest,
+              sizeof(digest));
+    if (want[0] != '\0' && strcmp(digest, want) != 0) {
+        log_event(LOG_ERROR, "manifest-digest-mismatch", "want", want, "got", digest, NULL);
+        mreq_error(m, OCI_ERR_UPSTREAM, "upstream manifest does not match its digest", want);
+        return;
+    }
+    if (f->resp.ur_content_type[0] != '\0' && manifest_type_known(f->resp.ur_content_type)) {
+        str_copy(mt, sizeof(mt), f->resp.ur_content_type);
+    } else {
+        struct manifest_info mi;
+        const char *perr;
+        memset(&mi, 0, sizeof(mi));
+        str_copy(mt, sizeof(mt), "application/vnd.oci.image.manifest.v1+json");
+        if (manifest_parse(f->body ? f->body : "", f->len, NULL, &mi, &perr) == 0 &&
+            mi.mi_media_type[0] != '\0')
+            str_copy(mt, sizeof(mt), mi.mi_media_type);
+        manifest_info_free(&mi);
+    }
+    if (!store_has(m->api->st, digest) &&
+        store_put_small(m->api->st, digest, f->body ? f->body : "", f->len, &err) == -1) {
+        log_event(LOG_ERROR, "store-failed", "digest", digest, "error", err, NULL);
+        free(err);
+    }
+    manifest_index(m, digest, mt, f->body ? f->body : "", f->len);
+    if (m->tagname[0] != '\0')
+        index_tag_put(m->api->ix, m->repo, m->tagname, digest, mt, util_now());
+    if (m->gone) {
+        mreq_free(m);
+        return;
+    }
+    /* Answer from the bytes in hand: the store may have refused them (disk full). */
+    {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(m->req);
+        char etag[INDEX_DIGEST_MAX + 2];
+        evhttp_add_header(h, "Docker-Content-Digest", digest);
+        snprintf(etag, sizeof(etag), "\"%s\"", digest);
+        evhttp_add_header(h, "ETag", etag);
+        send_body(m->req, 200, mt, f->body ? f->body : "", f->len);
+    }
+    mreq_free(m);
+}
+
+static void manifest_by_digest_fetched(struct mreq *m, struct fetch *f)
+{
+    manifest_fetched(m, f, m->want);
+}
+
+static const char *upstream_accept(const struct mreq *m)
+{
+    return m->accept[0] != '\0' ? m->accept : manifest_accept_all;
+}
+
+/* GET manifest <digest> upstream (joined per digest), then serve it. */
+static void manifest_fetch_digest(struct mreq *m, const char *digest)
+{
+    struct upstream_target t;
+    char path[1024], key[1200];
+
+    str_copy(m->want, sizeof(m->want), digest);
+    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", m->upname, digest);
+    snprintf(key, sizeof(key), "GET %s %s", m->rule->rule_prefix, path);
+    target_init(&t, m, path, 0);
+    t.ut_accept = upstream_accept(m);
+    t.ut_max_body = MANIFEST_MAX_BYTES;
+    fetch_join(m, key, &t, manifest_by_digest_fetched);
+}
+
+static void serve_tag_after_fetch(struct mreq *m, struct fetch *f);
+
+/* The tag check (HEAD) ended. */
+static void tag_checked(struct mreq *m, struct fetch *f)
+{
+    struct api *api = m->api;
+    const char *d = f->resp.ur_digest;
+    struct refresh_facts facts = {m->have_tag, m->tag.it_checked_at,
+                                  m->rule->rule_refresh_interval, m->rule->rule_stale_if_error};
+    int64_t now = util_now();
+    const char *tag = m->tagname;
+    if (f->res == UPSTREAM_OK && d[0] != '\0' && oci_digest_parse(d, strlen(d)) != OCI_DIGEST_NONE) {
+        if (m->have_tag && strcmp(d, m->tag.it_digest) == 0)
+            index_tag_checked(api->ix, m->repo, tag, now);
+        else if (store_has(api->st, d))
+            index_tag_put(api->ix, m->repo, tag, d,
+                          f->resp.ur_content_type[0] ? f->resp.ur_content_type : m->tag.it_media_type,
+                          now);
+        if (store_has(api->st, d)) {
+            if (manifest_serve(m, d, NULL) == 0)
+                return;
+        }
+        manifest_fetch_digest(m, d);
+        return;
+    }
+    if (f->res == UPSTREAM_OK) {
+        /* No usable Docker-Content-Digest: GET by tag and hash it ourselves. */
+        struct upstream_target t;
+        char path[1024], key[1200];
+        snprintf(path, sizeof(path), "/v2/%s/manifests/%s", m->upname, tag);
+        snprintf(key, sizeof(key), "GET %s %s", m->rule->rule_prefix, path);
+        target_init(&t, m, path, 0);
+        t.ut_accept = upstream_accept(m);
+        t.ut_max_body = MANIFEST_MAX_BYTES;
+        fetch_join(m, key, &t, serve_tag_after_fetch);
+        return;
+    }
+    if (m->have_tag && (f->res == UPSTREAM_NETWORK ||
+                        (f->res == UPSTREAM_HTTP && (f->resp.ur_status >= 500 ||
+                                                     f->resp.ur_status == 429)))) {
+        if (refresh_on_error(&facts, now) == REFRESH_SERVE_STALE &&
+            store_has(api->st, m->tag.it_digest)) {
+            char status[16];
+            snprintf(status, sizeof(status), "%d", f->resp.ur_status);
+            log_event(LOG_WARN, "serve-stale", "repo", m->upname, "tag", tag, "digest",
+                      m->tag.it_digest, "upstream_status", status, "error", f->err, NULL);
+            if (manifest_serve(m, m->tag.it_digest, "110 - \"Response is Stale\"") == 0)
+                return;
+        }
+    }
+    mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
+               "upstream could not confirm the tag", f->err);
+}
+
+static void serve_tag_after_fetch(struct mreq *m, struct fetch *f)
+{
+    manifest_fetched(m, f, "");
+}
+
+static void handle_manifest(struct mreq *m)
+{
+    struct api *api = m->api;
+    int64_t now = util_now();
+
+    if (m->rt.rq_ref_is_digest) {
+        if (store_has(api->st, m->rt.rq_ref) &&
+            (index_repo_has(api->ix, m->repo, m->rt.rq_ref) == 1 ||
+             index_manifest_get(api->ix, m->rt.rq_ref, NULL, 0, NULL) == 0)) {
+            if (manifest_serve(m, m->rt.rq_ref, NULL) == 0)
+                return;
+        }
+        manifest_fetch_digest(m, m->rt.rq_ref);
+        return;
+    }
+    str_copy(m->tagname, sizeof(m->tagname), m->rt.rq_ref);
+    m->have_tag = index_tag_get(api->ix, m->repo, m->tagname, &m->tag) == 1;
+    {
+        struct refresh_facts facts = {m->have_tag, m->tag.it_checked_at,
+                                      m->rule->rule_refresh_interval,
+                                      m->rule->rule_stale_if_error};
+        if (m->have_tag && refresh_decide(&facts, now) == REFRESH_FRESH &&
+            manifest_serve(m, m->tag.it_digest, NULL) == 0)
+            return;
+    }
+    {
+        struct upstream_target t;
+        char path[1024], key[1200];
+        snprintf(path, sizeof(path), "/v2/%s/manifests/%s", m->upname, m->rt.rq_ref);
+        snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
+        target_init(&t, m, path, 1);
+        t.ut_accept = upstream_accept(m);
+        /* A tag check with a cached answer does not linger on a failing upstream. */
+        t.ut_max_retries = m->have_tag ? 0 : 2;
+        fetch_join(m, key, &t, tag_checked);
+    }
+}
+
+/* ---- blobs ------------------------------------------------------------------------------ */
+
+static void blob_fill_done(void *arg, const char *digest, int ok, int64_t size, int64_t repo)
 {
     struct api *api = arg;
+
+    if (!ok)
+        return;
+    index_blob_put(api->ix, digest, size, util_now());
+    index_repo_digest_add(api->ix, repo, digest);
+}
+
+static void blob_start_or_join(struct mreq *m)
+{
+    struct api *api = m->api;
+    struct fill *f = fill_find(api->fills, m->rt.rq_ref);
+    struct evhttp_request *req = m->req;
+    struct exchange *x = m->x;
+
+    if (f == NULL) {
+        struct upstream_target t;
+        char path[1024];
+        int64_t free_bytes = store_free_bytes(api->st);
+        if (free_bytes >= 0 && free_bytes < api->cfg->cfg_min_free_space) {
+            log_event(LOG_ERROR, "disk-full", "digest", m->rt.rq_ref, NULL);
+            mreq_error(m, OCI_ERR_UNAVAILABLE, "the cache disk is full", NULL);
+            return;
+        }
+        snprintf(path, sizeof(path), "/v2/%s/blobs/%s", m->upname, m->rt.rq_ref);
+        target_init(&t, m, path, 0);
+        t.ut_max_retries = 3;
+        f = fill_start(api->fills, &t, m->rt.rq_ref, m->repo);
+    }
+    /* The follower takes the request over. */
+    exchange_on_gone(x, NULL, NULL);
+    m->x = NULL;
+    m->magic = 0;
+    free(m);
+    fill_follow(f, req, x);
+}
+
+static void blob_serve_or_fill(struct mreq *m)
+{
+    struct api *api = m->api;
+    int64_t size;
+
+    if (store_has(api->st, m->rt.rq_ref)) {
+        if (index_blob_get(api->ix, m->rt.rq_ref, &size) == 0 &&
+            store_open_blob(api->st, m->rt.rq_ref, &size) != -1) {
+            /* A stored file the index lost (crash between rename and insert). */
+            index_blob_put(api->ix, m->rt.rq_ref, size, util_now());
+        }
+        index_repo_digest_add(api->ix, m->repo, m->rt.rq_ref);
+        if (m->gone || serve_stored(m->req, api->st, m->rt.rq_ref, "application/octet-stream",
+                                    NULL, 1) == 0) {
+            mreq_free(m);
+            return;
+        }
+    }
+    if (m->gone) {
+        mreq_free(m);
+        return;
+    }
+    blob_start_or_join(m);
+}
+
+/* Upstream answered the HEAD that confirms a blob belongs to this repository. */
+static void blob_confirmed(struct mreq *m, struct fetch *f)
+{
+    if (f->res != UPSTREAM_OK) {
+        mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_BLOB_UNKNOWN),
+                   "blob unknown to this repository upstream", f->err);
+        return;
+    }
+    blob_serve_or_fill(m);
+}
+
+/* HEAD of a blob nobody has fetched: answer from upstream's HEAD. */
+static void blob_head_answered(struct mreq *m, struct fetch *f)
+{
+    struct evkeyvalq *h;
+    char buf[64];
+
+    if (f->res != UPSTREAM_OK) {
+        mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_BLOB_UNKNOWN),
+                   "blob unknown upstream", f->err);
+        return;
+    }
+    if (!m->gone) {
+        h = evhttp_request_get_output_headers(m->req);
+        set_common_headers(m->req);
+        evhttp_add_header(h, "Content-Type", "application/octet-stream");
+        evhttp_add_header(h, "Docker-Content-Digest", m->rt.rq_ref);
+        evhttp_add_header(h, "Accept-Ranges", "bytes");
+        if (f->resp.ur_content_length >= 0) {
+            snprintf(buf, sizeof(buf), "%" PRId64, f->resp.ur_content_length);
+            evhttp_add_header(h, "Content-Length", buf);
+        }
+        evhttp_send_reply(m->req, 200, "OK", NULL);
+    }
+    mreq_free(m);
+}
+
+static void handle_blob(struct mreq *m)
+{
+    struct api *api = m->api;
+    struct fill *f = NULL;
+    int known = index_repo_has(api->ix, m->repo, m->rt.rq_ref) == 1;
+    struct upstream_target t;
+    char path[1024], key[1200];
+
+    snprintf(path, sizeof(path), "/v2/%s/blobs/%s", m->upname, m->rt.rq_ref);
+    if (store_has(api->st, m->rt.rq_ref) || (f = fill_find(api->fills, m->rt.rq_ref)) != NULL) {
+        if (!known && !(store_has(api->st, m->rt.rq_ref) == 0 && f != NULL &&
+                        fill_repo(f) == m->repo)) {
+            snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
+            target_init(&t, m, path, 1);
+            fetch_join(m, key, &t, blob_confirmed);
+            return;
+        }
+        blob_serve_or_fill(m);
+        return;
+    }
+    if (m->head) {
+        snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
+        target_init(&t, m, path, 1);
+        fetch_join(m, key, &t, blob_head_answered);
+        return;
+    }
+    blob_start_or_join(m);
+}
+
+/* ---- tags/list and referrers ------------------------------------------------------------ */
+
+static void tags_from_index(struct mreq *m, const char *why)
+{
+    char **tags = NULL;
+    size_t n = 0;
+    json_t *root, *arr;
+    char *s;
+    int limit = m->rt.rq_n >= 0 ? m->rt.rq_n : -1;
+
+    if (index_tags_list(m->api->ix, m->repo, m->rt.rq_last, limit, &tags, &n) == -1 || n == 0) {
+        index_strings_free(tags, n);
+        mreq_error(m, OCI_ERR_UPSTREAM, "upstream failed and no tags are cached", why);
+        return;
+    }
+    root = json_object();
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(tags[i]));
+    json_object_set_new(root, "name", json_string(m->rt.rq_name));
+    json_object_set_new(root, "tags", arr);
+    s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!m->gone) {
+        evhttp_add_header(evhttp_request_get_output_headers(m->req), "Warning",
+                          "110 - \"Response is Stale\"");
+        if (limit > 0 && (int)n == limit) {
+            char link[1024];
+            snprintf(link, sizeof(link), "</v2/%s/tags/list?n=%d&last=%s>; rel=\"next\"",
+                     m->rt.rq_name, limit, tags[n - 1]);
+            evhttp_add_header(evhttp_request_get_output_headers(m->req), "Link", link);
+        }
+        send_body(m->req, 200, "application/json", s, strlen(s));
+    }
+    free(s);
+    index_strings_free(tags, n);
+    mreq_free(m);
+}
+
+static void tags_fetched(struct mreq *m, struct fetch *f)
+{
+    json_error_t jerr;
+    json_t *root;
+    char *s;
+
+    if (f->res == UPSTREAM_HTTP && (f->resp.ur_status == 404 || f->resp.ur_status == 401 ||
+                                    f->resp.ur_status == 403)) {
+        mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_NAME_UNKNOWN),
+                   "upstream refused the tag list", f->err);
+        return;
+    }
+    if (f->res != UPSTREAM_OK) {
+        tags_from_index(m, f->err);
+        return;
+    }
+    root = json_loadb(f->body ? f->body : "", f->len, 0, &jerr);
+    if (root == NULL || !json_is_object(root)) {
+        json_decref(root);
+        tags_from_index(m, "upstream sent a malformed tag list");
+        return;
+    }
+    json_object_set_new(root, "name", json_string(m->rt.rq_name));
+    s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!m->gone) {
+        if (f->resp.ur_link[0] != '\0') {
+            /* </v2/UPNAME/tags/list?...>: point it back at the client's name. */
+            const char *q = strstr(f->resp.ur_link, "/tags/list");
+            if (q != NULL) {
+                char link[1200];
+                snprintf(link, sizeof(link), "</v2/%s%s", m->rt.rq_name, q);
+                evhttp_add_header(evhttp_request_get_output_headers(m->req), "Link", link);
+            }
+        }
+        send_body(m->req, 200, "application/json", s, strlen(s));
+    }
+    free(s);
+    mreq_free(m);
+}
+
+static void handle_tags(struct mreq *m)
+{
+    struct upstream_target t;
+    char path[1400], key[1500];
+    size_t n;
+
+    n = (size_t)snprintf(path, sizeof(path), "/v2/%s/tags/list", m->upname);
+    if (m->rt.rq_n >= 0)
+        n += (size_t)snprintf(path + n, sizeof(path) - n, "?n=%d", m->rt.rq_n);
+    if (m->rt.rq_last[0] != '\0' && n < sizeof(path))
+        snprintf(path + n, sizeof(path) - n, "%slast=%s", m->rt.rq_n >= 0 ? "&" : "?",
+                 m->rt.rq_last);
+    target_init(&t, m, path, 0);
+    t.ut_max_body = TAGS_BODY_MAX;
+    t.ut_max_retries = 1;
+    snprintf(key, sizeof(key), "GET %s %s", m->rule->rule_prefix, path);
+    fetch_join(m, key, &t, tags_fetched);
+}
+
+static const char empty_index[] =
+    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+    "\"manifests\":[]}";
+
+/* Referrers the index knows, as an OCI index (upstream failed or lacks the API). */
+static void referrers_from_index(struct mreq *m)
+{
+    char **ds = NULL;
+    size_t n = 0;
+    json_t *root = json_object(), *arr = json_array();
+    char *s;
+
+    if (index_referrers(m->api->ix, m->rt.rq_ref, &ds, &n) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            char mt[INDEX_MEDIA_TYPE_MAX];
+            int64_t size = 0;
+            json_t *d;
+            if (index_manifest_get(m->api->ix, ds[i], mt, sizeof(mt), &size) != 1)
+                continue;
+            d = json_object();
+            json_object_set_new(d, "mediaType", json_string(mt));
+            json_object_set_new(d, "digest", json_string(ds[i]));
+            json_object_set_new(d, "size", json_integer(size));
+            json_array_append_new(arr, d);
+        }
+    }
+    index_strings_free(ds, n);
+    json_object_set_new(root, "schemaVersion", json_integer(2));
+    json_object_set_new(root, "mediaType",
+                        json_string("application/vnd.oci.image.index.v1+json"));
+    json_object_set_new(root, "manifests", arr);
+    s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!m->gone)
+        send_body(m->req, 200, "application/vnd.oci.image.index.v1+json", s ? s : empty_index,
+                  strlen(s ? s : empty_index));
+    free(s);
+    mreq_free(m);
+}
+
+static void referrers_fetched(struct mreq *m, struct fetch *f)
+{
+    if (f->res == UPSTREAM_OK && !m->gone) {
+        const char *ct = f->resp.ur_content_type[0] ? f->resp.ur_content_type
+                                                    : "application/vnd.oci.image.index.v1+json";
+        send_body(m->req, 200, ct, f->body ? f->body : "", f->len);
+        mreq_free(m);
+        return;
+    }
+    if (f->res == UPSTREAM_HTTP && (f->resp.ur_status == 401 || f->resp.ur_status == 403)) {
+        mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
+                   "upstream refused the referrers list", f->err);
+        return;
+    }
+    /* 404: the upstream lacks the referrers API; other failures: what we know. */
+    referrers_from_index(m);
+}
+
+static void handle_referrers(struct mreq *m)
+{
+    struct upstream_target t;
+    char path[1400], key[1500];
+    size_t n;
+
+    n = (size_t)snprintf(path, sizeof(path), "/v2/%s/referrers/%s", m->upname, m->rt.rq_ref);
+    if (m->rt.rq_artifact_type[0] != '\0' && n < sizeof(path)) {
+        static const char hexd[] = "0123456789ABCDEF";
+        char esc[3 * sizeof(m->rt.rq_artifact_type)];
+        size_t k = 0;
+        /* Percent-encode everything but unreserved characters ('+' would read as a space). */
+        for (const unsigned char *p = (const unsigned char *)m->rt.rq_artifact_type; *p; p++) {
+            if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+                esc[k++] = (char)*p;
+            } else {
+                esc[k++] = '%';
+                esc[k++] = hexd[*p >> 4];
+                esc[k++] = hexd[*p & 15];
+            }
+        }
+        esc[k] = '\0';
+        snprintf(path + n, sizeof(path) - n, "?artifactType=%s", esc);
+    }
+    target_init(&t, m, path, 0);
+    t.ut_max_body = REFERRERS_BODY_MAX;
+    t.ut_max_retries = 1;
+    snprintf(key, sizeof(key), "GET %s %s", m->rule->rule_prefix, path);
+    fetch_join(m, key, &t, referrers_fetched);
+}
+
+/* ---- dispatch --------------------------------------------------------------------------- */
+
+void api_handle(struct api *api, struct evhttp_request *req, struct exchange *x)
+{
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    char path[2048];
+    const char *uri = evhttp_request_get_uri(req);
+    struct route_req rt;
+    struct rules_match match;
+    enum oci_error e;
+    const char *why = NULL;
+    struct mreq *m;
+    enum rules_result rr;
 
     if (api->magic != API_MAGIC)
         abort();
-    request_path(req, path, sizeof(path));
-    if (strcmp(path, "/healthz") == 0) {
+    if (strcmp(uri, "/healthz") == 0 || strncmp(uri, "/healthz?", 9) == 0) {
         if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
             api_send_error(req, OCI_ERR_METHOD, "only GET and HEAD", NULL);
             return;
         }
-        send_body(req, 200, "OK", "text/plain; charset=utf-8", "ok\n", 3);
+        send_body(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
         return;
     }
-    if (strncmp(path, "/v2", 3) != 0 || (path[3] != '\0' && path[3] != '/')) {
+    if (strncmp(uri, "/v2", 3) != 0 || (uri[3] != '\0' && uri[3] != '/' && uri[3] != '?')) {
         api_send_error(req, OCI_ERR_NOT_FOUND, "not an OCI distribution API path",
                        "the API lives under /v2/");
         return;
@@ -117,30 +1018,120 @@ void api_handle(struct evhttp_request *req, void *arg)
                        "this is a pull-through cache: only GET and HEAD are supported", NULL);
         return;
     }
-    if (strcmp(path, "/v2") == 0 || strcmp(path, "/v2/") == 0) {
-        send_body(req, 200, "OK", "application/json", "{}", 2);
+    if (route_parse(uri, &rt, &e, &why) == -1) {
+        api_send_error(req, e, why, NULL);
         return;
     }
-    api_send_error(req, OCI_ERR_NOT_FOUND, "unknown API path", NULL);
+    if (rt.rq_kind == ROUTE_BASE) {
+        send_body(req, 200, "application/json", "{}", 2);
+        return;
+    }
+    rr = rules_match(api->rules, api->cfg->cfg_nrules, rt.rq_name, rt.rq_ns, &match);
+    if (rr != RULES_OK) {
+        char prefixes[1024], detail[1200];
+        rules_prefix_list(api->rules, api->cfg->cfg_nrules, prefixes, sizeof(prefixes));
+        snprintf(detail, sizeof(detail), "configured prefixes: %s", prefixes);
+        if (rr == RULES_EMPTY_NAME)
+            api_send_error(req, OCI_ERR_NAME_INVALID, "a prefix alone is not a repository",
+                           detail);
+        else
+            api_send_error(req, OCI_ERR_NAME_UNKNOWN,
+                           rt.rq_ns[0] ? "no rule mirrors this namespace or prefix"
+                                       : "no rule answers this repository prefix",
+                           detail);
+        return;
+    }
+    if (server_stopping(api->srv)) {
+        api_send_error(req, OCI_ERR_UNAVAILABLE, "the proxy is shutting down", NULL);
+        return;
+    }
+    m = mreq_new(api, req, x);
+    m->rt = rt;
+    m->rule = &api->cfg->cfg_rules[match.rm_rule];
+    str_copy(m->upname, sizeof(m->upname), match.rm_upstream_name);
+    m->repo = index_repo_id(api->ix, m->rule->rule_prefix, m->upname);
+    if (m->repo == -1) {
+        mreq_error(m, OCI_ERR_UNAVAILABLE, "the index is not available", NULL);
+        return;
+    }
+    switch (rt.rq_kind) {
+    case ROUTE_MANIFEST: handle_manifest(m); break;
+    case ROUTE_BLOB: handle_blob(m); break;
+    case ROUTE_TAGS: handle_tags(m); break;
+    case ROUTE_REFERRERS: handle_referrers(m); break;
+    default: mreq_error(m, OCI_ERR_NOT_FOUND, "unknown API path", NULL); break;
+    }
 }
 
 struct api *api_create(struct event_base *base, const struct config *cfg, struct server *srv,
                        char **err)
 {
     struct api *api = xcalloc(1, sizeof(*api));
+    struct upstream_settings us = {10000, 30, 200, 10};
+    char path[STORE_PATH_MAX];
+    long dropped;
 
     *err = NULL;
     api->magic = API_MAGIC;
     api->base = base;
     api->cfg = cfg;
     api->srv = srv;
+    api->st = store_open(cfg->cfg_data_dir, err);
+    if (api->st == NULL)
+        goto fail;
+    snprintf(path, sizeof(path), "%s/index.db", cfg->cfg_data_dir);
+    api->ix = index_open(path, err);
+    if (api->ix == NULL)
+        goto fail;
+    dropped = index_reconcile(api->ix, store_exists_cb, api->st);
+    if (dropped > 0) {
+        char n[32];
+        snprintf(n, sizeof(n), "%ld", dropped);
+        log_event(LOG_WARN, "reconcile", "dropped_rows", n, NULL);
+    }
+    api->up = upstream_create(base, &us, err);
+    if (api->up == NULL)
+        goto fail;
+    api->fills = fills_create(api->st, api->up, blob_fill_done, api);
+    api->rules = xcalloc(cfg->cfg_nrules + 1, sizeof(*api->rules));
+    for (size_t i = 0; i < cfg->cfg_nrules; i++) {
+        const struct config_rule *r = &cfg->cfg_rules[i];
+        api->rules[i].rr_prefix = r->rule_prefix;
+        api->rules[i].rr_mirror_for = r->rule_mirror_for;
+        api->rules[i].rr_nmirror_for = r->rule_nmirror_for;
+        api->rules[i].rr_default = r->rule_default;
+        api->rules[i].rr_library_prefix = r->rule_library_prefix;
+    }
     return api;
+fail:
+    api_destroy(api);
+    return NULL;
 }
 
 void api_destroy(struct api *api)
 {
     if (api == NULL)
         return;
+    while (api->fetches != NULL) {
+        struct fetch *f = api->fetches;
+        api->fetches = f->next;
+        if (f->xfer != NULL)
+            upstream_cancel(f->xfer);
+        while (f->waiters != NULL) {
+            struct mreq *w = f->waiters;
+            f->waiters = w->next_waiter;
+            w->magic = 0;
+            free(w);
+        }
+        free(f->key);
+        free(f->body);
+        free(f);
+    }
+    fills_destroy(api->fills);
+    upstream_destroy(api->up);
+    index_close(api->ix);
+    store_close(api->st);
+    free(api->rules);
     api->magic = 0;
     free(api);
 }

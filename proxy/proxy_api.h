@@ -14,8 +14,10 @@ struct server;
 struct api *api_create(struct event_base *base, const struct config *cfg, struct server *srv,
                        char **err);
 
-/* evhttp's generic callback: every request lands here; <arg> is the struct api. */
-void api_handle(struct evhttp_request *req, void *arg);
+struct exchange;
+
+/* Every request lands here, with the server's exchange record <x> for it. */
+void api_handle(struct api *api, struct evhttp_request *req, struct exchange *x);
 
 /* Answer <req> with the OCI error <e>; <detail> may be NULL. */
 void api_send_error(struct evhttp_request *req, enum oci_error e, const char *message,

@@ -53,7 +53,15 @@ struct exchange {
     struct server *srv;
     struct evhttp_request *req;
     int64_t start_usec;
+    void (*gone_cb)(void *arg);
+    void *gone_arg;
 };
+
+void exchange_on_gone(struct exchange *x, void (*cb)(void *arg), void *arg)
+{
+    x->gone_cb = cb;
+    x->gone_arg = arg;
+}
 
 static const char *method_name(enum evhttp_cmd_type cmd)
 {
@@ -104,6 +112,8 @@ static void exchange_close_cb(struct evhttp_connection *evcon, void *arg)
         abort();
     evhttp_connection_set_closecb(evcon, NULL, NULL);
     evhttp_request_set_on_complete_cb(x->req, NULL, NULL);
+    if (x->gone_cb != NULL)
+        x->gone_cb(x->gone_arg);
     exchange_finish(x, "client-gone");
 }
 
@@ -129,7 +139,7 @@ static void server_request_cb(struct evhttp_request *req, void *arg)
         api_send_error(req, OCI_ERR_UNAVAILABLE, "the proxy is shutting down", NULL);
         return;
     }
-    api_handle(req, srv->api);
+    api_handle(srv->api, req, x);
 }
 
 static void maybe_finish_drain(struct server *srv)

@@ -30,6 +30,15 @@ void server_destroy(struct server *srv);
 void server_inflight_begin(struct server *srv);
 void server_inflight_end(struct server *srv);
 
+/*
+ * One client request from arrival until its response is written or its connection dies.
+ * A handler that answers later registers <cb> to learn that the client went away first: the
+ * request then has no connection, and the handler must still end it once with
+ * evhttp_send_reply_end() (which frees it) and never touch the exchange again.
+ */
+struct exchange;
+void exchange_on_gone(struct exchange *x, void (*cb)(void *arg), void *arg);
+
 /* 1 once a stop was asked for: handlers refuse new work with 503. */
 int server_stopping(const struct server *srv);
 

@@ -1,0 +1,864 @@
+/* The SQLite index behind db_index.h: schema migrations, prepared statements, and every query. */
+#include "config.h"
+
+#include "db_index.h"
+
+#include <assert.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy_util.h"
+
+#define INDEX_MAGIC 0x49445821u /* "IDX!" */
+#define INDEX_BUSY_TIMEOUT_MS 5000
+
+/*
+ * The schema, one step per element: step i takes user_version i to i + 1 and runs in its own
+ * transaction. Append new steps; never edit a step that has shipped. See docs/internals/index.md.
+ */
+static const char *const migrations[] = {
+    /* 1: the initial schema. */
+    "CREATE TABLE repositories ("
+    "\n  id INTEGER PRIMARY KEY,"
+    "\n  rule TEXT NOT NULL,"
+    "\n  name TEXT NOT NULL,"
+    "\n  UNIQUE (rule, name));\n"
+    "CREATE TABLE tags ("
+    "\n  repo_id INTEGER NOT NULL REFERENCES repositories (id),"
+    "\n  tag TEXT NOT NULL,"
+    "\n  digest TEXT NOT NULL,"
+    "\n  media_type TEXT NOT NULL,"
+    "\n  checked_at INTEGER NOT NULL,"
+    "\n  changed_at INTEGER NOT NULL,"
+    "\n  last_pulled_at INTEGER NOT NULL DEFAULT 0,"
+    "\n  PRIMARY KEY (repo_id, tag)) WITHOUT ROWID;\n"
+    "CREATE INDEX tags_digest ON tags (digest);\n"
+    "CREATE TABLE manifests ("
+    "\n  digest TEXT NOT NULL PRIMARY KEY,"
+    "\n  media_type TEXT NOT NULL,"
+    "\n  size INTEGER NOT NULL,"
+    "\n  stored_at INTEGER NOT NULL) WITHOUT ROWID;\n"
+    "CREATE TABLE manifest_refs ("
+    "\n  manifest TEXT NOT NULL REFERENCES manifests (digest),"
+    "\n  child TEXT NOT NULL,"
+    "\n  kind TEXT NOT NULL,"
+    "\n  PRIMARY KEY (manifest, child, kind)) WITHOUT ROWID;\n"
+    "CREATE INDEX manifest_refs_child ON manifest_refs (child);\n"
+    "CREATE INDEX manifest_refs_kind_child ON manifest_refs (kind, child);\n"
+    "CREATE TABLE blobs ("
+    "\n  digest TEXT NOT NULL PRIMARY KEY,"
+    "\n  size INTEGER NOT NULL,"
+    "\n  stored_at INTEGER NOT NULL,"
+    "\n  last_access INTEGER NOT NULL) WITHOUT ROWID;\n"
+    "CREATE TABLE repo_digests ("
+    "\n  repo_id INTEGER NOT NULL REFERENCES repositories (id),"
+    "\n  digest TEXT NOT NULL,"
+    "\n  PRIMARY KEY (repo_id, digest)) WITHOUT ROWID;\n"
+    "CREATE INDEX repo_digests_digest ON repo_digests (digest);\n",
+};
+
+#define INDEX_SCHEMA_VERSION ((int)ARRAY_LEN(migrations))
+
+enum st {
+    ST_SP_BEGIN = 0,
+    ST_SP_RELEASE,
+    ST_SP_ROLLBACK,
+    ST_REPO_GET,
+    ST_REPO_INS,
+    ST_TAG_GET,
+    ST_TAG_PUT,
+    ST_TAG_CHECKED,
+    ST_TAG_PULLED,
+    ST_TAGS_LIST,
+    ST_MANIFEST_INS,
+    ST_MANIFEST_GET,
+    ST_REF_INS,
+    ST_REPO_DIGEST_INS,
+    ST_REPO_HAS,
+    ST_REFERRERS,
+    ST_BLOB_PUT,
+    ST_BLOB_GET,
+    ST_BLOB_TOUCH,
+    ST_ALL_DIGESTS,
+    ST_DROP_REFS,
+    ST_DROP_MANIFEST,
+    ST_DROP_BLOB,
+    ST_DROP_REPO_DIGESTS,
+    ST_DROP_TAGS,
+    ST_COUNT
+};
+
+/* Indexed by enum st; prepared once in index_open. Parameters are numbered to read the SQL. */
+static const char *const statements[ST_COUNT] = {
+    [ST_SP_BEGIN] = "SAVEPOINT ix",
+    [ST_SP_RELEASE] = "RELEASE ix",
+    [ST_SP_ROLLBACK] = "ROLLBACK TO ix",
+    [ST_REPO_GET] = "SELECT id FROM repositories WHERE rule = ?1 AND name = ?2",
+    [ST_REPO_INS] = "INSERT INTO repositories (rule, name) VALUES (?1, ?2)"
+                    " ON CONFLICT (rule, name) DO NOTHING",
+    [ST_TAG_GET] = "SELECT digest, media_type, checked_at, changed_at, last_pulled_at"
+                   " FROM tags WHERE repo_id = ?1 AND tag = ?2",
+    /* On the right of SET every column is the old value, so the order is irrelevant. */
+    [ST_TAG_PUT] = "INSERT INTO tags (repo_id, tag, digest, media_type, checked_at, changed_at)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?5)"
+                   " ON CONFLICT (repo_id, tag) DO UPDATE SET"
+                   "  changed_at = CASE WHEN digest = excluded.digest THEN changed_at"
+                   "               ELSE excluded.changed_at END,"
+                   "  digest = excluded.digest, media_type = excluded.media_type,"
+                   "  checked_at = excluded.checked_at",
+    [ST_TAG_CHECKED] = "UPDATE tags SET checked_at = ?3 WHERE repo_id = ?1 AND tag = ?2",
+    [ST_TAG_PULLED] = "UPDATE tags SET last_pulled_at = ?3 WHERE repo_id = ?1 AND tag = ?2",
+    [ST_TAGS_LIST] = "SELECT tag FROM tags WHERE repo_id = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3",
+    [ST_MANIFEST_INS] = "INSERT INTO manifests (digest, media_type, size, stored_at)"
+                        " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (digest) DO NOTHING",
+    [ST_MANIFEST_GET] = "SELECT media_type, size FROM manifests WHERE digest = ?1",
+    [ST_REF_INS] = "INSERT INTO manifest_refs (manifest, child, kind) VALUES (?1, ?2, ?3)"
+                   " ON CONFLICT (manifest, child, kind) DO NOTHING",
+    [ST_REPO_DIGEST_INS] = "INSERT INTO repo_digests (repo_id, digest) VALUES (?1, ?2)"
+                           " ON CONFLICT (repo_id, digest) DO NOTHING",
+    /*
+     * Known in a repository: marked there directly, or any ancestor is. The ancestors are
+     * walked upwards through manifest_refs(child), which stays small (a layer's manifests,
+     * their indexes) where walking downwards from everything the repository holds would not.
+     * UNION, not UNION ALL, so a cycle in bad data terminates. CASE short-circuits: the direct
+     * mark, the common case, never builds the walk.
+     */
+    [ST_REPO_HAS] =
+        "SELECT CASE"
+        " WHEN EXISTS (SELECT 1 FROM repo_digests WHERE repo_id = ?1 AND digest = ?2) THEN 1"
+        " WHEN EXISTS (WITH RECURSIVE up (d) AS ("
+        "    SELECT ?2"
+        "    UNION SELECT r.manifest FROM manifest_refs AS r JOIN up ON r.child = up.d)"
+        "  SELECT 1 FROM up JOIN repo_digests AS rd ON rd.repo_id = ?1 AND rd.digest = up.d)"
+        " THEN 1 ELSE 0 END",
+    [ST_REFERRERS] = "SELECT manifest FROM manifest_refs WHERE kind = 'subject' AND child = ?1"
+                     " ORDER BY manifest",
+    [ST_BLOB_PUT] = "INSERT INTO blobs (digest, size, stored_at, last_access)"
+                    " VALUES (?1, ?2, ?3, ?3)"
+                    " ON CONFLICT (digest) DO UPDATE SET last_access = excluded.last_access",
+    [ST_BLOB_GET] = "SELECT size FROM blobs WHERE digest = ?1",
+    [ST_BLOB_TOUCH] = "UPDATE blobs SET last_access = ?2 WHERE digest = ?1",
+    [ST_ALL_DIGESTS] = "SELECT digest FROM blobs UNION SELECT digest FROM manifests",
+    [ST_DROP_REFS] = "DELETE FROM manifest_refs WHERE manifest = ?1",
+    [ST_DROP_MANIFEST] = "DELETE FROM manifests WHERE digest = ?1",
+    [ST_DROP_BLOB] = "DELETE FROM blobs WHERE digest = ?1",
+    [ST_DROP_REPO_DIGESTS] = "DELETE FROM repo_digests WHERE digest = ?1",
+    [ST_DROP_TAGS] = "DELETE FROM tags WHERE digest = ?1",
+};
+
+struct index {
+    unsigned ix_magic;
+    sqlite3 *ix_db;
+    sqlite3_stmt *ix_st[ST_COUNT]; /* owned; finalized by index_close */
+};
+
+#define CHECK_INDEX(ix) assert((ix) != NULL && (ix)->ix_magic == INDEX_MAGIC)
+
+/* Reset <s> and drop its bindings so it holds no pointer to the caller's strings. */
+static void st_done(sqlite3_stmt *s)
+{
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+/*
+ * The statement <id>, ready to bind. Every use ends with st_done on every path. Text is bound
+ * SQLITE_STATIC: the caller's strings outlive the statement's use, which ends before we return.
+ */
+static sqlite3_stmt *st(struct index *ix, enum st id)
+{
+    return ix->ix_st[id];
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) == SQLITE_OK ? 0 : -1;
+}
+
+static int bind_int(sqlite3_stmt *s, int i, int64_t v)
+{
+    return sqlite3_bind_int64(s, i, v) == SQLITE_OK ? 0 : -1;
+}
+
+/* Step <s> once, expecting it to finish (a write); st_done either way. 0 or -1. */
+static int st_exec(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
+
+    st_done(s);
+    return rc;
+}
+
+/* Copy column <col> of the current row into <dst> of <size> bytes, truncating; "" for NULL. */
+static void column_copy(sqlite3_stmt *s, int col, char *dst, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+
+    (void)str_copy(dst, size, t != NULL ? (const char *)t : "");
+}
+
+/*
+ * Savepoints rather than BEGIN, so that a caller who already opened a transaction nests
+ * instead of failing. Outside a transaction SAVEPOINT begins a deferred one; every transaction
+ * here starts with a write, so the write lock is taken up front and the busy timeout applies.
+ */
+static int tx_begin(struct index *ix)
+{
+    return st_exec(st(ix, ST_SP_BEGIN));
+}
+
+static int tx_commit(struct index *ix)
+{
+    return st_exec(st(ix, ST_SP_RELEASE));
+}
+
+/* Undo everything since tx_begin. SQLite may already have rolled back on its own (out of
+ * memory, disk full); then both steps fail harmlessly. */
+static void tx_rollback(struct index *ix)
+{
+    (void)st_exec(st(ix, ST_SP_ROLLBACK));
+    (void)st_exec(st(ix, ST_SP_RELEASE));
+}
+
+/* Run the one-row pragma <sql> on <db> and read column 0 as an integer. 0 or -1. */
+static int pragma_int(sqlite3 *db, const char *sql, int *out)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    if (sqlite3_step(s) != SQLITE_ROW)
+        goto out;
+    *out = sqlite3_column_int(s, 0);
+    rc = 0;
+out:
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Run the one-row pragma <sql> on <db> and copy column 0 into <buf>. 0 or -1. */
+static int pragma_text(sqlite3 *db, const char *sql, char *buf, size_t size)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    if (sqlite3_step(s) != SQLITE_ROW)
+        goto out;
+    column_copy(s, 0, buf, size);
+    rc = 0;
+out:
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static void set_err(char **err, char *msg)
+{
+    if (err != NULL)
+        *err = msg;
+    else
+        free(msg);
+}
+
+/*
+ * Bring the schema of <db> (at <path>, for messages) up to INDEX_SCHEMA_VERSION. Each step
+ * re-reads user_version under BEGIN IMMEDIATE, so two processes opening the same file at once
+ * apply each step once. 0, or -1 with *err.
+ */
+static int migrate(sqlite3 *db, const char *path, char **err)
+{
+    char *sql = NULL;
+    int rc = -1, in_tx = 0, v;
+
+    for (;;) {
+        if (pragma_int(db, "PRAGMA user_version", &v) == -1) {
+            set_err(err, xasprintf("%s: reading schema version: %s", path, sqlite3_errmsg(db)));
+            goto out;
+        }
+        if (v > INDEX_SCHEMA_VERSION) {
+            set_err(err, xasprintf("index.db schema version %d is newer than this binary (%d)", v,
+                                   INDEX_SCHEMA_VERSION));
+            goto out;
+        }
+        if (v == INDEX_SCHEMA_VERSION)
+            break;
+        if (!in_tx) {
+            /* Take the write lock, then read the version again under it. */
+            if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+                set_err(err, xasprintf("%s: locking for migration: %s", path, sqlite3_errmsg(db)));
+                goto out;
+            }
+            in_tx = 1;
+            continue;
+        }
+        free(sql);
+        sql = xasprintf("PRAGMA user_version = %d", v + 1);
+        if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            set_err(err, xasprintf("%s: schema migration to version %d: %s", path, v + 1,
+                                   sqlite3_errmsg(db)));
+            goto out;
+        }
+        in_tx = 0;
+    }
+    rc = 0;
+out:
+    /* Still inside BEGIN: nothing to keep on success (another process migrated), undo on error. */
+    if (in_tx && !sqlite3_get_autocommit(db))
+        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    free(sql);
+    return rc;
+}
+
+struct index *index_open(const char *path, char **err)
+{
+    struct index *ix = xcalloc(1, sizeof(*ix));
+    struct index *ret = NULL;
+    char mode[16];
+    int fk = 0;
+
+    ix->ix_magic = INDEX_MAGIC;
+    if (sqlite3_open_v2(path, &ix->ix_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        set_err(err, xasprintf("%s: %s", path,
+                               ix->ix_db != NULL ? sqlite3_errmsg(ix->ix_db) : "out of memory"));
+        goto out;
+    }
+    sqlite3_extended_result_codes(ix->ix_db, 1);
+    if (sqlite3_busy_timeout(ix->ix_db, INDEX_BUSY_TIMEOUT_MS) != SQLITE_OK ||
+        sqlite3_exec(ix->ix_db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", NULL, NULL,
+                     NULL) != SQLITE_OK) {
+        set_err(err, xasprintf("%s: %s", path, sqlite3_errmsg(ix->ix_db)));
+        goto out;
+    }
+    /* A build without foreign key support ignores the pragma; reading it back shows that. */
+    if (pragma_int(ix->ix_db, "PRAGMA foreign_keys", &fk) == -1 || fk != 1) {
+        set_err(err, xasprintf("%s: cannot enable foreign keys", path));
+        goto out;
+    }
+    if (pragma_text(ix->ix_db, "PRAGMA journal_mode = WAL", mode, sizeof(mode)) == -1) {
+        set_err(err, xasprintf("%s: setting WAL mode: %s", path, sqlite3_errmsg(ix->ix_db)));
+        goto out;
+    }
+    /* An in-memory database (tests) has no journal file and stays "memory". */
+    if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0) {
+        set_err(err, xasprintf("%s: WAL mode refused (journal_mode is %s)", path, mode));
+        goto out;
+    }
+    if (migrate(ix->ix_db, path, err) == -1)
+        goto out;
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(ix->ix_db, statements[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &ix->ix_st[i], NULL) != SQLITE_OK) {
+            set_err(err, xasprintf("%s: preparing \"%s\": %s", path, statements[i],
+                                   sqlite3_errmsg(ix->ix_db)));
+            goto out;
+        }
+    }
+    ret = ix;
+    ix = NULL;
+out:
+    index_close(ix);
+    return ret;
+}
+
+void index_close(struct index *ix)
+{
+    if (ix == NULL)
+        return;
+    CHECK_INDEX(ix);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(ix->ix_st[i]);
+    /* Every statement is finalized, so this closes for good (and checkpoints the WAL). */
+    sqlite3_close(ix->ix_db);
+    ix->ix_magic = 0;
+    free(ix);
+}
+
+/* The id of (<rule>, <name>), 0 when absent (ids start at 1), -1 on error. */
+static int64_t repo_get(struct index *ix, const char *rule, const char *name)
+{
+    sqlite3_stmt *s = st(ix, ST_REPO_GET);
+    int64_t id = -1;
+    int r;
+
+    if (bind_text(s, 1, rule) == -1 || bind_text(s, 2, name) == -1)
+        goto out;
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW)
+        id = sqlite3_column_int64(s, 0);
+    else if (r == SQLITE_DONE)
+        id = 0;
+out:
+    st_done(s);
+    return id;
+}
+
+int64_t index_repo_id(struct index *ix, const char *rule, const char *name)
+{
+    sqlite3_stmt *s;
+    int64_t id;
+
+    CHECK_INDEX(ix);
+    /* Look up first: the common case stays a read and takes no write lock. */
+    id = repo_get(ix, rule, name);
+    if (id != 0)
+        return id;
+    s = st(ix, ST_REPO_INS);
+    if (bind_text(s, 1, rule) == -1 || bind_text(s, 2, name) == -1) {
+        st_done(s);
+        return -1;
+    }
+    if (st_exec(s) == -1)
+        return -1;
+    /* Read back rather than last_insert_rowid: another process may have inserted it first. */
+    id = repo_get(ix, rule, name);
+    return id == 0 ? -1 : id;
+}
+
+int index_tag_get(struct index *ix, int64_t repo, const char *tag, struct index_tag *out)
+{
+    sqlite3_stmt *s;
+    int rc = -1, r;
+
+    CHECK_INDEX(ix);
+    s = st(ix, ST_TAG_GET);
+    if (bind_int(s, 1, repo) == -1 || bind_text(s, 2, tag) == -1)
+        goto out;
+    r = sqlite3_step(s);
+    if (r == SQLITE_DONE) {
+        rc = 0;
+        goto out;
+    }
+    if (r != SQLITE_ROW)
+        goto out;
+    column_copy(s, 0, out->it_digest, sizeof(out->it_digest));
+    column_copy(s, 1, out->it_media_type, sizeof(out->it_media_type));
+    out->it_checked_at = sqlite3_column_int64(s, 2);
+    out->it_changed_at = sqlite3_column_int64(s, 3);
+    out->it_last_pulled_at = sqlite3_column_int64(s, 4);
+    rc = 1;
+out:
+    st_done(s);
+    return rc;
+}
+
+int index_tag_put(struct index *ix, int64_t repo, const char *tag, const char *digest,
+                  const char *media_type, int64_t now)
+{
+    sqlite3_stmt *s;
+
+    CHECK_INDEX(ix);
+    /* What index_tag_get could not hand back whole is refused rather than stored. */
+    if (strlen(digest) >= INDEX_DIGEST_MAX || strlen(media_type) >= INDEX_MEDIA_TYPE_MAX)
+        return -1;
+    s = st(ix, ST_TAG_PUT);
+    if (bind_int(s, 1, repo) == -1 || bind_text(s, 2, tag) == -1 || bind_text(s, 3, digest) == -1 ||
+        bind_text(s, 4, media_type) == -1 || bind_int(s, 5, now) == -1) {
+        st_done(s);
+        return -1;
+    }
+    return st_exec(s);
+}
+
+int index_tag_checked(struct index *ix, int64_t repo, const char *tag, int64_t now)
+{
+    sqlite3_stmt *s;
+
+    CHECK_INDEX(ix);
+    s = st(ix, ST_TAG_CHECKED);
+    if (bind_int(s, 1, repo) == -1 || bind_text(s, 2, tag) == -1 || bind_int(s, 3, now) == -1) {
+        st_done(s);
+        return -1;
+    }
+    return st_exec(s);
+}
+
+int index_tags_pulled(struct index *ix, const int64_t *repos, const char *const *tags, size_t n,
+                      int64_t now)
+{
+    sqlite3_stmt *s;
+    int rc = -1;
+
+    CHECK_INDEX(ix);
+    if (n == 0)
+        return 0;
+    if (tx_begin(ix) == -1)
+        return -1;
+    s = st(ix, ST_TAG_PULLED);
+    for (size_t i = 0; i < n; i++) {
+        if (bind_int(s, 1, repos[i]) == -1 || bind_text(s, 2, tags[i]) == -1 ||
+            bind_int(s, 3, now) == -1) {
+            st_done(s);
+            goto out;
+        }
+        if (st_exec(s) == -1)
+            goto out;
+    }
+    if (tx_commit(ix) == -1)
+        goto out;
+    rc = 0;
+out:
+    if (rc == -1)
+        tx_rollback(ix);
+    return rc;
+}
+
+void index_strings_free(char **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/*
+ * Step <s>, already bound, to the end and collect column 0 of each row into a fresh array
+ * *out of *count strings (NULL when empty; the caller owns both, index_strings_free). Resets
+ * <s>. 0, or -1 with *out NULL and *count 0.
+ */
+static int collect_strings(sqlite3_stmt *s, char ***out, size_t *count)
+{
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    int rc = -1, r;
+
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(s, 0);
+
+        if (t == NULL) /* NOT NULL columns: only out of memory gets here */
+            goto out;
+        if (n == cap) {
+            cap = cap != 0 ? cap * 2 : 16;
+            v = xrealloc(v, cap * sizeof(*v));
+        }
+        v[n++] = xstrdup((const char *)t);
+    }
+    if (r != SQLITE_DONE)
+        goto out;
+    *out = v;
+    *count = n;
+    v = NULL;
+    n = 0;
+    rc = 0;
+out:
+    st_done(s);
+    index_strings_free(v, n);
+    if (rc == -1) {
+        *out = NULL;
+        *count = 0;
+    }
+    return rc;
+}
+
+int index_tags_list(struct index *ix, int64_t repo, const char *last, int limit, char ***tags,
+                    size_t *count)
+{
+    sqlite3_stmt *s;
+
+    CHECK_INDEX(ix);
+    s = st(ix, ST_TAGS_LIST);
+    /* Every tag sorts after "", and LIMIT -1 is no limit in SQLite. */
+    if (bind_int(s, 1, repo) == -1 || bind_text(s, 2, last != NULL ? last : "") == -1 ||
+        bind_int(s, 3, limit < 0 ? -1 : limit) == -1) {
+        st_done(s);
+        *tags = NULL;
+        *count = 0;
+        return -1;
+    }
+    return collect_strings(s, tags, count);
+}
+
+int index_manifest_put(struct index *ix, int64_t repo, const char *digest, const char *media_type,
+                       int64_t size, const struct index_child *children, size_t n, int64_t now)
+{
+    sqlite3_stmt *s;
+    int rc = -1;
+
+    CHECK_INDEX(ix);
+    if (strlen(digest) >= INDEX_DIGEST_MAX || strlen(media_type) >= INDEX_MEDIA_TYPE_MAX)
+        return -1;
+    if (tx_begin(ix) == -1)
+        return -1;
+    s = st(ix, ST_MANIFEST_INS);
+    if (bind_text(s, 1, digest) == -1 || bind_text(s, 2, media_type) == -1 ||
+        bind_int(s, 3, size) == -1 || bind_int(s, 4, now) == -1) {
+        st_done(s);
+        goto out;
+    }
+    if (st_exec(s) == -1)
+        goto out;
+    s = st(ix, ST_REPO_DIGEST_INS);
+    if (bind_int(s, 1, repo) == -1 || bind_text(s, 2, digest) == -1) {
+        st_done(s);
+        goto out;
+    }
+    if (st_exec(s) == -1)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        s = st(ix, ST_REF_INS);
+        if (bind_text(s, 1, digest) == -1 || bind_text(s, 2, children[i].ic_digest) == -1 ||
+            bind_text(s, 3, children[i].ic_kind) == -1) {
+            st_done(s);
+            goto out;
+        }
+        if (st_exec(s) == -1)
+            goto out;
+        s = st(ix, ST_REPO_DIGEST_INS);
+        if (bind_int(s, 1, repo) == -1 || bind_text(s, 2, children[i].ic_digest) == -1) {
+            st_done(s);
+            goto out;
+        }
+        if (st_exec(s) == -1)
+            goto out;
+    }
+    if (tx_commit(ix) == -1)
+        goto out;
+    rc = 0;
+out:
+    if (rc == -1)
+        tx_rollback(ix);
+    return rc;
+}
+
+int index_manifest_get(struct index *ix, const char *digest, char *media_type, size_t mtsize,
+                       int64_t *size)
+{
+    sqlite3_stmt *s;
+    int rc = -1, r;
+
+    CHECK_INDEX(ix);
+    s = st(ix, ST_MANIFEST_GET);
+    if (bind_text(s, 1, digest) == -1)
+        goto out;
+    r = sqlite3_step(s);
+    if (r == SQLITE_DONE) {
+        rc = 0;
+        goto out;
+    }
+    if (r != SQLITE_ROW)
+        goto out;
+    if (media_type != NULL)
+        column_copy(s, 0, media_type, mtsize);
+    if (size != NULL)
+        *size = sqlite3_column_int64(s, 1);
+    rc = 1;
+out:
+    st_done(s);
+    return rc;
+}
+
+int index_referrers(struct index *ix, const char *subject, char ***digests, size_t *count)
+{
+    sqlite3_stmt *s;
+
+    CHECK_INDEX(ix);
+    s = st(ix, ST_REFERRERS);
+    if (bind_text(s, 1, subject) == -1) {
+        st_done(s);
+        *digests = NULL;
+        *count = 0;
+        return -1;
+    }
+    return collect_strings(s, digests, count);
+}
+
+int index_blob_put(struct index *ix, const char *digest, int64_t size, int64_t now)
+{
+    sqlite3_stmt *s;
+
+    CHECK_INDEX(ix);
+    s = st(ix, ST_BLOB_PUT);
+    if (bind_text(s, 1, digest) == -1 || bind_int(s, 2, size) == -1 || bind_int(s, 3, now) == -1) {
+        st_done(s);
+        return -1;
+    }
+    return st_exec(s);
+}
+
+int index_blob_get(struct index *ix, const char *digest, int64_t *size)
+{
+    sqlite3_stmt *s;
+    int rc = -1, r;
+
+    CHECK_INDEX(ix);
+    s = st(ix, ST_BLOB_GET);
+    if (bind_text(s, 1, digest) == -1)
+        goto out;
+    r = sqlite3_step(s);
+    if (r == SQLITE_DONE) {
+        rc = 0;
+        goto out;
+    }
+    if (r != SQLITE_ROW)
+        goto out;
+    if (size != NULL)
+        *size = sqlite3_column_int64(s, 0);
+    rc = 1;
+out:
+    st_done(s);
+    return rc;
+}
+
+int index_blobs_touch(struct index *ix, const char *const *digests, size_t n, int64_t now)
+{
+    sqlite3_stmt *s;
+    int rc = -1;
+
+    CHECK_INDEX(ix);
+    if (n == 0)
+        return 0;
+    if (tx_begin(ix) == -1)
+        return -1;
+    s = st(ix, ST_BLOB_TOUCH);
+    for (size_t i = 0; i < n; i++) {
+        if (bind_text(s, 1, digests[i]) == -1 || bind_int(s, 2, now) == -1) {
+            st_done(s);
+            goto out;
+        }
+        if (st_exec(s) == -1)
+            goto out;
+    }
+    if (tx_commit(ix) == -1)
+        goto out;
+    rc = 0;
+out:
+    if (rc == -1)
+        tx_rollback(ix);
+    return rc;
+}
+
+int index_repo_digest_add(struct index *ix, int64_t repo, const char *digest)
+{
+    sqlite3_stmt *s;
+
+    CHECK_INDEX(ix);
+    s = st(ix, ST_REPO_DIGEST_INS);
+    if (bind_int(s, 1, repo) == -1 || bind_text(s, 2, digest) == -1) {
+        st_done(s);
+        return -1;
+    }
+    return st_exec(s);
+}
+
+int index_repo_has(struct index *ix, int64_t repo, const char *digest)
+{
+    sqlite3_stmt *s;
+    int rc = -1;
+
+    CHECK_INDEX(ix);
+    s = st(ix, ST_REPO_HAS);
+    if (bind_int(s, 1, repo) == -1 || bind_text(s, 2, digest) == -1)
+        goto out;
+    if (sqlite3_step(s) != SQLITE_ROW)
+        goto out;
+    rc = sqlite3_column_int(s, 0) != 0;
+out:
+    st_done(s);
+    return rc;
+}
+
+int index_all_digests(struct index *ix, char ***digests, size_t *count)
+{
+    CHECK_INDEX(ix);
+    return collect_strings(st(ix, ST_ALL_DIGESTS), digests, count);
+}
+
+/* Bind <digest> as ?1 of statement <id>, run it, and add the rows it changed to *changed. */
+static int drop_by_digest(struct index *ix, enum st id, const char *digest, long *changed)
+{
+    sqlite3_stmt *s = st(ix, id);
+
+    if (bind_text(s, 1, digest) == -1) {
+        st_done(s);
+        return -1;
+    }
+    if (st_exec(s) == -1)
+        return -1;
+    if (changed != NULL)
+        *changed += sqlite3_changes(ix->ix_db);
+    return 0;
+}
+
+/*
+ * The digests are read into memory first and <exists> runs outside any transaction: it does
+ * file-system work, may take a while over a large store, and must not hold the write lock.
+ * Only the drops run in one transaction. A row is dropped only when <exists> returns 0; -1
+ * from it (the store could not tell) aborts without dropping anything, since a transient
+ * error must not empty the index. A dropped manifest's own references go (it is their
+ * parent); references to it from surviving manifests stay, as those manifests still name it.
+ */
+long index_reconcile(struct index *ix, int (*exists)(const char *digest, void *arg), void *arg)
+{
+    char **all = NULL;
+    size_t n = 0, nmissing = 0;
+    size_t *missing = NULL;
+    long dropped = 0, rc = -1;
+    int in_tx = 0;
+
+    CHECK_INDEX(ix);
+    if (index_all_digests(ix, &all, &n) == -1)
+        goto out;
+    missing = xcalloc(n, sizeof(*missing));
+    for (size_t i = 0; i < n; i++) {
+        int r = exists(all[i], arg);
+
+        if (r == -1)
+            goto out;
+        if (r == 0)
+            missing[nmissing++] = i;
+    }
+    if (nmissing == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (tx_begin(ix) == -1)
+        goto out;
+    in_tx = 1;
+    for (size_t i = 0; i < nmissing; i++) {
+        const char *d = all[missing[i]];
+
+        if (drop_by_digest(ix, ST_DROP_REFS, d, NULL) == -1 ||
+            drop_by_digest(ix, ST_DROP_MANIFEST, d, &dropped) == -1 ||
+            drop_by_digest(ix, ST_DROP_BLOB, d, &dropped) == -1 ||
+            drop_by_digest(ix, ST_DROP_REPO_DIGESTS, d, NULL) == -1 ||
+            drop_by_digest(ix, ST_DROP_TAGS, d, NULL) == -1)
+            goto out;
+    }
+    if (tx_commit(ix) == -1)
+        goto out;
+    in_tx = 0;
+    rc = dropped;
+out:
+    if (in_tx)
+        tx_rollback(ix);
+    free(missing);
+    index_strings_free(all, n);
+    return rc;
+}
+
+int index_integrity_ok(struct index *ix)
+{
+    sqlite3_stmt *s = NULL;
+    const unsigned char *t;
+    int rc = -1;
+
+    CHECK_INDEX(ix);
+    /* Rare and slow anyway: prepared here, not kept. */
+    if (sqlite3_prepare_v2(ix->ix_db, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK)
+        goto out;
+    if (sqlite3_step(s) != SQLITE_ROW)
+        goto out;
+    t = sqlite3_column_text(s, 0);
+    if (t == NULL)
+        goto out;
+    rc = strcmp((const char *)t, "ok") == 0;
+out:
+    sqlite3_finalize(s);
+    return rc;
+}

@@ -1,0 +1,610 @@
+/*
+ * Fills and their followers.
+ *
+ * A fill owns one upstream GET, one temp file and one running hash. Upstream bytes are
+ * appended to the file (pwrite at <written>) and hashed as they arrive; then every follower
+ * is pumped. A follower is one client response: it keeps its own offset and sends the next
+ * slice [offset, min(written, end)) as a sendfile file segment, and asks for nothing more
+ * until evhttp says that slice was flushed to the socket. A slow client therefore holds no
+ * memory and never slows the fill or the other followers down; a client that leaves only
+ * removes its follower, and the fill goes on for the cache.
+ *
+ * When upstream is done the digest and length are checked. A match is fsynced and renamed
+ * into the store and followers finish from the same (renamed) inode. A mismatch, a
+ * truncation or an upstream error discards the temp file: followers that have not sent
+ * headers yet get an OCI error, the others get their connection closed short of
+ * Content-Length — a broken transfer, never a wrong one that looks complete.
+ */
+#include "config.h"
+
+#include "proxy_fill.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy_api.h"
+#include "proxy_log.h"
+#include "proxy_server.h"
+#include "proxy_store.h"
+#include "proxy_upstream.h"
+#include "proxy_util.h"
+
+#define FILLS_MAGIC 0x46494c53u    /* "FILS" */
+#define FILL_MAGIC 0x46494c4cu     /* "FILL" */
+#define FOLLOWER_MAGIC 0x464f4c4cu /* "FOLL" */
+#define FOLLOW_SLICE (8 * 1024 * 1024)
+
+enum fill_state { FILL_RUNNING = 0, FILL_DONE, FILL_FAILED };
+
+struct follower;
+
+struct fills {
+    unsigned magic;
+    struct store *st;
+    struct upstream *up;
+    fill_done_fn done;
+    void *done_arg;
+    struct fill *list;
+    struct fill_stats stats;
+};
+
+struct fill {
+    unsigned magic;
+    struct fills *fs;
+    struct fill *next;
+    int listed;                 /* still findable by digest */
+    char digest[144];
+    int64_t repo;
+    char tmp[STORE_PATH_MAX];
+    int fd;
+    EVP_MD_CTX *md;
+    int64_t written;
+    int64_t length;             /* upstream Content-Length, -1 until known or when absent */
+    int headers;                /* upstream's 2xx headers arrived */
+    char content_type[256];
+    enum fill_state state;
+    struct upstream_xfer *xfer;
+    struct follower *followers;
+    enum oci_error err;         /* FILL_FAILED before headers: what followers are told */
+    char errmsg[256];
+};
+
+struct follower {
+    unsigned magic;
+    struct fill *fill;
+    struct follower *next;
+    struct evhttp_request *req;
+    struct exchange *x;         /* NULL once the client is gone or the follower is done */
+    int fd;                     /* dup of the fill's fd */
+    int head;
+    int started, writing, gone, closing;
+    int64_t off, end;           /* bytes [off, end) still to send; end -1 until known */
+    int chunked;                /* no length known: chunked transfer encoding */
+};
+
+static void follower_pump(struct follower *fw);
+
+/* ---- fills ------------------------------------------------------------------------------ */
+
+struct fills *fills_create(struct store *st, struct upstream *up, fill_done_fn done, void *arg)
+{
+    struct fills *fs = xcalloc(1, sizeof(*fs));
+
+    fs->magic = FILLS_MAGIC;
+    fs->st = st;
+    fs->up = up;
+    fs->done = done;
+    fs->done_arg = arg;
+    return fs;
+}
+
+struct fill *fill_find(struct fills *fs, const char *digest)
+{
+    for (struct fill *f = fs->list; f != NULL; f = f->next)
+        if (f->listed && strcmp(f->digest, digest) == 0)
+            return f;
+    return NULL;
+}
+
+int64_t fill_repo(const struct fill *f)
+{
+    return f->repo;
+}
+
+void fills_get_stats(const struct fills *fs, struct fill_stats *out)
+{
+    *out = fs->stats;
+}
+
+static void fill_unlist(struct fill *f)
+{
+    struct fill **pp;
+
+    if (!f->listed)
+        return;
+    for (pp = &f->fs->list; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    f->listed = 0;
+}
+
+/* Free <f> once upstream is done and no follower is left. */
+static void fill_maybe_free(struct fill *f)
+{
+    if (f->state == FILL_RUNNING || f->followers != NULL)
+        return;
+    fill_unlist(f);
+    if (f->fd != -1)
+        close(f->fd);
+    EVP_MD_CTX_free(f->md);
+    f->magic = 0;
+    free(f);
+}
+
+/* ---- followers -------------------------------------------------------------------------- */
+
+static void follower_detach(struct follower *fw)
+{
+    struct fill *f = fw->fill;
+    struct follower **pp;
+
+    for (pp = &f->followers; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == fw) {
+            *pp = fw->next;
+            break;
+        }
+    }
+    if (fw->x != NULL)
+        exchange_on_gone(fw->x, NULL, NULL);
+    if (fw->fd != -1)
+        close(fw->fd);
+    fw->magic = 0;
+    free(fw);
+    fill_maybe_free(f);
+}
+
+static void follower_gone_cb(void *arg)
+{
+    struct follower *fw = arg;
+
+    if (fw->magic != FOLLOWER_MAGIC)
+        abort();
+    if (fw->closing)
+        return;
+    fw->gone = 1;
+    fw->x = NULL;
+    /* The request has no connection now: end it (this frees it) unless a slice is still
+     * queued, whose flush callback will never come either. */
+    evhttp_send_reply_end(fw->req);
+    fw->req = NULL;
+    follower_detach(fw);
+}
+
+/* Cut the client's connection short: the transfer ends before its Content-Length. */
+static void follower_abort(struct follower *fw)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(fw->req);
+
+    fw->closing = 1;
+    if (fw->x != NULL)
+        exchange_on_gone(fw->x, NULL, NULL);
+    fw->x = NULL;
+    if (evcon != NULL)
+        evhttp_connection_free(evcon); /* frees the request too */
+    else
+        evhttp_send_reply_end(fw->req);
+    fw->req = NULL;
+    follower_detach(fw);
+}
+
+static void set_blob_headers(struct evhttp_request *req, const struct fill *f)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    char etag[160];
+
+    evhttp_add_header(h, "Docker-Distribution-API-Version", "registry/2.0");
+    evhttp_add_header(h, "Content-Type",
+                      f->content_type[0] != '\0' ? f->content_type : "application/octet-stream");
+    evhttp_add_header(h, "Docker-Content-Digest", f->digest);
+    snprintf(etag, sizeof(etag), "\"%s\"", f->digest);
+    evhttp_add_header(h, "ETag", etag);
+    evhttp_add_header(h, "Accept-Ranges", "bytes");
+}
+
+/* Upstream headers are known: send the client's status line and headers. */
+static void follower_start(struct follower *fw)
+{
+    struct fill *f = fw->fill;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(fw->req);
+    const char *range = evhttp_find_header(evhttp_request_get_input_headers(fw->req), "Range");
+    char buf[96];
+    int64_t start = 0, end = f->length;
+    int status = 200;
+
+    set_blob_headers(fw->req, f);
+    if (f->length >= 0 && range != NULL) {
+        int r = fill_parse_range(range, f->length, &start, &end);
+        if (r == -1) {
+            snprintf(buf, sizeof(buf), "bytes */%" PRId64, f->length);
+            evhttp_add_header(h, "Content-Range", buf);
+            fw->started = 1;
+            api_send_error(fw->req, OCI_ERR_RANGE_INVALID, "range not satisfiable", range);
+            fw->req = NULL;
+            fw->closing = 1;
+            follower_detach(fw);
+            return;
+        }
+        if (r == 1) {
+            status = 206;
+            snprintf(buf, sizeof(buf), "bytes %" PRId64 "-%" PRId64 "/%" PRId64, start, end - 1,
+                     f->length);
+            evhttp_add_header(h, "Content-Range", buf);
+        }
+    }
+    fw->off = start;
+    fw->end = end;
+    fw->started = 1;
+    if (f->length >= 0) {
+        snprintf(buf, sizeof(buf), "%" PRId64, end - start);
+        evhttp_add_header(h, "Content-Length", buf);
+    } else {
+        fw->chunked = 1;
+    }
+    if (fw->head) {
+        /* HEAD: headers only, the length is the one a GET would send. */
+        struct evbuffer *empty = evbuffer_new();
+        fw->closing = 1;
+        evhttp_send_reply(fw->req, status, status == 206 ? "Partial Content" : "OK", empty);
+        evbuffer_free(empty);
+        fw->req = NULL;
+        follower_detach(fw);
+        return;
+    }
+    evhttp_send_reply_start(fw->req, status, status == 206 ? "Partial Content" : "OK");
+    follower_pump(fw);
+}
+
+static void follower_flushed_cb(struct evhttp_connection *evcon, void *arg)
+{
+    struct follower *fw = arg;
+
+    if (fw->magic != FOLLOWER_MAGIC)
+        abort();
+    fw->writing = 0;
+    follower_pump(fw);
+}
+
+static void follower_finish(struct follower *fw)
+{
+    fw->closing = 1;
+    evhttp_send_reply_end(fw->req);
+    fw->req = NULL;
+    follower_detach(fw);
+}
+
+/* Send what is on disk and not yet sent; end the response when everything went. */
+static void follower_pump(struct follower *fw)
+{
+    struct fill *f = fw->fill;
+    int64_t avail, want, n;
+    struct evbuffer *buf;
+    struct evbuffer_file_segment *seg;
+
+    if (fw->writing || fw->gone || fw->closing || !fw->started)
+        return;
+    if (f->state == FILL_FAILED) {
+        follower_abort(fw);
+        return;
+    }
+    /* Where this response ends: its range, or (no length known) when the fill is done. */
+    want = fw->end >= 0 ? fw->end : (f->state == FILL_DONE ? f->written : INT64_MAX);
+    if (fw->off >= want) {
+        follower_finish(fw);
+        return;
+    }
+    avail = f->written < want ? f->written : want;
+    if (fw->off >= avail)
+        return; /* wait for more bytes */
+    n = avail - fw->off;
+    if (n > FOLLOW_SLICE)
+        n = FOLLOW_SLICE;
+    seg = evbuffer_file_segment_new(fw->fd, fw->off, n, 0);
+    if (seg == NULL) {
+        follower_abort(fw);
+        return;
+    }
+    buf = evbuffer_new();
+    evbuffer_add_file_segment(buf, seg, 0, n);
+    evbuffer_file_segment_free(seg);
+    fw->off += n;
+    fw->writing = 1;
+    evhttp_send_reply_chunk_with_cb(fw->req, buf, follower_flushed_cb, fw);
+    evbuffer_free(buf);
+}
+
+static void pump_all(struct fill *f)
+{
+    struct follower *fw = f->followers, *next;
+
+    for (; fw != NULL; fw = next) {
+        next = fw->next;
+        if (!fw->started)
+            follower_start(fw);
+        else
+            follower_pump(fw);
+    }
+}
+
+void fill_follow(struct fill *f, struct evhttp_request *req, struct exchange *x)
+{
+    struct follower *fw = xcalloc(1, sizeof(*fw));
+
+    fw->magic = FOLLOWER_MAGIC;
+    fw->fill = f;
+    fw->req = req;
+    fw->x = x;
+    fw->fd = dup(f->fd);
+    fw->end = -1;
+    fw->head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+    fw->next = f->followers;
+    f->followers = fw;
+    f->fs->stats.fs_joined++;
+    exchange_on_gone(x, follower_gone_cb, fw);
+    if (fw->fd == -1) {
+        fw->closing = 1;
+        api_send_error(req, OCI_ERR_UNAVAILABLE, "cannot follow the fill", strerror(errno));
+        fw->req = NULL;
+        follower_detach(fw);
+        return;
+    }
+    if (f->headers)
+        follower_start(fw);
+}
+
+/* ---- the upstream side ------------------------------------------------------------------ */
+
+static int fill_on_headers(void *arg, const struct upstream_response *r)
+{
+    struct fill *f = arg;
+
+    if (f->magic != FILL_MAGIC)
+        abort();
+    f->headers = 1;
+    f->length = r->ur_content_length;
+    str_copy(f->content_type, sizeof(f->content_type), "application/octet-stream");
+    pump_all(f);
+    return 0;
+}
+
+static int fill_on_data(void *arg, const char *data, size_t len)
+{
+    struct fill *f = arg;
+    size_t off = 0;
+
+    if (f->magic != FILL_MAGIC)
+        abort();
+    while (off < len) {
+        ssize_t w = pwrite(f->fd, data + off, len - off, (off_t)(f->written + (int64_t)off));
+        if (w == -1 && errno == EINTR)
+            continue;
+        if (w == -1) {
+            snprintf(f->errmsg, sizeof(f->errmsg), "write to the temp file: %s", strerror(errno));
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    EVP_DigestUpdate(f->md, data, len);
+    f->written += (int64_t)len;
+    pump_all(f);
+    return 0;
+}
+
+static enum oci_error error_for(enum upstream_result res, int status)
+{
+    if (res == UPSTREAM_HTTP) {
+        switch (status) {
+        case 404: return OCI_ERR_BLOB_UNKNOWN;
+        case 401: return OCI_ERR_UNAUTHORIZED;
+        case 403: return OCI_ERR_DENIED;
+        case 429: return OCI_ERR_TOOMANYREQUESTS;
+        default: return OCI_ERR_UPSTREAM;
+        }
+    }
+    return OCI_ERR_UPSTREAM;
+}
+
+/* 1 when the hash of what was written equals the digest. */
+static int fill_verify(struct fill *f)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    static const char digits[] = "0123456789abcdef";
+    const char *want = strchr(f->digest, ':') + 1;
+
+    EVP_DigestFinal_ex(f->md, md, &n);
+    for (unsigned i = 0; i < n; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[2 * n] = '\0';
+    return strcmp(hex, want) == 0;
+}
+
+static void fill_on_done(void *arg, enum upstream_result res, const struct upstream_response *r,
+                         const char *err, const char *body, size_t body_len)
+{
+    struct fill *f = arg;
+    struct fills *fs = f->fs;
+    char *cerr = NULL;
+    char size[32];
+    int ok = 0;
+
+    if (f->magic != FILL_MAGIC)
+        abort();
+    f->xfer = NULL;
+    snprintf(size, sizeof(size), "%" PRId64, f->written);
+    if (res != UPSTREAM_OK) {
+        f->err = error_for(res, r->ur_status);
+        snprintf(f->errmsg, sizeof(f->errmsg), "%s", err);
+        log_event(LOG_WARN, "fill-failed", "digest", f->digest, "bytes", size, "error", err, NULL);
+    } else if (f->length >= 0 && f->written != f->length) {
+        f->err = OCI_ERR_UPSTREAM;
+        snprintf(f->errmsg, sizeof(f->errmsg), "truncated: %" PRId64 " of %" PRId64 " bytes",
+                 f->written, f->length);
+        log_event(LOG_WARN, "fill-failed", "digest", f->digest, "error", f->errmsg, NULL);
+    } else if (!fill_verify(f)) {
+        f->err = OCI_ERR_UPSTREAM;
+        snprintf(f->errmsg, sizeof(f->errmsg), "upstream content does not match its digest");
+        log_event(LOG_ERROR, "fill-digest-mismatch", "digest", f->digest, "bytes", size, NULL);
+    } else if (store_commit(fs->st, f->fd, f->tmp, f->digest, &cerr) == -1) {
+        f->err = OCI_ERR_UNAVAILABLE;
+        snprintf(f->errmsg, sizeof(f->errmsg), "%s", cerr);
+        log_event(LOG_ERROR, "fill-commit-failed", "digest", f->digest, "error", cerr, NULL);
+        free(cerr);
+    } else {
+        ok = 1;
+    }
+    fill_unlist(f);
+    if (ok) {
+        f->state = FILL_DONE;
+        f->length = f->written;
+        fs->stats.fs_completed++;
+        log_event(LOG_INFO, "fill-done", "digest", f->digest, "bytes", size, NULL);
+    } else {
+        f->state = FILL_FAILED;
+        fs->stats.fs_failed++;
+        store_tmp_discard(fs->st, f->tmp);
+    }
+    if (fs->done != NULL)
+        fs->done(fs->done_arg, f->digest, ok, f->written, f->repo);
+    /* Followers that never got headers get the error; the others finish or are cut off. */
+    {
+        struct follower *fw = f->followers, *next;
+        for (; fw != NULL; fw = next) {
+            next = fw->next;
+            if (!fw->started && !ok) {
+                fw->closing = 1;
+                api_send_error(fw->req, f->err, f->errmsg, NULL);
+                fw->req = NULL;
+                follower_detach(fw);
+            } else if (!fw->started) {
+                follower_start(fw);
+            } else {
+                follower_pump(fw);
+            }
+        }
+    }
+    (void)body;
+    (void)body_len;
+    fill_maybe_free(f);
+}
+
+struct fill *fill_start(struct fills *fs, const struct upstream_target *t, const char *digest,
+                        int64_t repo)
+{
+    struct fill *f = xcalloc(1, sizeof(*f));
+    static const struct upstream_callbacks cbs = {fill_on_headers, fill_on_data, fill_on_done};
+    const EVP_MD *alg = strncmp(digest, "sha512:", 7) == 0 ? EVP_sha512() : EVP_sha256();
+
+    f->magic = FILL_MAGIC;
+    f->fs = fs;
+    str_copy(f->digest, sizeof(f->digest), digest);
+    f->repo = repo;
+    f->length = -1;
+    f->md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(f->md, alg, NULL);
+    f->fd = store_tmp_create(fs->st, f->tmp, sizeof(f->tmp));
+    f->next = fs->list;
+    fs->list = f;
+    f->listed = 1;
+    fs->stats.fs_started++;
+    if (f->fd == -1) {
+        /* No temp file: fail like an upstream error, after the caller attached followers. */
+        f->state = FILL_FAILED;
+        f->err = OCI_ERR_UNAVAILABLE;
+        snprintf(f->errmsg, sizeof(f->errmsg), "cannot create a temp file: %s", strerror(errno));
+        fill_unlist(f);
+        log_event(LOG_ERROR, "fill-failed", "digest", digest, "error", f->errmsg, NULL);
+        return f;
+    }
+    f->xfer = upstream_start(fs->up, t, &cbs, f);
+    return f;
+}
+
+void fills_destroy(struct fills *fs)
+{
+    if (fs == NULL)
+        return;
+    while (fs->list != NULL) {
+        struct fill *f = fs->list;
+        fill_unlist(f);
+        if (f->xfer != NULL)
+            upstream_cancel(f->xfer);
+        f->xfer = NULL;
+        f->state = FILL_FAILED;
+        store_tmp_discard(fs->st, f->tmp);
+        while (f->followers != NULL) {
+            struct follower *fw = f->followers;
+            f->followers = fw->next;
+            fw->next = NULL;
+            if (fw->fd != -1)
+                close(fw->fd);
+            free(fw);
+        }
+        fill_maybe_free(f);
+    }
+    fs->magic = 0;
+    free(fs);
+}
+
+int fill_parse_range(const char *hdr, int64_t size, int64_t *start, int64_t *end)
+{
+    const char *p;
+    char *e;
+    long long a = -1, b = -1;
+
+    if (strncmp(hdr, "bytes=", 6) != 0)
+        return 0;
+    p = hdr + 6;
+    if (strchr(p, ',') != NULL)
+        return 0; /* several ranges: answer with the whole thing, as RFC 9110 allows */
+    if (*p == '-') {
+        errno = 0;
+        b = strtoll(p + 1, &e, 10);
+        if (errno != 0 || *e != '\0' || e == p + 1 || b < 0)
+            return 0;
+        if (b == 0 || size == 0)
+            return -1;
+        *start = b >= size ? 0 : size - b;
+        *end = size;
+        return 1;
+    }
+    errno = 0;
+    a = strtoll(p, &e, 10);
+    if (errno != 0 || e == p || *e != '-' || a < 0)
+        return 0;
+    p = e + 1;
+    if (*p != '\0') {
+        errno = 0;
+        b = strtoll(p, &e, 10);
+        if (errno != 0 || *e != '\0' || b < a)
+            return 0;
+    }
+    if (a >= size)
+        return -1;
+    *start = a;
+    *end = (b < 0 || b >= size) ? size : b + 1;
+    return 1;
+}

@@ -1,0 +1,61 @@
+/*
+ * Fills: one upstream fetch per blob digest, however many clients ask at once. The fill writes
+ * to a temp file while hashing; each client (a follower) streams from that growing file at
+ * its own pace with sendfile. Verified content is committed to the store; anything else is
+ * discarded and the followers' transfers are cut short, never completed with wrong bytes.
+ */
+#ifndef PROXY_FILL_H
+#define PROXY_FILL_H
+
+#include <stdint.h>
+
+#include "proxy_oci.h"
+
+struct event_base;
+struct evhttp_request;
+struct exchange;
+struct fill;
+struct fills;
+struct store;
+struct upstream;
+struct upstream_target;
+
+/* Called once per fill when it ends: <ok> 1 when the blob was verified and committed. */
+typedef void (*fill_done_fn)(void *arg, const char *digest, int ok, int64_t size, int64_t repo);
+
+struct fills *fills_create(struct store *st, struct upstream *up, fill_done_fn done, void *arg);
+/* Cancel every fill (followers are cut off) and free; accepts NULL. */
+void fills_destroy(struct fills *fs);
+
+/* The fill in progress for <digest>, or NULL. */
+struct fill *fill_find(struct fills *fs, const char *digest);
+/* The repository the fill was started for. */
+int64_t fill_repo(const struct fill *f);
+
+/*
+ * Start fetching blob <digest> with GET <t> for repository <repo>. Returns the fill, owned by
+ * <fs>; it lives until the upstream transfer ends and its last follower is done.
+ */
+struct fill *fill_start(struct fills *fs, const struct upstream_target *t, const char *digest,
+                        int64_t repo);
+
+/*
+ * Answer <req> (GET or HEAD; exchange <x>) from <f>: headers as soon as upstream's arrive,
+ * then the bytes as they land, honouring the client's Range header. Takes over the request.
+ */
+void fill_follow(struct fill *f, struct evhttp_request *req, struct exchange *x);
+
+/* Counters. */
+struct fill_stats {
+    uint64_t fs_started, fs_completed, fs_failed, fs_joined;
+};
+void fills_get_stats(const struct fills *fs, struct fill_stats *out);
+
+/*
+ * Range header parsing shared with cached serving: for a resource of <size> bytes, parse
+ * <hdr> ("bytes=a-b", "bytes=a-", "bytes=-n"). Returns 0 when there is no usable single
+ * range (serve everything), 1 with [*start, *end) set, or -1 when unsatisfiable (416).
+ */
+int fill_parse_range(const char *hdr, int64_t size, int64_t *start, int64_t *end);
+
+#endif

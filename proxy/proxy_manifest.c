@@ -1,0 +1,213 @@
+/* Reads the descriptors an image manifest, index or artifact manifest references. */
+#include "config.h"
+
+#include "proxy_manifest.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy_oci.h"
+#include "proxy_util.h"
+
+#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_V1 "application/vnd.docker.distribution.manifest.v1+json"
+#define MT_DOCKER_V1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
+#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_ARTIFACT "application/vnd.oci.artifact.manifest.v1+json"
+
+/* Every type with a shape we read; schema 1 is left out so upstreams convert or refuse. */
+#define ACCEPT_ALL                                                                                 \
+    MT_OCI_INDEX ", " MT_DOCKER_LIST ", " MT_OCI_MANIFEST ", " MT_DOCKER_MANIFEST                  \
+                 ", " MT_OCI_ARTIFACT
+const char *const manifest_accept_all = ACCEPT_ALL;
+
+/* The shape of a body, which says where its descriptors are. */
+enum manifest_shape {
+    SHAPE_UNKNOWN = 0, /* schema 1, or a type we do not know: no refs */
+    SHAPE_IMAGE,       /* config + layers */
+    SHAPE_INDEX,       /* manifests */
+    SHAPE_ARTIFACT,    /* blobs */
+};
+
+/* The shape of media type <mt> of <len> bytes; SHAPE_UNKNOWN also for schema 1. */
+static enum manifest_shape shape_of_type(const char *mt, size_t len)
+{
+    static const struct {
+        const char *type;
+        enum manifest_shape shape;
+    } types[] = {
+        {MT_DOCKER_MANIFEST, SHAPE_IMAGE}, {MT_OCI_MANIFEST, SHAPE_IMAGE},
+        {MT_DOCKER_LIST, SHAPE_INDEX},     {MT_OCI_INDEX, SHAPE_INDEX},
+        {MT_OCI_ARTIFACT, SHAPE_ARTIFACT},
+    };
+
+    for (size_t i = 0; i < ARRAY_LEN(types); i++)
+        if (strlen(types[i].type) == len && strncasecmp(types[i].type, mt, len) == 0)
+            return types[i].shape;
+    return SHAPE_UNKNOWN;
+}
+
+/*
+ * The media type of a Content-Type header value <ct>: parameters after ';' and surrounding
+ * blanks dropped. Sets *<len> and returns the start; *<len> is 0 when there is none.
+ */
+static const char *content_type_base(const char *ct, size_t *len)
+{
+    size_t n;
+
+    *len = 0;
+    if (ct == NULL)
+        return "";
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    n = strcspn(ct, ";");
+    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    *len = n;
+    return ct;
+}
+
+static int is_schema1(const char *mt, size_t len)
+{
+    return (len == strlen(MT_DOCKER_V1) && strncasecmp(mt, MT_DOCKER_V1, len) == 0) ||
+           (len == strlen(MT_DOCKER_V1_SIGNED) && strncasecmp(mt, MT_DOCKER_V1_SIGNED, len) == 0);
+}
+
+/*
+ * Which shape to read <root> as: its own mediaType when it has one; else the Content-Type
+ * <ct> when that names a known type; else, for a generic or absent Content-Type, the fields
+ * present ("manifests" → index, "layers" or "config" → image, "blobs" → artifact).
+ */
+static enum manifest_shape decide_shape(json_t *root, const char *ct)
+{
+    json_t *mt = json_object_get(root, "mediaType");
+    const char *base;
+    size_t blen;
+    enum manifest_shape s;
+
+    if (json_is_string(mt) && json_string_length(mt) > 0)
+        return shape_of_type(json_string_value(mt), json_string_length(mt));
+    base = content_type_base(ct, &blen);
+    s = shape_of_type(base, blen);
+    if (s != SHAPE_UNKNOWN || is_schema1(base, blen))
+        return s;
+    if (json_is_array(json_object_get(root, "manifests")))
+        return SHAPE_INDEX;
+    if (json_is_array(json_object_get(root, "layers")) ||
+        json_is_object(json_object_get(root, "config")))
+        return SHAPE_IMAGE;
+    if (json_is_array(json_object_get(root, "blobs")))
+        return SHAPE_ARTIFACT;
+    return SHAPE_UNKNOWN;
+}
+
+/* Append descriptor <d> as a ref of <kind> to <mi> when its digest is valid; else skip it. */
+static void add_ref(struct manifest_info *mi, enum manifest_ref_kind kind, json_t *d)
+{
+    json_t *digest, *mt, *size;
+    struct manifest_ref *r;
+
+    if (!json_is_object(d))
+        return;
+    digest = json_object_get(d, "digest");
+    if (!json_is_string(digest) ||
+        oci_digest_parse(json_string_value(digest), json_string_length(digest)) == OCI_DIGEST_NONE)
+        return;
+    r = &mi->mi_refs[mi->mi_nrefs++];
+    r->mr_kind = kind;
+    /* A valid digest is at most 135 bytes: it fits. JSON strings here hold no NUL. */
+    str_copy(r->mr_digest, sizeof(r->mr_digest), json_string_value(digest));
+    r->mr_media_type[0] = '\0';
+    mt = json_object_get(d, "mediaType");
+    if (json_is_string(mt) && json_string_length(mt) < sizeof(r->mr_media_type))
+        str_copy(r->mr_media_type, sizeof(r->mr_media_type), json_string_value(mt));
+    size = json_object_get(d, "size");
+    r->mr_size = json_is_integer(size) && json_integer_value(size) >= 0
+                     ? (long long)json_integer_value(size)
+                     : -1;
+}
+
+static size_t array_len(json_t *root, const char *key)
+{
+    json_t *a = json_object_get(root, key);
+
+    return json_is_array(a) ? json_array_size(a) : 0;
+}
+
+static void add_array(struct manifest_info *mi, enum manifest_ref_kind kind, json_t *root,
+                      const char *key)
+{
+    json_t *a = json_object_get(root, key);
+
+    if (!json_is_array(a))
+        return;
+    for (size_t i = 0; i < json_array_size(a); i++)
+        add_ref(mi, kind, json_array_get(a, i));
+}
+
+int manifest_parse(const char *body, size_t len, const char *content_type,
+                   struct manifest_info *out, const char **err)
+{
+    json_t *root = NULL, *mt;
+    enum manifest_shape shape;
+    json_error_t jerr;
+    size_t cap;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (body == NULL || len > MANIFEST_MAX_BYTES) {
+        if (err != NULL)
+            *err = "manifest too large";
+        goto out;
+    }
+    root = json_loadb(body, len, 0, &jerr);
+    if (!json_is_object(root)) {
+        if (err != NULL)
+            *err = "manifest is not a JSON object";
+        goto out;
+    }
+    mt = json_object_get(root, "mediaType");
+    if (json_is_string(mt) && json_string_length(mt) < sizeof(out->mi_media_type))
+        str_copy(out->mi_media_type, sizeof(out->mi_media_type), json_string_value(mt));
+
+    shape = decide_shape(root, content_type);
+    out->mi_is_index = shape == SHAPE_INDEX;
+    /* Enough room for every descriptor the shape may yield, allocated once. */
+    cap = 1;
+    if (shape == SHAPE_IMAGE)
+        cap += 1 + array_len(root, "layers");
+    else if (shape == SHAPE_INDEX)
+        cap += array_len(root, "manifests");
+    else if (shape == SHAPE_ARTIFACT)
+        cap += array_len(root, "blobs");
+    out->mi_refs = xcalloc(cap, sizeof(*out->mi_refs));
+
+    switch (shape) {
+    case SHAPE_IMAGE:
+        add_ref(out, MANIFEST_REF_CONFIG, json_object_get(root, "config"));
+        add_array(out, MANIFEST_REF_LAYER, root, "layers");
+        break;
+    case SHAPE_INDEX: add_array(out, MANIFEST_REF_MANIFEST, root, "manifests"); break;
+    case SHAPE_ARTIFACT: add_array(out, MANIFEST_REF_BLOB, root, "blobs"); break;
+    case SHAPE_UNKNOWN: break;
+    }
+    if (shape != SHAPE_UNKNOWN)
+        add_ref(out, MANIFEST_REF_SUBJECT, json_object_get(root, "subject"));
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+void manifest_info_free(struct manifest_info *mi)
+{
+    if (mi == NULL)
+        return;
+    free(mi->mi_refs);
+    mi->mi_refs = NULL;
+    mi->mi_nrefs = 0;
+}

@@ -1,0 +1,103 @@
+/*
+ * The upstream client: libcurl's multi interface driven by the daemon's libevent loop. One
+ * logical request (an xfer) may take several HTTP exchanges: a token fetch after a 401, Basic
+ * auth, redirects to a CDN (with Authorization dropped, and only to public https addresses
+ * unless the rule allows private ones), and retries with backoff on connect errors, 5xx and
+ * 429 while no byte has been handed to the caller.
+ */
+#ifndef PROXY_UPSTREAM_H
+#define PROXY_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config_rule;
+struct event_base;
+struct upstream;
+struct upstream_xfer;
+
+struct upstream_target {
+    const struct config_rule *ut_rule; /* base URL, credentials, redirect policy (borrowed) */
+    const char *ut_name;      /* repository name upstream, for the token scope */
+    const char *ut_path;      /* "/v2/<name>/manifests/<ref>", query included */
+    int ut_head;              /* HEAD instead of GET */
+    const char *ut_accept;    /* Accept header value, or NULL */
+    int ut_max_retries;       /* further attempts while nothing was delivered */
+    int64_t ut_max_body;      /* larger bodies are refused (UPSTREAM_TOO_LARGE); -1: no cap */
+};
+
+enum upstream_result {
+    UPSTREAM_OK = 0,          /* a 2xx response, completely received */
+    UPSTREAM_HTTP,            /* a final non-2xx response: see the status */
+    UPSTREAM_NETWORK,         /* connect error, reset, timeout, stall, truncated body */
+    UPSTREAM_TOO_LARGE,       /* the body passed ut_max_body */
+    UPSTREAM_REDIRECT_REFUSED,/* a redirect to a host or scheme the rule does not allow */
+    UPSTREAM_AUTH_FAILED,     /* the token endpoint failed or the challenge was unusable */
+    UPSTREAM_ABORTED,         /* a callback asked to stop */
+};
+
+/* The final response's headers; strings are "" when absent. */
+struct upstream_response {
+    int ur_status;
+    int64_t ur_content_length; /* -1 when absent */
+    char ur_content_type[256];
+    char ur_digest[140];       /* Docker-Content-Digest */
+    char ur_etag[160];
+    char ur_link[1024];
+    char ur_retry_after[32];
+    char ur_ratelimit_remaining[64];
+    char ur_www_authenticate[1024];
+};
+
+struct upstream_callbacks {
+    /* The final 2xx response's headers; return -1 to abort the xfer. May be NULL. */
+    int (*on_headers)(void *arg, const struct upstream_response *r);
+    /* Body bytes of the 2xx response as they arrive; return -1 to abort. May be NULL. */
+    int (*on_data)(void *arg, const char *data, size_t len);
+    /*
+     * The end, called exactly once unless the xfer was cancelled, from the event loop (never
+     * from inside libcurl): <res>, the final response <r> (status 0 when none came), a human
+     * <err> ("" on success) and, for non-2xx responses, up to 16 KiB of their <body>.
+     * The xfer is freed after this returns.
+     */
+    void (*on_done)(void *arg, enum upstream_result res, const struct upstream_response *r,
+                    const char *err, const char *body, size_t body_len);
+};
+
+struct upstream_settings {
+    int64_t us_connect_timeout_ms;
+    int64_t us_stall_timeout_s;   /* abort when under 1 byte/s for this long */
+    int64_t us_backoff_ms;        /* first retry delay; doubles each time */
+    int64_t us_max_retry_after_s; /* a longer Retry-After is not waited for */
+};
+
+/* Create the client on <base>. Returns NULL with *err (caller frees). */
+struct upstream *upstream_create(struct event_base *base, const struct upstream_settings *s,
+                                 char **err);
+/* Cancel every xfer (no callbacks) and free; accepts NULL. */
+void upstream_destroy(struct upstream *up);
+
+/*
+ * Start an xfer for <t> (copied; the rule is borrowed and must outlive it). Callbacks get
+ * <arg>. Returns the xfer, owned by the client until on_done returns or upstream_cancel.
+ */
+struct upstream_xfer *upstream_start(struct upstream *up, const struct upstream_target *t,
+                                     const struct upstream_callbacks *cbs, void *arg);
+
+/* Stop <x> now; no callback fires after this. Must not be called from inside its callbacks. */
+void upstream_cancel(struct upstream_xfer *x);
+
+/* Counters for logs and metrics. */
+struct upstream_stats {
+    uint64_t us_requests;       /* HTTP exchanges sent, tokens and redirects included */
+    uint64_t us_token_fetches;
+    uint64_t us_retries;
+    uint64_t us_bytes;          /* body bytes received */
+};
+void upstream_get_stats(const struct upstream *up, struct upstream_stats *out);
+
+/* 1 when <addr> (IPv4 or IPv6 text) is loopback, private, link-local, unspecified or
+ * otherwise not a public unicast address. Exposed for tests. */
+int upstream_addr_is_private(const char *addr);
+
+#endif
