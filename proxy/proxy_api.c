@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "db_index.h"
@@ -251,15 +253,31 @@ static void mreq_gone_cb(void *arg)
 static struct mreq *mreq_new(struct api *api, struct evhttp_request *req, struct exchange *x)
 {
     struct mreq *m = xcalloc(1, sizeof(*m));
-    const char *acc = evhttp_find_header(evhttp_request_get_input_headers(req), "Accept");
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    struct evkeyval *kv;
+    size_t n = 0;
 
     m->magic = MREQ_MAGIC;
     m->api = api;
     m->req = req;
     m->x = x;
     m->head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
-    if (acc != NULL)
-        str_copy(m->accept, sizeof(m->accept), acc);
+    /* Clients such as skopeo send one Accept header per media type: join them all. */
+    TAILQ_FOREACH(kv, in, next) {
+        size_t vl;
+        if (strcasecmp(kv->key, "Accept") != 0)
+            continue;
+        vl = strlen(kv->value);
+        if (n + vl + 3 >= sizeof(m->accept))
+            break;
+        if (n > 0) {
+            memcpy(m->accept + n, ", ", 2);
+            n += 2;
+        }
+        memcpy(m->accept + n, kv->value, vl);
+        n += vl;
+        m->accept[n] = '\0';
+    }
     exchange_on_gone(x, mreq_gone_cb, m);
     return m;
 }

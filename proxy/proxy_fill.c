@@ -61,6 +61,7 @@ struct fill {
     struct fills *fs;
     struct fill *next;
     int listed;                 /* still findable by digest */
+    int busy;                   /* walking the followers: do not free yet */
     char digest[144];
     int64_t repo;
     char tmp[STORE_PATH_MAX];
@@ -142,7 +143,7 @@ static void fill_unlist(struct fill *f)
 /* Free <f> once upstream is done and no follower is left. */
 static void fill_maybe_free(struct fill *f)
 {
-    if (f->state == FILL_RUNNING || f->followers != NULL)
+    if (f->state == FILL_RUNNING || f->followers != NULL || f->busy)
         return;
     fill_unlist(f);
     if (f->fd != -1)
@@ -337,6 +338,7 @@ static void pump_all(struct fill *f)
 {
     struct follower *fw = f->followers, *next;
 
+    f->busy++;
     for (; fw != NULL; fw = next) {
         next = fw->next;
         if (!fw->started)
@@ -344,6 +346,8 @@ static void pump_all(struct fill *f)
         else
             follower_pump(fw);
     }
+    f->busy--;
+    fill_maybe_free(f);
 }
 
 void fill_follow(struct fill *f, struct evhttp_request *req, struct exchange *x)
@@ -492,6 +496,7 @@ static void fill_on_done(void *arg, enum upstream_result res, const struct upstr
     /* Followers that never got headers get the error; the others finish or are cut off. */
     {
         struct follower *fw = f->followers, *next;
+        f->busy++;
         for (; fw != NULL; fw = next) {
             next = fw->next;
             if (!fw->started && !ok) {
@@ -505,6 +510,7 @@ static void fill_on_done(void *arg, enum upstream_result res, const struct upstr
                 follower_pump(fw);
             }
         }
+        f->busy--;
     }
     (void)body;
     (void)body_len;

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# skopeo pulls every kind of test image through the proxy from a real docker-registry: the
+# digests match the upstream's; a warm pull makes no upstream request; bad input gets its
+# OCI error.
+source "$TOP_SRCDIR/tests/e2e/lib.sh"
+source "$TOP_SRCDIR/tests/e2e/lib_registry.sh"
+
+start_registry reg
+seed_images "$REGISTRY_URL" "$E2E_TMP/images.json" --set small >/dev/null
+start_fake_upstream fake "$REGISTRY_URL" --auth none
+
+port=$(free_port)
+cat >"$E2E_TMP/config.json" <<JSON
+{"listen": "127.0.0.1:$port", "data_dir": "$E2E_TMP/data",
+ "rules": [{"prefix": "hub", "upstream": "$FAKE_URL", "mirror_for": ["docker.io"],
+            "library_prefix": true, "default": true, "allow_private_redirects": true}]}
+JSON
+start_proxy proxy --config "$E2E_TMP/config.json"
+wait_port "$port"
+P="127.0.0.1:$port"
+
+# images.json: one line "repo tag digest media_type" per image.
+python3 -c '
+import json, sys
+for i in json.load(open(sys.argv[1])):
+    print(i["repo"], i["tag"], i["digest"], i["media_type"])' "$E2E_TMP/images.json" >"$E2E_TMP/images.txt"
+
+copy() { # copy REPO TAG DEST: skopeo copy --all through the proxy into a dir: layout, which
+         # keeps the manifest's bytes as they came
+    skopeo copy -q --all --preserve-digests --src-tls-verify=false "docker://$P/hub/$1:$2" "dir:$3" >"$E2E_TMP/skopeo.out" 2>&1
+}
+layout_digest() { # the digest of the top manifest skopeo wrote
+    echo "sha256:$(sha256sum <"$1/manifest.json" | cut -d' ' -f1)"
+}
+
+# Cold pulls of every image; digests as upstream has them.
+while read -r repo tag digest mt; do
+    dest="$E2E_TMP/cold-${repo//\//_}-$tag"
+    check "cold skopeo copy $repo:$tag" copy "$repo" "$tag" "$dest"
+    check "$repo:$tag keeps upstream's digest $digest" test "$(layout_digest "$dest")" = "$digest"
+    got=$(curl -s -H "Accept: $mt" "http://$P/v2/hub/$repo/manifests/$tag" | sha256sum | cut -d' ' -f1)
+    check "$repo:$tag manifest bytes hash to the digest" test "sha256:$got" = "$digest"
+    ct=$(curl -s -o /dev/null -w '%{content_type}' "http://$P/v2/hub/$repo/manifests/$digest")
+    check "$repo:$tag Content-Type is $mt" test "$ct" = "$mt"
+done <"$E2E_TMP/images.txt"
+
+# Warm: the same pulls again make no upstream request at all (tags are fresh for 24 h).
+fake_ctl reset-counts '' >/dev/null
+while read -r repo tag digest mt; do
+    check "warm skopeo copy $repo:$tag" copy "$repo" "$tag" "$E2E_TMP/warm-${repo//\//_}-$tag"
+done <"$E2E_TMP/images.txt"
+for kind in "GET blob" "HEAD blob" "GET manifest" "HEAD manifest"; do
+    check "warm pulls: zero upstream '$kind' requests" test "$(fake_count "$kind")" = 0
+done
+
+# Headers of a cached blob, and Range.
+read -r repo tag digest mt < <(head -1 "$E2E_TMP/images.txt")
+blob=$(python3 -c '
+import json, sys
+i = [x for x in json.load(open(sys.argv[1])) if x["digest"] == sys.argv[2]][0]
+print(i["blobs"][-1])' "$E2E_TMP/images.json" "$digest")
+curl -s -D "$E2E_TMP/h" -o "$E2E_TMP/blob" "http://$P/v2/hub/$repo/blobs/$blob"
+check "blob bytes hash to their digest" test "sha256:$(sha256sum <"$E2E_TMP/blob" | cut -d' ' -f1)" = "$blob"
+check "blob has Docker-Content-Digest" grep -qi "^Docker-Content-Digest: $blob" "$E2E_TMP/h"
+check "blob has Accept-Ranges" grep -qi '^Accept-Ranges: bytes' "$E2E_TMP/h"
+size=$(stat -c %s "$E2E_TMP/blob")
+curl -s -D "$E2E_TMP/h" -o "$E2E_TMP/part" -H 'Range: bytes=10-19' "http://$P/v2/hub/$repo/blobs/$blob"
+check "Range answers 206" grep -q '^HTTP/1.1 206' "$E2E_TMP/h"
+check "Range sends Content-Range" grep -qi "^Content-Range: bytes 10-19/$size" "$E2E_TMP/h"
+check "Range sends the right 10 bytes" cmp -s "$E2E_TMP/part" <(tail -c +11 "$E2E_TMP/blob" | head -c 10)
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Range: bytes=$size-" "http://$P/v2/hub/$repo/blobs/$blob")
+check "an unsatisfiable Range answers 416" test "$code" = 416
+curl -s -I -o "$E2E_TMP/h" "http://$P/v2/hub/$repo/blobs/$blob"
+check "HEAD blob gives its Content-Length" grep -qi "^Content-Length: $size" "$E2E_TMP/h"
+curl -s -I -o "$E2E_TMP/h" "http://$P/v2/hub/$repo/manifests/$tag"
+check "HEAD manifest gives Docker-Content-Digest" grep -qi "^Docker-Content-Digest: $digest" "$E2E_TMP/h"
+
+# A digest fetched for one repository is not served under another without upstream's word.
+fake_ctl reset-counts '' >/dev/null
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$P/v2/hub/test/docker-v2/blobs/$blob")
+check "a blob of another repository is refused (404, got $code)" test "$code" = 404
+check "... after asking upstream with a HEAD" test "$(fake_count 'HEAD blob')" = 1
+
+# Tags list, from upstream, with the client's name.
+tags=$(curl -s "http://$P/v2/hub/library/alpinetest/tags/list")
+check "tags/list lists both tags ($tags)" test "$tags" = '{"name":"hub/library/alpinetest","tags":["3","latest"]}'
+# docker-registry 2.8 ignores n and last (pagination came with distribution 3): the proxy
+# passes them on; 12-faults.sh checks the proxy's own paging from the index.
+curl -s -o /dev/null "http://$P/v2/hub/library/alpinetest/tags/list?n=1&last=2"
+check "tags/list passes n and last upstream" bash -c \
+    "curl -s http://127.0.0.1:$FAKE_PORT/_ctl/counts | grep -q 'n=1&last=2'"
+
+# Referrers: docker-registry 2.8 lacks the API; the proxy answers what it knows, an OCI index.
+ref=$(curl -s "http://$P/v2/hub/library/alpinetest/referrers/$digest")
+check "referrers answer an OCI index" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1]); assert d["schemaVersion"] == 2 and isinstance(d["manifests"], list), d' "$ref"
+
+# Routing: docker's registry-mirrors (no prefix: the default rule) and containerd's ?ns=.
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$P/v2/library/alpinetest/manifests/$tag")
+check "the default rule answers an un-prefixed name ($code)" test "$code" = 200
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$P/v2/alpinetest/manifests/$tag?ns=docker.io")
+check "?ns=docker.io with a one-segment name gets library/ ($code)" test "$code" = 200
+code=$(curl -s -o "$E2E_TMP/b" -w '%{http_code}' "http://$P/v2/x/manifests/latest?ns=quay.io")
+check "an unmirrored ns is NAME_UNKNOWN ($code)" bash -c "[ $code = 404 ] && grep -q NAME_UNKNOWN '$E2E_TMP/b' && grep -q 'configured prefixes: hub' '$E2E_TMP/b'"
+
+# Bad input: the right OCI error, and nothing reaches upstream.
+fake_ctl reset-counts '' >/dev/null
+bad() { # bad PATH STATUS CODE
+    local code
+    code=$(curl -s --path-as-is -o "$E2E_TMP/b" -w '%{http_code}' "http://$P$1")
+    check "$1 answers $2 $3 (got $code $(head -c 120 "$E2E_TMP/b"))" \
+        bash -c "[ '$code' = '$2' ] && grep -q '\"code\":\"$3\"' '$E2E_TMP/b'"
+}
+bad "/v2/hub/Library/x/manifests/latest" 400 NAME_INVALID
+bad "/v2/hub/a%2Fb/manifests/latest" 400 NAME_INVALID
+bad "/v2/hub/a/../b/manifests/latest" 400 NAME_INVALID
+bad "/v2/hub//a/manifests/latest" 400 NAME_INVALID
+bad "/v2/hub/a%00b/manifests/latest" 400 NAME_INVALID
+bad "/v2/hub/$(printf 'a%.0s' $(seq 1 300))/manifests/latest" 400 NAME_INVALID
+bad "/v2/hub/a/blobs/sha256:1234" 400 DIGEST_INVALID
+bad "/v2/hub/a/blobs/latest" 400 DIGEST_INVALID
+bad "/v2/hub/a/manifests/sha256:XYZ" 400 DIGEST_INVALID
+bad "/v2/hub/a/manifests/-bad-tag" 400 MANIFEST_INVALID
+bad "/v2/hub/a/blobs/uploads/" 404 NOT_FOUND
+check "bad input never reached upstream" test "$(fake_ctl counts | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["requests"]))')" = 0
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$P/v2/hub/library/nosuch/manifests/latest")
+check "an unknown repository upstream is 404 ($code)" test "$code" = 404
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$P/v2/hub/library/alpinetest/blobs/sha256:$(printf '0%.0s' $(seq 1 64))")
+check "an unknown blob is 404 ($code)" test "$code" = 404
+
+stop_pid "$PROXY_PID"
+check "the index passes PRAGMA integrity_check" test "$(sqlite3 "$E2E_TMP/data/index.db" 'PRAGMA integrity_check')" = ok
+e2e_done
