@@ -565,9 +565,16 @@ static void manifest_by_digest_fetched(struct mreq *m, struct fetch *f)
     manifest_fetched(m, f, m->want);
 }
 
+/*
+ * The Accept header for manifest requests upstream: the client's when it names manifest
+ * types, else every type we know. ("*" + "/" + "*" alone would make a registry such as
+ * distribution 2.8 answer 404 for an OCI manifest, or down-convert a Docker one.)
+ */
 static const char *upstream_accept(const struct mreq *m)
 {
-    return m->accept[0] != '\0' ? m->accept : manifest_accept_all;
+    if (strstr(m->accept, "manifest") != NULL || strstr(m->accept, "image.index") != NULL)
+        return m->accept;
+    return manifest_accept_all;
 }
 
 /* GET manifest <digest> upstream (joined per digest), then serve it. */

@@ -9,6 +9,7 @@
  * memory and never slows the fill or the other followers down; a client that leaves only
  * removes its follower, and the fill goes on for the cache.
  *
+ * A follower never sends the last byte of its response before the fill is verified.
  * When upstream is done the digest and length are checked. A match is fsynced and renamed
  * into the store and followers finish from the same (renamed) inode. A mismatch, a
  * truncation or an upstream error discards the temp file: followers that have not sent
@@ -315,6 +316,9 @@ static void follower_pump(struct follower *fw)
         return;
     }
     avail = f->written < want ? f->written : want;
+    /* The last byte waits for the digest check: a body that fails it must never look complete. */
+    if (f->state != FILL_DONE && fw->end >= 0 && avail >= fw->end)
+        avail = fw->end - 1;
     if (fw->off >= avail)
         return; /* wait for more bytes */
     n = avail - fw->off;
