@@ -278,17 +278,30 @@ static struct mreq *mreq_new(struct api *api, struct evhttp_request *req, struct
         n += vl;
         m->accept[n] = '\0';
     }
-    exchange_on_gone(x, mreq_gone_cb, m);
     return m;
+}
+
+/*
+ * The gone callback is hooked only while <m> waits on the network (fetch_join); synchronous
+ * code runs unhooked, so a reply that completes at once (and frees the exchange) is safe.
+ */
+static void mreq_hook(struct mreq *m)
+{
+    if (m->x != NULL)
+        exchange_on_gone(m->x, mreq_gone_cb, m);
+}
+
+static void mreq_unhook(struct mreq *m)
+{
+    if (m->x != NULL)
+        exchange_on_gone(m->x, NULL, NULL);
 }
 
 /* The request is answered (or its client left): release it. */
 static void mreq_free(struct mreq *m)
 {
-    if (m->gone && m->req != NULL)
+    if (m->gone && m->req != NULL && evhttp_request_get_connection(m->req) == NULL)
         evhttp_send_reply_end(m->req); /* frees the detached request */
-    else if (m->x != NULL)
-        exchange_on_gone(m->x, NULL, NULL);
     m->magic = 0;
     free(m);
 }
@@ -350,6 +363,7 @@ static void fetch_on_done(void *arg, enum upstream_result res, const struct upst
     for (w = f->waiters; w != NULL; w = next) {
         next = w->next_waiter;
         w->next_waiter = NULL;
+        mreq_unhook(w);
         if (w->gone)
             mreq_free(w);
         else
@@ -370,6 +384,7 @@ static void fetch_join(struct mreq *m, const char *key, const struct upstream_ta
     static const struct upstream_callbacks cbs = {NULL, fetch_on_data, fetch_on_done};
 
     m->cont = cont;
+    mreq_hook(m);
     for (f = api->fetches; f != NULL; f = f->next)
         if (strcmp(f->key, key) == 0)
             break;
@@ -723,7 +738,6 @@ static void blob_start_or_join(struct mreq *m)
         f = fill_start(api->fills, &t, m->rt.rq_ref, m->repo);
     }
     /* The follower takes the request over. */
-    exchange_on_gone(x, NULL, NULL);
     m->x = NULL;
     m->magic = 0;
     free(m);

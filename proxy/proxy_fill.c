@@ -167,13 +167,22 @@ static void follower_detach(struct follower *fw)
             break;
         }
     }
-    if (fw->x != NULL)
-        exchange_on_gone(fw->x, NULL, NULL);
     if (fw->fd != -1)
         close(fw->fd);
     fw->magic = 0;
     free(fw);
     fill_maybe_free(f);
+}
+
+/*
+ * Forget the exchange before answering: evhttp may complete (and the server free the exchange)
+ * inside the reply call itself.
+ */
+static void follower_unhook(struct follower *fw)
+{
+    if (fw->x != NULL)
+        exchange_on_gone(fw->x, NULL, NULL);
+    fw->x = NULL;
 }
 
 static void follower_gone_cb(void *arg)
@@ -188,7 +197,8 @@ static void follower_gone_cb(void *arg)
     fw->x = NULL;
     /* The request has no connection now: end it (this frees it) unless a slice is still
      * queued, whose flush callback will never come either. */
-    evhttp_send_reply_end(fw->req);
+    if (evhttp_request_get_connection(fw->req) == NULL)
+        evhttp_send_reply_end(fw->req);
     fw->req = NULL;
     follower_detach(fw);
 }
@@ -199,9 +209,7 @@ static void follower_abort(struct follower *fw)
     struct evhttp_connection *evcon = evhttp_request_get_connection(fw->req);
 
     fw->closing = 1;
-    if (fw->x != NULL)
-        exchange_on_gone(fw->x, NULL, NULL);
-    fw->x = NULL;
+    follower_unhook(fw);
     if (evcon != NULL)
         evhttp_connection_free(evcon); /* frees the request too */
     else
@@ -241,6 +249,7 @@ static void follower_start(struct follower *fw)
             snprintf(buf, sizeof(buf), "bytes */%" PRId64, f->length);
             evhttp_add_header(h, "Content-Range", buf);
             fw->started = 1;
+            follower_unhook(fw);
             api_send_error(fw->req, OCI_ERR_RANGE_INVALID, "range not satisfiable", range);
             fw->req = NULL;
             fw->closing = 1;
@@ -267,6 +276,7 @@ static void follower_start(struct follower *fw)
         /* HEAD: headers only, the length is the one a GET would send. */
         struct evbuffer *empty = evbuffer_new();
         fw->closing = 1;
+        follower_unhook(fw);
         evhttp_send_reply(fw->req, status, status == 206 ? "Partial Content" : "OK", empty);
         evbuffer_free(empty);
         fw->req = NULL;
@@ -290,6 +300,7 @@ static void follower_flushed_cb(struct evhttp_connection *evcon, void *arg)
 static void follower_finish(struct follower *fw)
 {
     fw->closing = 1;
+    follower_unhook(fw);
     evhttp_send_reply_end(fw->req);
     fw->req = NULL;
     follower_detach(fw);
@@ -371,6 +382,7 @@ void fill_follow(struct fill *f, struct evhttp_request *req, struct exchange *x)
     exchange_on_gone(x, follower_gone_cb, fw);
     if (fw->fd == -1) {
         fw->closing = 1;
+        follower_unhook(fw);
         api_send_error(req, OCI_ERR_UNAVAILABLE, "cannot follow the fill", strerror(errno));
         fw->req = NULL;
         follower_detach(fw);
@@ -505,6 +517,7 @@ static void fill_on_done(void *arg, enum upstream_result res, const struct upstr
             next = fw->next;
             if (!fw->started && !ok) {
                 fw->closing = 1;
+                follower_unhook(fw);
                 api_send_error(fw->req, f->err, f->errmsg, NULL);
                 fw->req = NULL;
                 follower_detach(fw);

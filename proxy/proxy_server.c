@@ -77,6 +77,8 @@ static const char *method_name(enum evhttp_cmd_type cmd)
     }
 }
 
+/* Log the request and release the exchange. Reads the request, so call it before anything
+ * that may free the request. */
 static void exchange_finish(struct exchange *x, const char *outcome)
 {
     struct server *srv = x->srv;
@@ -107,14 +109,20 @@ static void exchange_complete_cb(struct evhttp_request *req, void *arg)
 static void exchange_close_cb(struct evhttp_connection *evcon, void *arg)
 {
     struct exchange *x = arg;
+    void (*gone)(void *);
+    void *gone_arg;
 
     if (x->magic != EXCHANGE_MAGIC)
         abort();
+    gone = x->gone_cb;
+    gone_arg = x->gone_arg;
+
     evhttp_connection_set_closecb(evcon, NULL, NULL);
     evhttp_request_set_on_complete_cb(x->req, NULL, NULL);
-    if (x->gone_cb != NULL)
-        x->gone_cb(x->gone_arg);
+    /* The handler's gone callback may free the request: log first. */
     exchange_finish(x, "client-gone");
+    if (gone != NULL)
+        gone(gone_arg);
 }
 
 static void server_request_cb(struct evhttp_request *req, void *arg)

@@ -33,8 +33,9 @@ void server_inflight_end(struct server *srv);
 /*
  * One client request from arrival until its response is written or its connection dies.
  * A handler that answers later registers <cb> to learn that the client went away first: the
- * request then has no connection, and the handler must still end it once with
- * evhttp_send_reply_end() (which frees it) and never touch the exchange again.
+ * request then usually has no connection, and the handler must still end it once with
+ * evhttp_send_reply_end() (which frees it); when it still has one (the server itself is
+ * freeing the connection), the connection frees it. Either way the exchange is gone.
  */
 struct exchange;
 void exchange_on_gone(struct exchange *x, void (*cb)(void *arg), void *arg);
