@@ -62,7 +62,18 @@ struct api {
     struct fills *fills;
     struct rules_rule *rules;
     struct fetch *fetches;  /* buffered upstream fetches in flight, shared by key */
+
+    /* Hits are written to the index in batches, off the hot path of every request. */
+    struct event *flush;
+    int64_t *pulled_repos;
+    char **pulled_tags;
+    size_t npulled;
+    char **touched;
+    size_t ntouched;
 };
+
+#define API_BATCH_MAX 4096
+#define API_FLUSH_SECONDS 5
 
 /* One client request that waits on something. */
 struct mreq {
@@ -236,6 +247,57 @@ static int serve_stored(struct evhttp_request *req, const struct store *st, cons
     evhttp_send_reply(req, status, reason_for(status), out);
     evbuffer_free(out);
     return 0;
+}
+
+/* ---- batched index writes --------------------------------------------------------------- */
+
+/* Write the pending last_pulled_at and last_access stamps in one transaction each. */
+static void api_flush(struct api *api)
+{
+    int64_t now = util_now();
+
+    if (api->npulled > 0) {
+        if (index_tags_pulled(api->ix, api->pulled_repos, (const char *const *)api->pulled_tags,
+                              api->npulled, now) == -1)
+            log_event(LOG_WARN, "index-write-failed", "what", "last_pulled_at", NULL);
+        for (size_t i = 0; i < api->npulled; i++)
+            free(api->pulled_tags[i]);
+        api->npulled = 0;
+    }
+    if (api->ntouched > 0) {
+        if (index_blobs_touch(api->ix, (const char *const *)api->touched, api->ntouched, now) == -1)
+            log_event(LOG_WARN, "index-write-failed", "what", "last_access", NULL);
+        for (size_t i = 0; i < api->ntouched; i++)
+            free(api->touched[i]);
+        api->ntouched = 0;
+    }
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    api_flush(arg);
+}
+
+/* Remember that <tag> of <repo> was pulled; written at the next flush. */
+static void note_pulled(struct api *api, int64_t repo, const char *tag)
+{
+    if (api->npulled > 0 && api->pulled_repos[api->npulled - 1] == repo &&
+        strcmp(api->pulled_tags[api->npulled - 1], tag) == 0)
+        return;
+    if (api->npulled == API_BATCH_MAX)
+        api_flush(api);
+    api->pulled_repos[api->npulled] = repo;
+    api->pulled_tags[api->npulled++] = xstrdup(tag);
+}
+
+/* Remember that stored <digest> was served; written at the next flush. */
+static void note_touched(struct api *api, const char *digest)
+{
+    if (api->ntouched > 0 && strcmp(api->touched[api->ntouched - 1], digest) == 0)
+        return;
+    if (api->ntouched == API_BATCH_MAX)
+        api_flush(api);
+    api->touched[api->ntouched++] = xstrdup(digest);
 }
 
 /* ---- waiting requests ------------------------------------------------------------------- */
@@ -501,6 +563,9 @@ static int manifest_serve(struct mreq *m, const char *digest, const char *warnin
     manifest_media_type(m, digest, mt, sizeof(mt));
     if (index_repo_has(m->api->ix, m->repo, digest) != 1)
         index_repo_digest_add(m->api->ix, m->repo, digest);
+    if (m->tagname[0] != '\0')
+        note_pulled(m->api, m->repo, m->tagname);
+    note_touched(m->api, digest);
     if (m->gone) {
         mreq_free(m);
         return 0;
@@ -755,7 +820,9 @@ static void blob_serve_or_fill(struct mreq *m)
             /* A stored file the index lost (crash between rename and insert). */
             index_blob_put(api->ix, m->rt.rq_ref, size, util_now());
         }
-        index_repo_digest_add(api->ix, m->repo, m->rt.rq_ref);
+        if (index_repo_has(api->ix, m->repo, m->rt.rq_ref) != 1)
+            index_repo_digest_add(api->ix, m->repo, m->rt.rq_ref);
+        note_touched(api, m->rt.rq_ref);
         if (m->gone || serve_stored(m->req, api->st, m->rt.rq_ref, "application/octet-stream",
                                     NULL, 1) == 0) {
             mreq_free(m);
@@ -1132,6 +1199,14 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
     if (api->up == NULL)
         goto fail;
     api->fills = fills_create(api->st, api->up, blob_fill_done, api);
+    api->pulled_repos = xcalloc(API_BATCH_MAX, sizeof(*api->pulled_repos));
+    api->pulled_tags = xcalloc(API_BATCH_MAX, sizeof(*api->pulled_tags));
+    api->touched = xcalloc(API_BATCH_MAX, sizeof(*api->touched));
+    api->flush = event_new(base, -1, EV_PERSIST, flush_cb, api);
+    {
+        struct timeval tv = {API_FLUSH_SECONDS, 0};
+        event_add(api->flush, &tv);
+    }
     api->rules = xcalloc(cfg->cfg_nrules + 1, sizeof(*api->rules));
     for (size_t i = 0; i < cfg->cfg_nrules; i++) {
         const struct config_rule *r = &cfg->cfg_rules[i];
@@ -1166,6 +1241,13 @@ void api_destroy(struct api *api)
         free(f->body);
         free(f);
     }
+    if (api->ix != NULL && api->pulled_tags != NULL && api->touched != NULL)
+        api_flush(api);
+    if (api->flush != NULL)
+        event_free(api->flush);
+    free(api->pulled_repos);
+    free(api->pulled_tags);
+    free(api->touched);
     fills_destroy(api->fills);
     upstream_destroy(api->up);
     index_close(api->ix);

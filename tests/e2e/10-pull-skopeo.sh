@@ -130,5 +130,8 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://$P/v2/hub/library/alpinete
 check "an unknown blob is 404 ($code)" test "$code" = 404
 
 stop_pid "$PROXY_PID"
+check "pulls stamped last_pulled_at on the tags (batched, flushed at stop)" \
+    test "$(sqlite3 "$E2E_TMP/data/index.db" 'SELECT count(*) FROM tags WHERE last_pulled_at > 0')" -ge 6
+check "every stored blob is in the index" test "$(sqlite3 "$E2E_TMP/data/index.db" 'SELECT count(*) FROM blobs')" -ge 10
 check "the index passes PRAGMA integrity_check" test "$(sqlite3 "$E2E_TMP/data/index.db" 'PRAGMA integrity_check')" = ok
 e2e_done
