@@ -1198,7 +1198,11 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
     api->up = upstream_create(base, &us, err);
     if (api->up == NULL)
         goto fail;
-    api->fills = fills_create(api->st, api->up, blob_fill_done, api);
+    api->fills = fills_create(base, api->st, api->up, blob_fill_done, api);
+    if (api->fills == NULL) {
+        *err = xstrdup("cannot start the commit thread");
+        goto fail;
+    }
     api->pulled_repos = xcalloc(API_BATCH_MAX, sizeof(*api->pulled_repos));
     api->pulled_tags = xcalloc(API_BATCH_MAX, sizeof(*api->pulled_tags));
     api->touched = xcalloc(API_BATCH_MAX, sizeof(*api->touched));

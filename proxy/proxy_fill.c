@@ -25,7 +25,10 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <inttypes.h>
+#include <event2/event.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,17 @@ enum fill_state { FILL_RUNNING = 0, FILL_DONE, FILL_FAILED };
 
 struct follower;
 
+/* A verified fill waiting for its fsync and rename on the commit thread. */
+struct commit_job {
+    struct commit_job *next;
+    struct fill *fill;
+    int fd;                     /* a dup of the fill's fd, closed by the worker */
+    char tmp[STORE_PATH_MAX];
+    char digest[144];
+    int ok;
+    char *err;
+};
+
 struct fills {
     unsigned magic;
     struct store *st;
@@ -55,6 +69,17 @@ struct fills {
     void *done_arg;
     struct fill *list;
     struct fill_stats stats;
+
+    /* fsync + rename happen on one worker thread so the event loop never waits on the disk;
+     * finished jobs come back through a pipe the loop watches. */
+    pthread_t worker;
+    int worker_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct commit_job *queue, *queue_tail;
+    int stopping;
+    int pipe_rd, pipe_wr;
+    struct event *pipe_ev;
 };
 
 struct fill {
@@ -63,6 +88,7 @@ struct fill {
     struct fill *next;
     int listed;                 /* still findable by digest */
     int busy;                   /* walking the followers: do not free yet */
+    int committing;             /* verified, its commit job is on the worker thread */
     char digest[144];
     int64_t repo;
     char tmp[STORE_PATH_MAX];
@@ -96,16 +122,97 @@ static void follower_pump(struct follower *fw);
 
 /* ---- fills ------------------------------------------------------------------------------ */
 
-struct fills *fills_create(struct store *st, struct upstream *up, fill_done_fn done, void *arg)
+static void commit_done(struct fill *f, int ok, const char *err);
+
+static void *commit_worker(void *arg)
+{
+    struct fills *fs = arg;
+    struct commit_job *job;
+
+    for (;;) {
+        pthread_mutex_lock(&fs->mu);
+        while (fs->queue == NULL && !fs->stopping)
+            pthread_cond_wait(&fs->cv, &fs->mu);
+        job = fs->queue;
+        if (job != NULL) {
+            fs->queue = job->next;
+            if (fs->queue == NULL)
+                fs->queue_tail = NULL;
+        }
+        pthread_mutex_unlock(&fs->mu);
+        if (job == NULL)
+            return NULL; /* stopping and nothing left */
+        job->ok = store_commit(fs->st, job->fd, job->tmp, job->digest, &job->err) == 0;
+        close(job->fd);
+        while (write(fs->pipe_wr, &job, sizeof(job)) == -1 && errno == EINTR)
+            ;
+    }
+}
+
+static void commit_pipe_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct commit_job *job;
+
+    while (read(fd, &job, sizeof(job)) == (ssize_t)sizeof(job)) {
+        commit_done(job->fill, job->ok, job->err);
+        free(job->err);
+        free(job);
+    }
+}
+
+struct fills *fills_create(struct event_base *base, struct store *st, struct upstream *up,
+                           fill_done_fn done, void *arg)
 {
     struct fills *fs = xcalloc(1, sizeof(*fs));
+    int p[2];
 
     fs->magic = FILLS_MAGIC;
     fs->st = st;
     fs->up = up;
     fs->done = done;
     fs->done_arg = arg;
+    fs->pipe_rd = fs->pipe_wr = -1;
+    pthread_mutex_init(&fs->mu, NULL);
+    pthread_cond_init(&fs->cv, NULL);
+    if (pipe2(p, O_CLOEXEC) == -1)
+        goto fail;
+    fs->pipe_rd = p[0];
+    fs->pipe_wr = p[1];
+    evutil_make_socket_nonblocking(fs->pipe_rd);
+    fs->pipe_ev = event_new(base, fs->pipe_rd, EV_READ | EV_PERSIST, commit_pipe_cb, fs);
+    event_add(fs->pipe_ev, NULL);
+    if (pthread_create(&fs->worker, NULL, commit_worker, fs) != 0)
+        goto fail;
+    fs->worker_started = 1;
     return fs;
+fail:
+    fills_destroy(fs);
+    return NULL;
+}
+
+/* Hand verified <f> to the commit thread. */
+static void commit_enqueue(struct fill *f)
+{
+    struct fills *fs = f->fs;
+    struct commit_job *job = xcalloc(1, sizeof(*job));
+
+    job->fill = f;
+    job->fd = dup(f->fd);
+    str_copy(job->tmp, sizeof(job->tmp), f->tmp);
+    str_copy(job->digest, sizeof(job->digest), f->digest);
+    if (job->fd == -1) {
+        commit_done(f, 0, "cannot dup the temp file");
+        free(job);
+        return;
+    }
+    pthread_mutex_lock(&fs->mu);
+    if (fs->queue_tail != NULL)
+        fs->queue_tail->next = job;
+    else
+        fs->queue = job;
+    fs->queue_tail = job;
+    pthread_cond_signal(&fs->cv);
+    pthread_mutex_unlock(&fs->mu);
 }
 
 struct fill *fill_find(struct fills *fs, const char *digest)
@@ -144,7 +251,7 @@ static void fill_unlist(struct fill *f)
 /* Free <f> once upstream is done and no follower is left. */
 static void fill_maybe_free(struct fill *f)
 {
-    if (f->state == FILL_RUNNING || f->followers != NULL || f->busy)
+    if (f->state == FILL_RUNNING || f->followers != NULL || f->busy || f->committing)
         return;
     fill_unlist(f);
     if (f->fd != -1)
@@ -388,6 +495,14 @@ void fill_follow(struct fill *f, struct evhttp_request *req, struct exchange *x)
         follower_detach(fw);
         return;
     }
+    if (f->state == FILL_FAILED) {
+        fw->closing = 1;
+        follower_unhook(fw);
+        api_send_error(req, f->err, f->errmsg, NULL);
+        fw->req = NULL;
+        follower_detach(fw);
+        return;
+    }
     if (f->headers)
         follower_start(fw);
 }
@@ -467,7 +582,6 @@ static void fill_on_done(void *arg, enum upstream_result res, const struct upstr
 {
     struct fill *f = arg;
     struct fills *fs = f->fs;
-    char *cerr = NULL;
     char size[32];
     int ok = 0;
 
@@ -488,31 +602,28 @@ static void fill_on_done(void *arg, enum upstream_result res, const struct upstr
         f->err = OCI_ERR_UPSTREAM;
         snprintf(f->errmsg, sizeof(f->errmsg), "upstream content does not match its digest");
         log_event(LOG_ERROR, "fill-digest-mismatch", "digest", f->digest, "bytes", size, NULL);
-    } else if (store_commit(fs->st, f->fd, f->tmp, f->digest, &cerr) == -1) {
-        f->err = OCI_ERR_UNAVAILABLE;
-        snprintf(f->errmsg, sizeof(f->errmsg), "%s", cerr);
-        log_event(LOG_ERROR, "fill-commit-failed", "digest", f->digest, "error", cerr, NULL);
-        free(cerr);
     } else {
         ok = 1;
     }
-    fill_unlist(f);
+    f->busy++;
     if (ok) {
+        /* Verified: followers may send their last bytes now. The fill stays findable, serving
+         * from its temp file, until the commit thread has fsynced and renamed it. */
         f->state = FILL_DONE;
         f->length = f->written;
-        fs->stats.fs_completed++;
-        log_event(LOG_INFO, "fill-done", "digest", f->digest, "bytes", size, NULL);
+        f->committing = 1;
+        commit_enqueue(f);
     } else {
+        fill_unlist(f);
         f->state = FILL_FAILED;
         fs->stats.fs_failed++;
         store_tmp_discard(fs->st, f->tmp);
+        if (fs->done != NULL)
+            fs->done(fs->done_arg, f->digest, 0, f->written, f->repo);
     }
-    if (fs->done != NULL)
-        fs->done(fs->done_arg, f->digest, ok, f->written, f->repo);
     /* Followers that never got headers get the error; the others finish or are cut off. */
     {
         struct follower *fw = f->followers, *next;
-        f->busy++;
         for (; fw != NULL; fw = next) {
             next = fw->next;
             if (!fw->started && !ok) {
@@ -527,10 +638,32 @@ static void fill_on_done(void *arg, enum upstream_result res, const struct upstr
                 follower_pump(fw);
             }
         }
-        f->busy--;
     }
+    f->busy--;
     (void)body;
     (void)body_len;
+    fill_maybe_free(f);
+}
+
+/* The commit thread is done with <f>: the blob is in the store (<ok>) or it is not. */
+static void commit_done(struct fill *f, int ok, const char *err)
+{
+    struct fills *fs = f->fs;
+    char size[32];
+
+    f->committing = 0;
+    fill_unlist(f);
+    snprintf(size, sizeof(size), "%" PRId64, f->written);
+    if (ok) {
+        fs->stats.fs_completed++;
+        log_event(LOG_INFO, "fill-done", "digest", f->digest, "bytes", size, NULL);
+    } else {
+        fs->stats.fs_failed++;
+        log_event(LOG_ERROR, "fill-commit-failed", "digest", f->digest, "error", err, NULL);
+        store_tmp_discard(fs->st, f->tmp);
+    }
+    if (fs->done != NULL)
+        fs->done(fs->done_arg, f->digest, ok, f->written, f->repo);
     fill_maybe_free(f);
 }
 
@@ -570,14 +703,41 @@ void fills_destroy(struct fills *fs)
 {
     if (fs == NULL)
         return;
+    if (fs->worker_started) {
+        /* Let queued commits land, then take their results without callbacks. */
+        pthread_mutex_lock(&fs->mu);
+        fs->stopping = 1;
+        pthread_cond_signal(&fs->cv);
+        pthread_mutex_unlock(&fs->mu);
+        pthread_join(fs->worker, NULL);
+        for (;;) {
+            struct commit_job *job;
+            if (read(fs->pipe_rd, &job, sizeof(job)) != (ssize_t)sizeof(job))
+                break;
+            job->fill->committing = 0;
+            if (!job->ok)
+                store_tmp_discard(fs->st, job->tmp);
+            free(job->err);
+            free(job);
+        }
+    }
+    if (fs->pipe_ev != NULL)
+        event_free(fs->pipe_ev);
+    if (fs->pipe_rd != -1)
+        close(fs->pipe_rd);
+    if (fs->pipe_wr != -1)
+        close(fs->pipe_wr);
+    pthread_mutex_destroy(&fs->mu);
+    pthread_cond_destroy(&fs->cv);
     while (fs->list != NULL) {
         struct fill *f = fs->list;
         fill_unlist(f);
         if (f->xfer != NULL)
             upstream_cancel(f->xfer);
         f->xfer = NULL;
+        if (f->state == FILL_RUNNING)
+            store_tmp_discard(fs->st, f->tmp);
         f->state = FILL_FAILED;
-        store_tmp_discard(fs->st, f->tmp);
         while (f->followers != NULL) {
             struct follower *fw = f->followers;
             f->followers = fw->next;

@@ -23,7 +23,10 @@ struct upstream_target;
 /* Called once per fill when it ends: <ok> 1 when the blob was verified and committed. */
 typedef void (*fill_done_fn)(void *arg, const char *digest, int ok, int64_t size, int64_t repo);
 
-struct fills *fills_create(struct store *st, struct upstream *up, fill_done_fn done, void *arg);
+/* Create the fill registry on <base>, with the thread that commits verified fills. NULL on
+ * failure. */
+struct fills *fills_create(struct event_base *base, struct store *st, struct upstream *up,
+                           fill_done_fn done, void *arg);
 /* Cancel every fill (followers are cut off) and free; accepts NULL. */
 void fills_destroy(struct fills *fs);
 

@@ -434,6 +434,7 @@ static void xfer_send(struct upstream_xfer *x)
     curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "ecr-ptc-proxy/" PACKAGE_VERSION);
     curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(x->easy, CURLOPT_ACCEPT_ENCODING, NULL);
     if (up->http_proxy != NULL && strncmp(x->url, "http://", 7) == 0)
         curl_easy_setopt(x->easy, CURLOPT_PROXY, up->http_proxy);
