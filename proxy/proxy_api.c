@@ -178,6 +178,8 @@ static enum oci_error upstream_error(enum upstream_result res, int status, enum 
         default: return OCI_ERR_UPSTREAM;
         }
     }
+    if (res == UPSTREAM_AUTH_FAILED)
+        return OCI_ERR_UNAUTHORIZED;
     if (res == UPSTREAM_TOO_LARGE)
         return OCI_ERR_MANIFEST_INVALID;
     return OCI_ERR_UPSTREAM;

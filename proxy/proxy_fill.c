@@ -556,6 +556,8 @@ static enum oci_error error_for(enum upstream_result res, int status)
         default: return OCI_ERR_UPSTREAM;
         }
     }
+    if (res == UPSTREAM_AUTH_FAILED)
+        return OCI_ERR_UNAUTHORIZED;
     return OCI_ERR_UPSTREAM;
 }
 

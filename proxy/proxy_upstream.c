@@ -68,6 +68,8 @@ struct upstream_xfer {
     /* The target, owned copies. */
     const struct config_rule *rule;
     char *name, *path, *accept, *scope;
+    char *auth_key;          /* token cache key: the rule, not just the upstream, so one rule's
+                                credentials never lend their tokens to another rule */
     int head, max_retries;
     int64_t max_body;
 
@@ -386,7 +388,7 @@ static void set_auth_header(struct upstream_xfer *x)
 
     if (x->redirected || x->kind == XFER_TOKEN)
         return;
-    tok = auth_cache_get(x->up->tokens, x->rule->rule_upstream, x->scope, util_now());
+    tok = auth_cache_get(x->up->tokens, x->auth_key, x->scope, util_now());
     if (tok != NULL) {
         {
             char bearer[8192];
@@ -397,7 +399,7 @@ static void set_auth_header(struct upstream_xfer *x)
         return;
     }
     if (x->rule->rule_username != NULL &&
-        (x->basic_tried || auth_cache_get(x->up->tokens, x->rule->rule_upstream, "basic:", util_now()))) {
+        (x->basic_tried || auth_cache_get(x->up->tokens, x->auth_key, "basic:", util_now()))) {
         curl_easy_setopt(x->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(x->easy, CURLOPT_USERNAME, x->rule->rule_username);
         curl_easy_setopt(x->easy, CURLOPT_PASSWORD, x->rule->rule_password);
@@ -483,6 +485,7 @@ static void xfer_free(struct upstream_xfer *x)
     free(x->path);
     free(x->accept);
     free(x->scope);
+    free(x->auth_key);
     free(x->url);
     free(x->errbody);
     x->magic = 0;
@@ -614,7 +617,7 @@ static int token_join(struct upstream_xfer *x, const struct auth_challenge *ch)
     int rc = -1;
 
     for (tf = up->fetches; tf != NULL; tf = tf->next)
-        if (strcmp(tf->key_upstream, x->rule->rule_upstream) == 0 &&
+        if (strcmp(tf->key_upstream, x->auth_key) == 0 &&
             strcmp(tf->key_scope, x->scope) == 0)
             break;
     if (tf == NULL) {
@@ -638,7 +641,7 @@ static int token_join(struct upstream_xfer *x, const struct auth_challenge *ch)
         curl_url_cleanup(u);
         free(q);
         tf = xcalloc(1, sizeof(*tf));
-        tf->key_upstream = xstrdup(x->rule->rule_upstream);
+        tf->key_upstream = xstrdup(x->auth_key);
         tf->key_scope = xstrdup(x->scope);
         tf->next = up->fetches;
         up->fetches = tf;
@@ -647,6 +650,7 @@ static int token_join(struct upstream_xfer *x, const struct auth_challenge *ch)
         fx->token_for = tf;
         fx->url = xstrdup(url);
         fx->scope = xstrdup(x->scope);
+        fx->auth_key = xstrdup(x->auth_key);
         fx->max_retries = 1;
         fx->cbs.on_done = token_xfer_done;
         fx->arg = tf;
@@ -780,7 +784,7 @@ static void exchange_done(struct upstream_xfer *x, CURLcode cc)
         if (auth_parse_challenge(x->resp.ur_www_authenticate, &ch) == 0) {
             if (ch.ac_scheme == AUTH_BEARER && !x->token_tried) {
                 x->token_tried = 1;
-                auth_cache_drop(x->up->tokens, x->rule->rule_upstream, x->scope);
+                auth_cache_drop(x->up->tokens, x->auth_key, x->scope);
                 if (token_join(x, &ch) == 0)
                     return;
                 xfer_finish(x, UPSTREAM_AUTH_FAILED, "unusable token realm");
@@ -788,7 +792,7 @@ static void exchange_done(struct upstream_xfer *x, CURLcode cc)
             }
             if (ch.ac_scheme == AUTH_BASIC && !x->basic_tried && x->rule->rule_username != NULL) {
                 x->basic_tried = 1;
-                auth_cache_put(x->up->tokens, x->rule->rule_upstream, "basic:", "1",
+                auth_cache_put(x->up->tokens, x->auth_key, "basic:", "1",
                                util_now() + 86400, util_now());
                 xfer_send(x);
                 return;
@@ -935,6 +939,7 @@ struct upstream_xfer *upstream_start(struct upstream *up, const struct upstream_
     x->cbs = *cbs;
     x->arg = arg;
     x->url = xasprintf("%s%s", t->ut_rule->rule_upstream, t->ut_path);
+    x->auth_key = xasprintf("%s %s", t->ut_rule->rule_prefix, t->ut_rule->rule_upstream);
     xfer_send(x);
     return x;
 }
