@@ -181,7 +181,7 @@ static enum oci_error upstream_error(enum upstream_result res, int status, enum 
     if (res == UPSTREAM_AUTH_FAILED)
         return OCI_ERR_UNAUTHORIZED;
     if (res == UPSTREAM_TOO_LARGE)
-        return OCI_ERR_MANIFEST_INVALID;
+        return OCI_ERR_MANIFEST_TOO_BIG;
     return OCI_ERR_UPSTREAM;
 }
 
@@ -591,7 +591,7 @@ static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
     char *err = NULL;
 
     if (f->res == UPSTREAM_TOO_LARGE) {
-        mreq_error(m, OCI_ERR_MANIFEST_INVALID, "manifest larger than 4 MiB", NULL);
+        mreq_error(m, OCI_ERR_MANIFEST_TOO_BIG, "manifest larger than 4 MiB", NULL);
         return;
     }
     if (f->res != UPSTREAM_OK) {

@@ -137,6 +137,21 @@ check "... with a Link to the next page" grep -qi '^Link: </v2/hub/library/alpin
 check "pull by digest never needs upstream" \
     test "$(curl -s -o /dev/null -w '%{http_code}' "$P/v2/hub/library/alpinetest/manifests/$new")" = 200
 
+# --- a manifest over 4 MiB is refused, as registries do ----------------------------------
+python3 -c '
+import json
+big = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                  "annotations": {"pad": "x" * (5 * 1024 * 1024)}})
+print(json.dumps([{"match": "^GET /v2/.*/manifests/", "kind": "status", "status": 200, "count": 1,
+                   "body": big,
+                   "headers": {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}}]))' >"$E2E_TMP/bigfault.json"
+curl -sS -f -o /dev/null -X POST -H 'Content-Type: application/json' \
+    --data-binary "@$E2E_TMP/bigfault.json" "http://127.0.0.1:$B_PORT/_ctl/faults"
+code=$(curl -s -o "$E2E_TMP/b" -w '%{http_code}' "$P/v2/cdn/library/alpinetest/manifests/sha256:$(printf 'ab%.0s' $(seq 1 32))")
+check "a 5 MiB manifest is refused: $code MANIFEST_INVALID" \
+    bash -c "[ $code = 413 ] && grep -q MANIFEST_INVALID '$E2E_TMP/b'"
+B faults '[]' >/dev/null
+
 # --- redirects -----------------------------------------------------------------------------
 B reset-counts '' >/dev/null
 cdnurl="$P/v2/cdn/test/faults/blobs/$cdnblob"
