@@ -51,6 +51,15 @@
 
 struct fetch;
 
+/* Counters for /metrics (Prometheus text format). */
+struct api_metrics {
+    uint64_t requests[5];       /* by route kind: base, manifest, blob, tags, referrers */
+    uint64_t manifest_hits, manifest_misses;
+    uint64_t blob_hits, blob_misses;
+    uint64_t tag_fresh, tag_checks, tag_changed, tag_check_errors, stale_served;
+    uint64_t bytes_from_store;  /* body bytes served from stored files */
+};
+
 struct api {
     unsigned magic;
     struct event_base *base;
@@ -70,6 +79,8 @@ struct api {
     size_t npulled;
     char **touched;
     size_t ntouched;
+    struct api_metrics mx;
+    int64_t started_at;
 };
 
 #define API_BATCH_MAX 4096
@@ -157,9 +168,12 @@ static void send_body(struct evhttp_request *req, int status, const char *conten
     evbuffer_free(buf);
 }
 
+static uint64_t error_responses; /* api_send_error's count; the loop is single-threaded */
+
 void api_send_error(struct evhttp_request *req, enum oci_error e, const char *message,
                     const char *detail)
 {
+    error_responses++;
     char *body = oci_error_body(e, message, detail);
 
     send_body(req, oci_error_status(e), "application/json", body, strlen(body));
@@ -190,6 +204,8 @@ static enum oci_error upstream_error(enum upstream_result res, int status, enum 
  * sendfile file segment. <warning> adds a Warning header (stale-if-error). Returns -1 when the
  * file is gone (nothing was sent).
  */
+static uint64_t bytes_from_store; /* serve_stored's count; the loop is single-threaded */
+
 static int serve_stored(struct evhttp_request *req, const struct store *st, const char *digest,
                         const char *content_type, const char *warning, int ranges)
 {
@@ -243,6 +259,7 @@ static int serve_stored(struct evhttp_request *req, const struct store *st, cons
         }
         evbuffer_add_file_segment(out, seg, 0, end - start);
         evbuffer_file_segment_free(seg);
+        bytes_from_store += (uint64_t)(end - start);
     } else {
         close(fd);
     }
@@ -685,7 +702,11 @@ static void tag_checked(struct mreq *m, struct fetch *f)
                                   m->rule->rule_refresh_interval, m->rule->rule_stale_if_error};
     int64_t now = util_now();
     const char *tag = m->tagname;
+    if (f->res != UPSTREAM_OK)
+        api->mx.tag_check_errors++;
     if (f->res == UPSTREAM_OK && d[0] != '\0' && oci_digest_parse(d, strlen(d)) != OCI_DIGEST_NONE) {
+        if (!m->have_tag || strcmp(d, m->tag.it_digest) != 0)
+            api->mx.tag_changed++;
         if (m->have_tag && strcmp(d, m->tag.it_digest) == 0)
             index_tag_checked(api->ix, m->repo, tag, now);
         else if (store_has(api->st, d))
@@ -718,6 +739,7 @@ static void tag_checked(struct mreq *m, struct fetch *f)
             store_has(api->st, m->tag.it_digest)) {
             char status[16];
             snprintf(status, sizeof(status), "%d", f->resp.ur_status);
+            api->mx.stale_served++;
             log_event(LOG_WARN, "serve-stale", "repo", m->upname, "tag", tag, "digest",
                       m->tag.it_digest, "upstream_status", status, "error", f->err, NULL);
             if (manifest_serve(m, m->tag.it_digest, "110 - \"Response is Stale\"") == 0)
@@ -742,9 +764,12 @@ static void handle_manifest(struct mreq *m)
         if (store_has(api->st, m->rt.rq_ref) &&
             (index_repo_has(api->ix, m->repo, m->rt.rq_ref) == 1 ||
              index_manifest_get(api->ix, m->rt.rq_ref, NULL, 0, NULL) == 0)) {
-            if (manifest_serve(m, m->rt.rq_ref, NULL) == 0)
+            if (manifest_serve(m, m->rt.rq_ref, NULL) == 0) {
+                api->mx.manifest_hits++;
                 return;
+            }
         }
+        api->mx.manifest_misses++;
         manifest_fetch_digest(m, m->rt.rq_ref);
         return;
     }
@@ -754,10 +779,16 @@ static void handle_manifest(struct mreq *m)
         struct refresh_facts facts = {m->have_tag, m->tag.it_checked_at,
                                       m->rule->rule_refresh_interval,
                                       m->rule->rule_stale_if_error};
-        if (m->have_tag && refresh_decide(&facts, now) == REFRESH_FRESH &&
-            manifest_serve(m, m->tag.it_digest, NULL) == 0)
-            return;
+        if (m->have_tag && refresh_decide(&facts, now) == REFRESH_FRESH) {
+            struct api *a = m->api;
+            if (manifest_serve(m, m->tag.it_digest, NULL) == 0) {
+                a->mx.tag_fresh++;
+                a->mx.manifest_hits++;
+                return;
+            }
+        }
     }
+    api->mx.tag_checks++;
     {
         struct upstream_target t;
         char path[1024], key[1200];
@@ -884,6 +915,10 @@ static void handle_blob(struct mreq *m)
     char path[1024], key[1200];
 
     snprintf(path, sizeof(path), "/v2/%s/blobs/%s", m->upname, m->rt.rq_ref);
+    if (store_has(api->st, m->rt.rq_ref))
+        api->mx.blob_hits++;
+    else
+        api->mx.blob_misses++;
     if (store_has(api->st, m->rt.rq_ref) || (f = fill_find(api->fills, m->rt.rq_ref)) != NULL) {
         if (!known && !(store_has(api->st, m->rt.rq_ref) == 0 && f != NULL &&
                         fill_repo(f) == m->repo)) {
@@ -1093,6 +1128,81 @@ static void handle_referrers(struct mreq *m)
     fetch_join(m, key, &t, referrers_fetched);
 }
 
+/* ---- metrics ---------------------------------------------------------------------------- */
+
+static void metric(struct evbuffer *b, const char *name, const char *type, const char *help,
+                   const char *labels, uint64_t v)
+{
+    if (help != NULL)
+        evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    evbuffer_add_printf(b, "%s%s %llu\n", name, labels ? labels : "", (unsigned long long)v);
+}
+
+static void handle_metrics(struct api *api, struct evhttp_request *req)
+{
+    struct evbuffer *b = evbuffer_new();
+    struct upstream_stats us;
+    struct fill_stats fs;
+    const struct api_metrics *mx = &api->mx;
+    static const char *const kinds[] = {"base", "manifest", "blob", "tags", "referrers"};
+    char lab[64];
+    size_t len;
+    char *body;
+
+    upstream_get_stats(api->up, &us);
+    fills_get_stats(api->fills, &fs);
+    for (size_t i = 0; i < ARRAY_LEN(kinds); i++) {
+        snprintf(lab, sizeof(lab), "{route=\"%s\"}", kinds[i]);
+        metric(b, "ecr_ptc_requests_total", "counter", i == 0 ? "API requests by route" : NULL,
+               lab, mx->requests[i]);
+    }
+    metric(b, "ecr_ptc_cache_hits_total", "counter", "served from the store",
+           "{kind=\"manifest\"}", mx->manifest_hits);
+    metric(b, "ecr_ptc_cache_hits_total", "counter", NULL, "{kind=\"blob\"}", mx->blob_hits);
+    metric(b, "ecr_ptc_cache_misses_total", "counter", "not in the store when asked",
+           "{kind=\"manifest\"}", mx->manifest_misses);
+    metric(b, "ecr_ptc_cache_misses_total", "counter", NULL, "{kind=\"blob\"}", mx->blob_misses);
+    metric(b, "ecr_ptc_tag_fresh_total", "counter",
+           "tag pulls answered inside refresh_interval without asking upstream", NULL,
+           mx->tag_fresh);
+    metric(b, "ecr_ptc_tag_checks_total", "counter", "tag checks sent upstream (HEAD)", NULL,
+           mx->tag_checks);
+    metric(b, "ecr_ptc_tag_changes_total", "counter", "tag checks that found a new digest", NULL,
+           mx->tag_changed);
+    metric(b, "ecr_ptc_tag_check_errors_total", "counter", "tag checks upstream failed", NULL,
+           mx->tag_check_errors);
+    metric(b, "ecr_ptc_stale_served_total", "counter",
+           "tags served stale because upstream failed (stale_if_error)", NULL, mx->stale_served);
+    metric(b, "ecr_ptc_bytes_served_total", "counter",
+           "body bytes sent to clients, by where they came from", "{from=\"store\"}",
+           bytes_from_store);
+    metric(b, "ecr_ptc_bytes_served_total", "counter", NULL, "{from=\"fill\"}",
+           fs.fs_bytes_sent);
+    metric(b, "ecr_ptc_upstream_bytes_total", "counter",
+           "body bytes received from upstreams (what crossed the NAT)", NULL, us.us_bytes);
+    metric(b, "ecr_ptc_upstream_requests_total", "counter",
+           "HTTP exchanges with upstreams, tokens and redirects included", NULL, us.us_requests);
+    metric(b, "ecr_ptc_upstream_token_fetches_total", "counter", "token endpoint requests", NULL,
+           us.us_token_fetches);
+    metric(b, "ecr_ptc_upstream_retries_total", "counter", "retries after 5xx, 429 or errors",
+           NULL, us.us_retries);
+    metric(b, "ecr_ptc_fills_total", "counter", "blob fills by outcome", "{state=\"started\"}",
+           fs.fs_started);
+    metric(b, "ecr_ptc_fills_total", "counter", NULL, "{state=\"completed\"}", fs.fs_completed);
+    metric(b, "ecr_ptc_fills_total", "counter", NULL, "{state=\"failed\"}", fs.fs_failed);
+    metric(b, "ecr_ptc_fill_followers_total", "counter",
+           "client responses streamed from fills", NULL, fs.fs_joined);
+    metric(b, "ecr_ptc_error_responses_total", "counter", "OCI error answers", NULL, error_responses);
+    metric(b, "ecr_ptc_uptime_seconds", "gauge", "seconds since start", NULL,
+           (uint64_t)(util_now() - api->started_at));
+    len = evbuffer_get_length(b);
+    body = xmalloc(len + 1);
+    evbuffer_remove(b, body, len);
+    send_body(req, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+    free(body);
+    evbuffer_free(b);
+}
+
 /* ---- dispatch --------------------------------------------------------------------------- */
 
 void api_handle(struct api *api, struct evhttp_request *req, struct exchange *x)
@@ -1116,6 +1226,10 @@ void api_handle(struct api *api, struct evhttp_request *req, struct exchange *x)
         send_body(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
         return;
     }
+    if (strcmp(uri, "/metrics") == 0 && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
+        handle_metrics(api, req);
+        return;
+    }
     if (strncmp(uri, "/v2", 3) != 0 || (uri[3] != '\0' && uri[3] != '/' && uri[3] != '?')) {
         api_send_error(req, OCI_ERR_NOT_FOUND, "not an OCI distribution API path",
                        "the API lives under /v2/");
@@ -1130,6 +1244,8 @@ void api_handle(struct api *api, struct evhttp_request *req, struct exchange *x)
         api_send_error(req, e, why, NULL);
         return;
     }
+    if (rt.rq_kind < ARRAY_LEN(api->mx.requests))
+        api->mx.requests[rt.rq_kind]++;
     if (rt.rq_kind == ROUTE_BASE) {
         send_body(req, 200, "application/json", "{}", 2);
         return;
@@ -1184,6 +1300,7 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
     api->base = base;
     api->cfg = cfg;
     api->srv = srv;
+    api->started_at = util_now();
     api->st = store_open(cfg->cfg_data_dir, err);
     if (api->st == NULL)
         goto fail;

@@ -451,6 +451,7 @@ static void follower_pump(struct follower *fw)
     evbuffer_add_file_segment(buf, seg, 0, n);
     evbuffer_file_segment_free(seg);
     fw->off += n;
+    f->fs->stats.fs_bytes_sent += (uint64_t)n;
     fw->writing = 1;
     evhttp_send_reply_chunk_with_cb(fw->req, buf, follower_flushed_cb, fw);
     evbuffer_free(buf);

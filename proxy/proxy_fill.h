@@ -51,6 +51,7 @@ void fill_follow(struct fill *f, struct evhttp_request *req, struct exchange *x)
 /* Counters. */
 struct fill_stats {
     uint64_t fs_started, fs_completed, fs_failed, fs_joined;
+    uint64_t fs_bytes_sent;  /* body bytes followers handed to clients */
 };
 void fills_get_stats(const struct fills *fs, struct fill_stats *out);
 

@@ -129,6 +129,15 @@ check "an unknown repository upstream is 404 ($code)" test "$code" = 404
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://$P/v2/hub/library/alpinetest/blobs/sha256:$(printf '0%.0s' $(seq 1 64))")
 check "an unknown blob is 404 ($code)" test "$code" = 404
 
+# /metrics: Prometheus text with the cache's story.
+curl -s "http://$P/metrics" >"$E2E_TMP/metrics"
+check "/metrics counts blob hits" grep -qE '^ecr_ptc_cache_hits_total\{kind="blob"\} [1-9]' "$E2E_TMP/metrics"
+check "/metrics counts bytes served from the store" grep -qE '^ecr_ptc_bytes_served_total\{from="store"\} [1-9]' "$E2E_TMP/metrics"
+check "/metrics counts upstream bytes" grep -qE '^ecr_ptc_upstream_bytes_total [1-9]' "$E2E_TMP/metrics"
+check "/metrics counts fills" grep -qE '^ecr_ptc_fills_total\{state="completed"\} [1-9]' "$E2E_TMP/metrics"
+check "/metrics counts fresh tag hits" grep -qE '^ecr_ptc_tag_fresh_total [1-9]' "$E2E_TMP/metrics"
+check "/metrics counts error answers" grep -qE '^ecr_ptc_error_responses_total [1-9]' "$E2E_TMP/metrics"
+
 stop_pid "$PROXY_PID"
 check "pulls stamped last_pulled_at on the tags (batched, flushed at stop)" \
     test "$(sqlite3 "$E2E_TMP/data/index.db" 'SELECT count(*) FROM tags WHERE last_pulled_at > 0')" -ge 6
