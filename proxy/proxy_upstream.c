@@ -81,7 +81,7 @@ struct upstream_xfer {
     struct curl_slist *hdrs;
     char *url;               /* current URL (the upstream's, or a redirect target) */
     int redirected;          /* the current URL is a redirect target: no Authorization */
-    int redirects, attempts, token_tried, basic_tried;
+    int redirects, retries, token_tried, basic_tried; /* retries: after errors, 5xx, 429 */
     int refused_addr;        /* the open-socket check refused the address */
     int delivered;           /* on_headers was called */
     int aborted;             /* a callback returned -1 */
@@ -452,7 +452,6 @@ static void xfer_send(struct upstream_xfer *x)
     set_auth_header(x);
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
     up->stats.us_requests++;
-    x->attempts++;
     curl_multi_add_handle(up->multi, x->easy);
 }
 
@@ -525,6 +524,7 @@ static void xfer_retry_later(struct upstream_xfer *x, int64_t delay_ms)
     tv.tv_sec = (time_t)(delay_ms / 1000);
     tv.tv_usec = (suseconds_t)((delay_ms % 1000) * 1000);
     x->up->stats.us_retries++;
+    x->retries++;
     evtimer_add(x->wait, &tv);
 }
 
@@ -543,7 +543,7 @@ static void xfer_finish(struct upstream_xfer *x, enum upstream_result res, const
 
 /* ---- tokens ----------------------------------------------------------------------------- */
 
-static void token_fetch_done(struct token_fetch *tf, int ok);
+static void token_fetch_done(struct upstream *up, struct token_fetch *tf, int ok);
 
 static void token_xfer_done(void *arg, enum upstream_result res, const struct upstream_response *r,
                             const char *err, const char *body, size_t body_len)
@@ -571,17 +571,21 @@ static void token_xfer_done(void *arg, enum upstream_result res, const struct up
                   "status", st, "error", err, NULL);
     }
     tf->fetcher = NULL;
-    token_fetch_done(tf, ok);
+    token_fetch_done(fx->up, tf, ok);
 }
 
-static void token_fetch_done(struct token_fetch *tf, int ok)
+/* The token fetch <tf> of <up> ended: wake its waiters, unlink and free it. */
+static void token_fetch_done(struct upstream *up, struct token_fetch *tf, int ok)
 {
-    struct upstream *up = NULL;
     struct upstream_xfer *w = tf->waiters, *next;
     struct token_fetch **pp;
 
-    if (w != NULL)
-        up = w->up;
+    for (pp = &up->fetches; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == tf) {
+            *pp = tf->next;
+            break;
+        }
+    }
     for (; w != NULL; w = next) {
         next = w->next_waiter;
         w->next_waiter = NULL;
@@ -590,14 +594,6 @@ static void token_fetch_done(struct token_fetch *tf, int ok)
             xfer_send(w);
         else
             xfer_finish(w, UPSTREAM_AUTH_FAILED, "the token endpoint did not give a token");
-    }
-    if (up != NULL) {
-        for (pp = &up->fetches; *pp != NULL; pp = &(*pp)->next) {
-            if (*pp == tf) {
-                *pp = tf->next;
-                break;
-            }
-        }
     }
     free(tf->key_upstream);
     free(tf->key_scope);
@@ -671,7 +667,7 @@ static int token_join(struct upstream_xfer *x, const struct auth_challenge *ch)
 static int64_t retry_delay_ms(struct upstream_xfer *x)
 {
     const char *ra = x->resp.ur_retry_after;
-    int64_t base = x->up->set.us_backoff_ms << (x->attempts > 6 ? 6 : x->attempts - 1);
+    int64_t base = x->up->set.us_backoff_ms << (x->retries > 6 ? 6 : x->retries);
 
     if (ra[0] != '\0') {
         char *end;
@@ -766,7 +762,7 @@ static void exchange_done(struct upstream_xfer *x, CURLcode cc)
             return;
         }
         snprintf(msg, sizeof(msg), "%s: %s", x->url, curl_easy_strerror(cc));
-        if (!x->delivered && x->attempts <= x->max_retries) {
+        if (!x->delivered && x->retries < x->max_retries) {
             int64_t d = retry_delay_ms(x);
             log_event(LOG_WARN, "upstream-retry", "url", x->url, "error", curl_easy_strerror(cc), NULL);
             xfer_retry_later(x, d < 0 ? x->up->set.us_backoff_ms : d);
@@ -819,7 +815,7 @@ static void exchange_done(struct upstream_xfer *x, CURLcode cc)
         xfer_send(x);
         return;
     }
-    if ((status >= 500 || status == 429) && !x->delivered && x->attempts <= x->max_retries) {
+    if ((status >= 500 || status == 429) && !x->delivered && x->retries < x->max_retries) {
         int64_t d = retry_delay_ms(x);
         if (d >= 0) {
             char st[16];
