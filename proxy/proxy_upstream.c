@@ -106,6 +106,8 @@ struct token_fetch {
 
 static void xfer_send(struct upstream_xfer *x);
 static void xfer_finish(struct upstream_xfer *x, enum upstream_result res, const char *err);
+static int target_allowed(const struct config_rule *rule, const char *base, const char *ref,
+                          const char *what, char **next_url, char **why);
 
 /* ---- addresses ------------------------------------------------------------------------ */
 
@@ -617,11 +619,19 @@ static int token_join(struct upstream_xfer *x, const struct auth_challenge *ch)
             strcmp(tf->key_scope, x->scope) == 0)
             break;
     if (tf == NULL) {
+        char *checked = NULL, *why = NULL;
+        if (!target_allowed(x->rule, x->url, ch->ac_realm, "token realm", &checked, &why)) {
+            log_event(LOG_WARN, "token-realm-refused", "realm", ch->ac_realm, "why", why, NULL);
+            free(why);
+            return -1;
+        }
         u = curl_url();
-        if (curl_url_set(u, CURLUPART_URL, ch->ac_realm, 0) != CURLUE_OK) {
+        if (curl_url_set(u, CURLUPART_URL, checked, 0) != CURLUE_OK) {
+            curl_free(checked);
             curl_url_cleanup(u);
             return -1;
         }
+        curl_free(checked);
         esc_service = curl_easy_escape(NULL, ch->ac_service, 0);
         esc_scope = curl_easy_escape(NULL, scope, 0);
         q = ch->ac_service[0] != '\0' ? xasprintf("service=%s&scope=%s", esc_service, esc_scope)
@@ -644,6 +654,7 @@ static int token_join(struct upstream_xfer *x, const struct auth_challenge *ch)
         fx = xfer_new(up, x->rule);
         fx->kind = XFER_TOKEN;
         fx->token_for = tf;
+        fx->redirected = 1; /* a host the operator did not name: the address check applies */
         fx->url = xstrdup(url);
         fx->scope = xstrdup(x->scope);
         fx->auth_key = xstrdup(x->auth_key);
@@ -683,7 +694,15 @@ static int64_t retry_delay_ms(struct upstream_xfer *x)
     return base;
 }
 
-static int redirect_allowed(struct upstream_xfer *x, char **next_url, char **why)
+/*
+ * May <rule> send a request to <ref> (resolved against <base>, which may be NULL)? Redirect
+ * targets and token realms are hosts the operator never named: without
+ * allow_private_redirects they must be https and not a loopback, private or link-local
+ * literal (names are checked again on the connected address, in open_socket_cb). Returns 1
+ * with the absolute URL in *next_url (curl_free it), or 0 with *why (free it).
+ */
+static int target_allowed(const struct config_rule *rule, const char *base, const char *ref,
+                          const char *what, char **next_url, char **why)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL;
@@ -691,20 +710,22 @@ static int redirect_allowed(struct upstream_xfer *x, char **next_url, char **why
 
     *next_url = NULL;
     *why = NULL;
-    if (curl_url_set(u, CURLUPART_URL, x->url, 0) != CURLUE_OK ||
-        curl_url_set(u, CURLUPART_URL, x->location, 0) != CURLUE_OK) {
-        *why = xasprintf("unparseable Location");
+    if ((base != NULL && curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK) ||
+        curl_url_set(u, CURLUPART_URL, ref, 0) != CURLUE_OK) {
+        *why = xasprintf("unparseable %s URL", what);
         goto out;
     }
     curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
     curl_url_get(u, CURLUPART_HOST, &host, 0);
-    if (!x->rule->rule_allow_private_redirects) {
+    if (!rule->rule_allow_private_redirects) {
+        char h[256] = "";
+        struct in_addr a4;
+        struct in6_addr a6;
         if (scheme == NULL || strcmp(scheme, "https") != 0) {
-            *why = xasprintf("redirect to a non-https URL");
+            *why = xasprintf("%s to a non-https URL", what);
             goto out;
         }
         if (host != NULL) {
-            char h[256];
             size_t n = strlen(host);
             if (host[0] == '[' && n > 2 && n - 2 < sizeof(h)) {
                 memcpy(h, host + 1, n - 2);
@@ -712,23 +733,19 @@ static int redirect_allowed(struct upstream_xfer *x, char **next_url, char **why
             } else {
                 str_copy(h, sizeof(h), host);
             }
-            if ((strchr(h, ':') != NULL || (h[0] >= '0' && h[0] <= '9')) &&
-                upstream_addr_is_private(h)) {
-                struct in_addr a4;
-                struct in6_addr a6;
-                if (inet_pton(AF_INET, h, &a4) == 1 || inet_pton(AF_INET6, h, &a6) == 1) {
-                    *why = xasprintf("redirect to a private address %s", h);
-                    goto out;
-                }
-            }
-            if (strcasecmp(h, "localhost") == 0) {
-                *why = xasprintf("redirect to localhost");
-                goto out;
-            }
+        }
+        if ((inet_pton(AF_INET, h, &a4) == 1 || inet_pton(AF_INET6, h, &a6) == 1) &&
+            upstream_addr_is_private(h)) {
+            *why = xasprintf("%s to a private address %s", what, h);
+            goto out;
+        }
+        if (strcasecmp(h, "localhost") == 0) {
+            *why = xasprintf("%s to localhost", what);
+            goto out;
         }
     }
     if (curl_url_get(u, CURLUPART_URL, next_url, 0) != CURLUE_OK) {
-        *why = xasprintf("unusable Location");
+        *why = xasprintf("unusable %s URL", what);
         goto out;
     }
     ok = 1;
@@ -737,6 +754,11 @@ out:
     curl_free(host);
     curl_url_cleanup(u);
     return ok;
+}
+
+static int redirect_allowed(struct upstream_xfer *x, char **next_url, char **why)
+{
+    return target_allowed(x->rule, x->url, x->location, "redirect", next_url, why);
 }
 
 static void exchange_done(struct upstream_xfer *x, CURLcode cc)
@@ -783,7 +805,7 @@ static void exchange_done(struct upstream_xfer *x, CURLcode cc)
                 auth_cache_drop(x->up->tokens, x->auth_key, x->scope);
                 if (token_join(x, &ch) == 0)
                     return;
-                xfer_finish(x, UPSTREAM_AUTH_FAILED, "unusable token realm");
+                xfer_finish(x, UPSTREAM_AUTH_FAILED, "the token realm is unusable or not allowed");
                 return;
             }
             if (ch.ac_scheme == AUTH_BASIC && !x->basic_tried && x->rule->rule_username != NULL) {

@@ -18,6 +18,8 @@ start_fake_upstream fake "$REGISTRY_URL" --auth token
 A_PORT=$FAKE_PORT A_URL=$FAKE_URL A_PID=$FAKE_PID
 start_fake_upstream cdn "$REGISTRY_URL" --auth token --redirect-blobs
 B_PORT=$FAKE_PORT B_URL=$FAKE_URL
+start_fake_upstream cdn2 "$REGISTRY_URL" --auth none --redirect-blobs
+C_PORT=$FAKE_PORT C_URL=$FAKE_URL
 
 port=$(free_port)
 cat >"$E2E_TMP/config.json" <<JSON
@@ -25,7 +27,8 @@ cat >"$E2E_TMP/config.json" <<JSON
  "rules": [
   {"prefix": "hub", "upstream": "$A_URL", "allow_private_redirects": true},
   {"prefix": "cdn", "upstream": "$B_URL", "allow_private_redirects": true},
-  {"prefix": "strict", "upstream": "$B_URL"}]}
+  {"prefix": "strict", "upstream": "$C_URL"},
+  {"prefix": "strictauth", "upstream": "$B_URL"}]}
 JSON
 start_proxy proxy --config "$E2E_TMP/config.json"
 wait_port "$port"
@@ -159,9 +162,14 @@ check "a blob through the CDN redirect verifies" test "sha256:$(curl -s "$cdnurl
 check "... the CDN served it ($(count "$B_PORT" cdn))" test "$(count "$B_PORT" cdn)" -ge 1
 check "... no Authorization reached the CDN" test "$(count "$B_PORT" cdn_rejected_auth)" = 0
 check "... one token for the scope" test "$(count "$B_PORT" token)" = 1
-B reset-counts '' >/dev/null
 code=$(curl -s -o "$E2E_TMP/b" -w '%{http_code}' "$P/v2/strict/test/faults/blobs/$strictblob")
 check "a redirect to 127.0.0.1 without allow_private_redirects is refused ($code)" test "$code" = 502
-check "... the CDN was never contacted" test "$(count "$B_PORT" cdn)" = 0
-check "... and the log names the refusal" grep -q 'redirect to a non-https URL\|private address' "$E2E_TMP/proxy.log"
+check "... the CDN was never contacted" test "$(count "$C_PORT" cdn)" = 0
+check "... and the log names the refusal" grep -q 'redirect to a non-https URL' "$E2E_TMP/proxy.log"
+B reset-counts '' >/dev/null
+code=$(curl -s -o "$E2E_TMP/b" -w '%{http_code}' "$P/v2/strictauth/test/faults/blobs/$strictblob")
+check "a token realm on 127.0.0.1 without allow_private_redirects is refused ($code)" \
+    bash -c "[ $code = 401 ] && grep -q UNAUTHORIZED '$E2E_TMP/b'"
+check "... the realm was never contacted" test "$(count "$B_PORT" token)" = 0
+check "... and the log says why" grep -q 'token-realm-refused' "$E2E_TMP/proxy.log"
 e2e_done
