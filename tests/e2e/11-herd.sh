@@ -51,8 +51,9 @@ done
 check "all $HERD clients got the right bytes ($good)" test "$good" = "$HERD"
 check "exactly one upstream blob fetch ($(fetches))" test "$(fetches)" = 1
 check "exactly one token fetch for the scope ($(fake_count token))" test "$(fake_count token)" = 1
-check "the blob is in the store" test -f "$E2E_TMP/data/blobs/sha256/${digest:7:2}/${digest:7}"
-check "no temp file is left" test -z "$(ls -A "$E2E_TMP/data/tmp")"
+check "the blob is in the store" eventually test -f "$E2E_TMP/data/blobs/sha256/${digest:7:2}/${digest:7}"
+tmp_empty() { test -z "$(ls -A "$E2E_TMP/data/tmp")"; }
+check "no temp file is left" eventually tmp_empty
 
 # Warm: served from disk, no upstream request.
 fake_ctl reset-counts '' >/dev/null

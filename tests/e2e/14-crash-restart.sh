@@ -66,7 +66,7 @@ done
 check "the image pulls again after the restart (the missing layer refetched)" skopeo copy -q \
     --src-tls-verify=false "docker://127.0.0.1:$port/hub/library/alpinetest:latest" "dir:$E2E_TMP/after"
 check "... and verifies" cmp -s "$E2E_TMP/before/manifest.json" "$E2E_TMP/after/manifest.json"
-check "the missing layer is back" test -f "$E2E_TMP/data/blobs/sha256/${victim:7:2}/${victim:7}"
+check "the missing layer is back" eventually test -f "$E2E_TMP/data/blobs/sha256/${victim:7:2}/${victim:7}"
 stop_pid "$PROXY_PID"
 check "PRAGMA integrity_check is ok" test "$(sqlite3 "$E2E_TMP/data/index.db" 'PRAGMA integrity_check')" = ok
 e2e_done

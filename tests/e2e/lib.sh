@@ -65,6 +65,17 @@ stop_pid() {
     return 124
 }
 
+# eventually COMMAND...: true once COMMAND succeeds, trying for up to 5 s (things the proxy
+# finishes just after the client got its bytes, such as committing a fill to the store).
+eventually() {
+    local i
+    for i in $(seq 1 100); do
+        "$@" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 pass() { E2E_PASSES=$((E2E_PASSES + 1)); echo "ok - $*"; }
 fail() { E2E_FAILS=$((E2E_FAILS + 1)); echo "FAIL - $*" >&2; }
 

@@ -193,6 +193,9 @@ static void serve(struct evhttp_request *req, void *arg)
         snprintf(seen_auth[hits_private++ & 3], sizeof(seen_auth[0]), "%s", a ? a : "");
         if (!challenge(req))
             reply(req, 200, "secret");
+    } else if (strcmp(uri, "/v2/r/open-redir") == 0) {
+        evhttp_add_header(out, "Location", redirect_to);
+        reply(req, 307, "");
     } else if (strcmp(uri, "/v2/r/redir") == 0) {
         if (!challenge(req)) {
             evhttp_add_header(out, "Location", redirect_to);
@@ -402,6 +405,7 @@ Test(live, bearer_token)
 {
     struct evkeyvalq q;
 
+    rule.rule_allow_private_redirects = 1; /* the realm is on 127.0.0.1 */
     run("/v2/r/private", 0, -1);
     cr_assert_eq(res, UPSTREAM_OK, "%d: %s", res, errmsg);
     cr_assert_str_eq(data, "secret");
@@ -425,10 +429,20 @@ Test(live, bearer_token)
     cr_assert_eq(stats().us_token_fetches, 1);
 }
 
+Test(live, token_realm_on_loopback_refused)
+{
+    /* A realm is a host the operator never named: without allow_private_redirects it must be
+     * https on a public address, and the token endpoint is never contacted. */
+    run("/v2/r/private", 0, -1);
+    cr_assert_eq(res, UPSTREAM_AUTH_FAILED, "%d: %s", res, errmsg);
+    cr_assert_eq(hits_token, 0);
+    cr_assert_eq(stats().us_token_fetches, 0);
+}
+
 Test(live, redirect_to_private_refused)
 {
     snprintf(redirect_to, sizeof(redirect_to), "http://127.0.0.1:%d/cdn/blob", port);
-    run("/v2/r/redir", 3, -1);
+    run("/v2/r/open-redir", 3, -1);
     cr_assert_eq(res, UPSTREAM_REDIRECT_REFUSED, "%d: %s", res, errmsg);
     cr_assert_not_null(strstr(errmsg, "non-https"), "%s", errmsg);
     cr_assert_str_empty(cdn_auth, "the CDN was asked anyway");
@@ -436,13 +450,13 @@ Test(live, redirect_to_private_refused)
 
     /* https to a literal private address: refused before connecting. */
     snprintf(redirect_to, sizeof(redirect_to), "https://127.0.0.1:%d/cdn/blob", port);
-    run("/v2/r/redir", 3, -1);
+    run("/v2/r/open-redir", 3, -1);
     cr_assert_eq(res, UPSTREAM_REDIRECT_REFUSED, "%d: %s", res, errmsg);
     cr_assert_not_null(strstr(errmsg, "private address 127.0.0.1"), "%s", errmsg);
 
     /* https to a name that resolves to loopback: refused where the socket is opened. */
     snprintf(redirect_to, sizeof(redirect_to), "https://cdn.localhost:%d/cdn/blob", port);
-    run("/v2/r/redir", 3, -1);
+    run("/v2/r/open-redir", 3, -1);
     cr_assert_eq(res, UPSTREAM_REDIRECT_REFUSED, "%d: %s", res, errmsg);
     cr_assert_not_null(strstr(errmsg, "refused: https://cdn.localhost"), "%s", errmsg);
     cr_assert_str_empty(cdn_auth);
@@ -484,16 +498,16 @@ Test(live, body_too_large)
 
 
 /*
- * An xfer cancelled while it waits for a token fetch it started: when the fetch ends with no
- * waiter left, token_fetch_done() cannot find the upstream (it takes it from the first waiter),
- * so the fetch is freed but stays on up->fetches; upstream_destroy() then frees it again.
- * Known bug, reported.
+ * An xfer cancelled while it waits for a token fetch it started: the fetch must still be
+ * unlinked when it ends with no waiter left (it was once freed twice).
  */
 Test(live, cancel_while_waiting_for_token)
 {
     struct upstream_target t = {&rule, "r", "/v2/r/private", 0, NULL, 0, -1};
     struct timeval tv = {10, 0};
     struct event *deadline;
+
+    rule.rule_allow_private_redirects = 1; /* the realm is on 127.0.0.1 */
     deadline = evtimer_new(base, deadline_cb, NULL);
     evtimer_add(deadline, &tv);
     cancel_on_token = upstream_start(up, &t, &cbs, NULL);
@@ -515,9 +529,8 @@ Test(live, cancel_while_waiting_for_token)
 }
 
 /*
- * ut_max_retries counts "further attempts" for connect errors, 5xx and 429, but the token
- * retry and each redirect hop also count: after 401, token, 307, a CDN's 503 gets no retry.
- * Known bug, reported.
+ * ut_max_retries counts further attempts after connect errors, 5xx and 429 only: the token
+ * retry and redirect hops do not use it up (after 401, token, 307, a CDN's 503 is retried).
  */
 Test(live, auth_and_redirect_leave_the_retries)
 {

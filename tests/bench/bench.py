@@ -1,0 +1,394 @@
+#!/usr/bin/env python3
+"""Helpers for tests/bench/run.sh: parsing tool output, counting upstream fetches, sampling a
+process's memory, and the final report. Standard library only.
+
+  bench.py fetches COUNTS.json DIGEST...    one line per digest: "<digest> <n>", n = upstream
+                                            GET blob requests for it that sent content (200/206)
+  bench.py upstream-total COUNTS.json       upstream requests of any kind (the fake's counts)
+  bench.py wrk OUTPUT                       "rps p50_ms p99_ms non2xx socket_errors requests"
+  bench.py hey OUTPUT                       "rps p99_ms ok non_ok errors"
+  bench.py sample PID OUT.json STOPFILE MAXSEC
+                                            resets the process's VmHWM (clear_refs 5), samples
+                                            VmRSS and its open fds every 20 ms until STOPFILE
+                                            exists, the process ends or MAXSEC pass; writes
+                                            {"peak_kib", "hwm_kib", "max_rss_kib", "max_fds",
+                                            "max_anon_kib", "max_file_kib" (RssAnon, RssFile:
+                                            mmapped file pages count in RSS), "samples",
+                                            "hwm_reset"}
+  bench.py report RESULTS.tsv META.json OUT.json
+                                            prints the table and writes results.json
+  bench.py push-blob REGISTRY_URL REPO MIB SEED
+                                            pushes one blob of MIB MiB of deterministic random
+                                            bytes (1 MiB chunks, so any size works: the e2e
+                                            seed_images.py --blob-only-mib overflows at 256 MiB)
+                                            and prints its digest
+
+RESULTS.tsv lines: "value<TAB>FIGURE<TAB>WHO<TAB>NUMBER" or "note<TAB>FIGURE<TAB>WHO<TAB>TEXT".
+"""
+
+import hashlib
+import http.client
+import json
+import os
+import random
+import urllib.parse
+import re
+import statistics
+import sys
+import time
+
+DIGEST_RE = re.compile(r"/blobs/(sha256:[0-9a-f]{64})$")
+
+
+def load_counts(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def cmd_fetches(path, digests):
+    reqs = load_counts(path)["requests"]
+    n = {d: 0 for d in digests}
+    for r in reqs:
+        if r.get("kind") != "GET blob" or r.get("status") not in (200, 206):
+            continue
+        m = DIGEST_RE.search(r.get("path", ""))
+        if m and m.group(1) in n:
+            n[m.group(1)] += 1
+    for d in digests:
+        print(d, n[d])
+
+
+def cmd_upstream_total(path):
+    print(len(load_counts(path)["requests"]))
+
+
+def to_ms(num, unit):
+    v = float(num)
+    return {"us": v / 1000.0, "ms": v, "s": v * 1000.0, "m": v * 60000.0}[unit]
+
+
+def cmd_wrk(path):
+    text = open(path).read()
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
+    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    total = re.search(r"^\s+(\d+) requests in", text, re.M)
+    if not (rps and p50 and p99 and total):
+        sys.exit("cannot parse wrk output in %s" % path)
+    errs = sum(int(x) for x in sock.groups()) if sock else 0
+    print("%.1f %.3f %.3f %d %d %d" % (float(rps.group(1)), to_ms(*p50.groups()), to_ms(*p99.groups()),
+                                       int(non2xx.group(1)) if non2xx else 0, errs, int(total.group(1))))
+
+
+def cmd_hey(path):
+    text = open(path).read()
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    p99 = re.search(r"99% in ([\d.]+) secs", text)
+    if not (rps and p99):
+        sys.exit("cannot parse hey output in %s" % path)
+    ok = non_ok = 0
+    for code, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", text):
+        if code.startswith("2"):
+            ok += int(n)
+        else:
+            non_ok += int(n)
+    errors = 0
+    if "Error distribution:" in text:
+        for n in re.findall(r"^\s+\[(\d+)\]\s", text.split("Error distribution:", 1)[1], re.M):
+            errors += int(n)
+    print("%.1f %.3f %d %d %d" % (float(rps.group(1)), float(p99.group(1)) * 1000.0, ok, non_ok, errors))
+
+
+def status_kib(pid, key):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def cmd_sample(pid, out, stopfile, maxsec):
+    pid, maxsec = int(pid), float(maxsec)
+    reset = False
+    try:
+        with open("/proc/%d/clear_refs" % pid, "w") as f:
+            f.write("5")
+        reset = True
+    except OSError:
+        pass
+    max_rss = max_fds = max_anon = max_file = samples = 0
+    end = time.monotonic() + maxsec
+    hwm = None
+    while time.monotonic() < end and samples < 1_000_000:
+        rss = status_kib(pid, "VmRSS")
+        if rss is None:
+            break
+        h = status_kib(pid, "VmHWM")
+        hwm = h if h is not None else hwm
+        max_rss = max(max_rss, rss)
+        max_anon = max(max_anon, status_kib(pid, "RssAnon") or 0)
+        max_file = max(max_file, status_kib(pid, "RssFile") or 0)
+        try:
+            max_fds = max(max_fds, len(os.listdir("/proc/%d/fd" % pid)))
+        except OSError:
+            pass
+        samples += 1
+        if os.path.exists(stopfile):
+            break
+        time.sleep(0.02)
+    h = status_kib(pid, "VmHWM")
+    hwm = h if h is not None else hwm
+    peak = max(max_rss, hwm or 0) if reset else max_rss
+    with open(out, "w") as f:
+        json.dump({"peak_kib": peak, "hwm_kib": hwm, "max_rss_kib": max_rss, "max_fds": max_fds,
+                   "max_anon_kib": max_anon, "max_file_kib": max_file,
+                   "samples": samples, "hwm_reset": reset}, f)
+
+
+# ---- report ------------------------------------------------------------------------------
+
+WHO = ("ours", "peer", "ref")
+
+# id, label, unit, ref label, format, comparison with ref ("ratio" or "diff"), direction
+# ("higher" is better or "lower"), target text
+ROWS = [
+    ("warm_blob_mbps", "1 warm blob GET ({warm_mib} MiB), single stream", "MB/s", "nginx", "%.0f", "ratio",
+     "higher", ">= 0.9 x nginx"),
+    ("warm_pull_s", "2 warm skopeo copy (5 x {big_mib} MiB)", "s", "direct (registry)", "%.3f", "ratio",
+     "lower", "<= 1.1 x direct"),
+    ("warm_pull_upstream", "2 ... upstream requests during a warm pull", "req", "", "%.0f", "none",
+     "lower", "0"),
+    ("cold_pull_s", "3 cold skopeo copy (5 x {big_mib} MiB)", "s", "direct (via fake)", "%.3f", "ratio",
+     "lower", "<= 1.15 x direct"),
+    ("cold_pull_fetches", "3 ... upstream GETs per blob (6 blobs)", "GETs", "", "%.0f", "none",
+     "lower", "exactly 1 each"),
+    ("cold_pull_upstream", "3 ... upstream requests per cold pull", "req", "", "%.0f", "none",
+     "lower", ""),
+    ("ttfb_ms", "4 cold blob TTFB ({ttfb_mib} MiB)", "ms", "direct (via fake)", "%.2f", "diff",
+     "lower", "<= direct + 20 ms"),
+    ("mget_rps", "5 manifest GET by fresh tag, 64 conns (wrk)", "req/s", "nginx 2 KiB", "%.0f", "ratio",
+     "higher", ">= 0.5 x nginx"),
+    ("mget_p99_ms", "5 ... p99 latency", "ms", "nginx 2 KiB", "%.2f", "ratio", "lower", "<= 5 ms"),
+    ("mhead_rps", "5 manifest HEAD by fresh tag, 64 conns (hey)", "req/s", "nginx 2 KiB", "%.0f", "ratio",
+     "higher", ">= 0.5 x nginx"),
+    ("mhead_p99_ms", "5 ... p99 latency", "ms", "nginx 2 KiB", "%.2f", "ratio", "lower", "<= 5 ms"),
+    ("herd_fetches", "6 herd: {herd_n} cold GETs of {herd_mib} MiB, upstream GETs", "GETs", "", "%.0f",
+     "none", "lower", "exactly 1"),
+    ("herd_wall_s", "6 ... herd wall time", "s", "1 cold GET (same server)", "%.3f", "ratio", "lower",
+     "<= 1.5 x 1 cold GET"),
+    ("herd_warm_wall_s", "6 ... the same herd again, warm (delivery alone)", "s", "", "%.3f", "none",
+     "lower", ""),
+    ("single_cold_s", "6 ... one cold GET alone", "s", "direct (via fake)", "%.3f", "ratio", "lower", ""),
+    ("rss_conc_mib", "7 peak RSS, {rss_n} concurrent GETs of cached {rss_mib} MiB", "MiB", "", "%.1f",
+     "none", "lower", "<= 64 MiB"),
+    ("rss_conc_fds", "7 ... open fds at peak (concurrency reached)", "fds", "", "%.0f", "none", "higher",
+     ""),
+    ("rss_cold_big_mib", "7 peak RSS, one cold GET of {warm_mib} MiB", "MiB", "cold GET of {rss_mib} MiB",
+     "%.1f", "diff", "lower", "<= 64 MiB, <= small + 8 MiB"),
+    ("tag_p50_ms", "8 manifest GET by tag, {tags_n} tags vs 10, 1 conn p50", "ms", "10 tags", "%.3f",
+     "ratio", "lower", "< 2 x 10 tags"),
+    ("tag_p99_ms", "8 ... p99", "ms", "10 tags", "%.3f", "ratio", "lower", ""),
+]
+
+
+def summarize(vals):
+    if not vals:
+        return None
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "runs": vals}
+
+
+def fmt_cell(s, fmt):
+    if s is None:
+        return "-"
+    med = fmt % s["median"]
+    if len(s["runs"]) > 1 and s["min"] != s["max"]:
+        return "%s (%s-%s)" % (med, fmt % s["min"], fmt % s["max"])
+    return med
+
+
+def verdict(fig, summ):
+    """PASS, MISS or '' (no target) for ours, with the reason."""
+    o = summ.get("ours")
+    r = summ.get("ref")
+    if o is None:
+        return "", ""
+    om = o["median"]
+    runs = o["runs"]
+    if fig == "warm_blob_mbps" and r:
+        return ("PASS" if om >= 0.9 * r["median"] else "MISS"), ""
+    if fig == "warm_pull_s" and r:
+        return ("PASS" if om <= 1.1 * r["median"] else "MISS"), ""
+    if fig == "warm_pull_upstream":
+        return ("PASS" if max(runs) == 0 else "MISS"), ""
+    if fig == "cold_pull_s" and r:
+        return ("PASS" if om <= 1.15 * r["median"] else "MISS"), ""
+    if fig == "cold_pull_fetches":
+        return ("PASS" if min(runs) == 1 and max(runs) == 1 else "MISS"), ""
+    if fig == "ttfb_ms" and r:
+        return ("PASS" if om <= r["median"] + 20.0 else "MISS"), ""
+    if fig in ("mget_rps", "mhead_rps") and r:
+        return ("PASS" if om >= 0.5 * r["median"] else "MISS"), ""
+    if fig in ("mget_p99_ms", "mhead_p99_ms"):
+        return ("PASS" if om <= 5.0 else "MISS"), ""
+    if fig == "herd_fetches":
+        return ("PASS" if min(runs) == 1 and max(runs) == 1 else "MISS"), ""
+    if fig == "herd_wall_s" and r:
+        return ("PASS" if om <= 1.5 * r["median"] else "MISS"), ""
+    if fig == "rss_conc_mib":
+        return ("PASS" if om <= 64.0 else "MISS"), ""
+    if fig == "rss_cold_big_mib" and r:
+        return ("PASS" if om <= 64.0 and om <= r["median"] + 8.0 else "MISS"), ""
+    if fig == "tag_p50_ms" and r:
+        return ("PASS" if om < 2.0 * r["median"] else "MISS"), ""
+    return "", ""
+
+
+def compare(a, b, how):
+    if a is None or b is None:
+        return "-"
+    if how == "ratio":
+        return "%.2fx" % (a["median"] / b["median"]) if b["median"] else "-"
+    if how == "diff":
+        return "%+.2f" % (a["median"] - b["median"])
+    return "-"
+
+
+def cmd_report(tsv, meta_path, out):
+    meta = json.load(open(meta_path))
+    values, notes = {}, []
+    for line in open(tsv):
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) != 4:
+            continue
+        kind, fig, who, val = parts
+        if kind == "value":
+            values.setdefault(fig, {}).setdefault(who, []).append(float(val))
+        elif kind == "note":
+            notes.append({"figure": fig, "who": who, "text": val})
+    params = meta.get("params", {})
+    table, figures = [], {}
+    for fig, label, unit, ref_label, fmt, how, better, target in ROWS:
+        label = label.format(**params)
+        ref_label = ref_label.format(**params)
+        summ = {w: summarize(values.get(fig, {}).get(w, [])) for w in WHO}
+        v, _ = verdict(fig, summ)
+        figures[fig] = {
+            "label": label, "unit": unit, "ref": ref_label, "target": target, "verdict": v,
+            "ours": summ["ours"], "peer": summ["peer"], "ref_value": summ["ref"],
+            "ours_vs_peer": (summ["ours"]["median"] / summ["peer"]["median"]
+                             if summ["ours"] and summ["peer"] and summ["peer"]["median"] else None),
+            "ours_vs_ref": (None if not (summ["ours"] and summ["ref"]) else
+                            (summ["ours"]["median"] / summ["ref"]["median"] if how == "ratio" and
+                             summ["ref"]["median"] else
+                             summ["ours"]["median"] - summ["ref"]["median"] if how == "diff" else None)),
+            "ours_vs_ref_kind": how,
+        }
+        table.append([label, unit, fmt_cell(summ["ours"], fmt), fmt_cell(summ["peer"], fmt),
+                      fmt_cell(summ["ref"], fmt), ref_label or "-",
+                      compare(summ["ours"], summ["peer"], "ratio"), compare(summ["ours"], summ["ref"], how),
+                      target or "-", v])
+    head = ["figure", "unit", "ours", "peer (distribution)", "ref", "ref is", "ours/peer",
+            "ours vs ref", "target", ""]
+    widths = [max(len(str(r[i])) for r in table + [head]) for i in range(len(head))]
+    line = lambda r: "  ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)).rstrip()
+    m = meta.get("machine", {})
+    print()
+    print("ecr-ptc-proxy benchmark (%s): %s runs per figure, median (min-max); %s" % (
+        meta.get("mode"), params.get("runs"), meta.get("date")))
+    print("machine: %s cores, %s, kernel %s, %s GiB RAM" % (
+        m.get("nproc"), m.get("cpu_model"), m.get("kernel"), m.get("mem_gib")))
+    print("'ours vs ref' is a ratio (x) or a difference in the row's unit (+/-).")
+    print()
+    print(line(head))
+    print(line(["-" * w for w in widths]))
+    for r in table:
+        print(line(r))
+    npass = sum(1 for f in figures.values() if f["verdict"] == "PASS")
+    nmiss = sum(1 for f in figures.values() if f["verdict"] == "MISS")
+    print()
+    print("targets: %d PASS, %d MISS" % (npass, nmiss))
+    print()
+    print("other measurements (median, min-max):")
+    known = {r[0] for r in ROWS}
+    others = {}
+    for fig in sorted(values):
+        if fig in known:
+            continue
+        others[fig] = {w: summarize(v) for w, v in values[fig].items()}
+        print("%s: %s" % (fig, ", ".join("%s %s" % (w, fmt_cell(s, "%.4g")) for w, s in others[fig].items())))
+    if notes:
+        print()
+        print("notes:")
+        for n in notes:
+            print("  [%s %s] %s" % (n["figure"], n["who"], n["text"]))
+    result = {"mode": meta.get("mode"), "date": meta.get("date"), "machine": m, "params": params,
+              "peer": meta.get("peer"), "limit": meta.get("limit"), "figures": figures,
+              "other": others, "notes": notes, "targets": {"pass": npass, "miss": nmiss}}
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+
+
+def cmd_push_blob(registry, repo, mib, seed):
+    mib = int(mib)
+    chunks = [random.Random("bench:%s:%d" % (seed, i)).randbytes(1 << 20) for i in range(mib)]
+    h = hashlib.sha256()
+    for c in chunks:
+        h.update(c)
+    digest = "sha256:" + h.hexdigest()
+    u = urllib.parse.urlsplit(registry)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+    conn.request("HEAD", "/v2/%s/blobs/%s" % (repo, digest))
+    r = conn.getresponse()
+    r.read()
+    if r.status == 200:
+        print(digest)
+        return
+    conn.request("POST", "/v2/%s/blobs/uploads/" % repo, body=b"", headers={"Content-Length": "0"})
+    r = conn.getresponse()
+    r.read()
+    if r.status != 202:
+        sys.exit("POST upload: %d" % r.status)
+    loc = urllib.parse.urlsplit(r.getheader("Location"))
+    path = loc.path + "?" + (loc.query + "&" if loc.query else "") + urllib.parse.urlencode({"digest": digest})
+    conn.putrequest("PUT", path)
+    conn.putheader("Content-Type", "application/octet-stream")
+    conn.putheader("Content-Length", str(mib << 20))
+    conn.endheaders()
+    for c in chunks:
+        conn.send(c)
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 201:
+        sys.exit("PUT blob: %d %s" % (r.status, body[:300]))
+    print(digest)
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.exit(__doc__)
+    cmd, args = argv[1], argv[2:]
+    if cmd == "fetches" and len(args) >= 1:
+        return cmd_fetches(args[0], args[1:])
+    if cmd == "upstream-total" and len(args) == 1:
+        return cmd_upstream_total(args[0])
+    if cmd == "wrk" and len(args) == 1:
+        return cmd_wrk(args[0])
+    if cmd == "hey" and len(args) == 1:
+        return cmd_hey(args[0])
+    if cmd == "sample" and len(args) == 4:
+        return cmd_sample(*args)
+    if cmd == "push-blob" and len(args) == 4:
+        return cmd_push_blob(*args)
+    if cmd == "report" and len(args) == 3:
+        return cmd_report(*args)
+    sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
