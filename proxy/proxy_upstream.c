@@ -39,6 +39,12 @@
 #define ERR_BODY_MAX (16 * 1024)
 #define TOKEN_BODY_MAX (64 * 1024)
 #define MAX_REDIRECTS 5
+/*
+ * A body delivers at most this much per turn of the event loop; then the xfer pauses until
+ * the next turn. libcurl otherwise drains a fast upstream socket in one go (tens of MiB on
+ * loopback) before the loop gets to write a single byte of it to the waiting clients.
+ */
+#define UPSTREAM_BURST_MAX (1024 * 1024)
 
 struct token_fetch;
 
@@ -52,8 +58,7 @@ struct upstream {
     struct upstream_xfer *xfers;       /* every live xfer, linked */
     struct token_fetch *fetches;       /* token fetches in flight */
     struct upstream_stats stats;
-    const char *http_proxy;            /* HTTP_PROXY when http_proxy is unset (libcurl reads
-                                          only the lowercase name for plain http) */
+    size_t burst;                      /* body bytes delivered in this turn of the loop */
 };
 
 enum xfer_kind { XFER_CALLER = 0, XFER_TOKEN };
@@ -82,7 +87,9 @@ struct upstream_xfer {
     char *url;               /* current URL (the upstream's, or a redirect target) */
     int redirected;          /* the current URL is a redirect target: no Authorization */
     int redirects, retries, token_tried, basic_tried; /* retries: after errors, 5xx, 429 */
-    int refused_addr;        /* the open-socket check refused the address */
+    int refused_addr;        /* the address check refused the connection */
+    int via_proxy;           /* an egress proxy carries this exchange: its address is the
+                                proxy's, and the proxy resolves the name */
     int delivered;           /* on_headers was called */
     int aborted;             /* a callback returned -1 */
     int too_large;
@@ -92,6 +99,8 @@ struct upstream_xfer {
     size_t errlen;
     char location[2048];
     struct event *wait;      /* retry backoff or token wait */
+    struct event *unpause;   /* ends a pause (UPSTREAM_BURST_MAX) at the next loop turn */
+    int paused;
     int waiting_token;
     struct upstream_xfer *next_waiter; /* in a token fetch's waiters list */
 };
@@ -163,18 +172,173 @@ static int sockaddr_private(const struct sockaddr *sa)
     return 1;
 }
 
-/* Redirect targets are checked where libcurl opens the socket, after DNS: no rebinding. */
+/* Does redirect target / token realm exchange <x> need its connected address checked? */
+static int xfer_checks_address(const struct upstream_xfer *x)
+{
+    return x->redirected && !x->rule->rule_allow_private_redirects && !x->via_proxy;
+}
+
+/*
+ * Redirect targets are checked where libcurl opens the socket, after DNS: no rebinding. A
+ * connection libcurl reuses from its pool is checked in prereq_cb, before the request goes.
+ */
 static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *address)
 {
     struct upstream_xfer *x = clientp;
 
-    if (x->redirected && !x->rule->rule_allow_private_redirects &&
-        sockaddr_private(&address->addr)) {
+    (void)purpose;
+    if (xfer_checks_address(x) && sockaddr_private(&address->addr)) {
         x->refused_addr = 1;
         return CURL_SOCKET_BAD;
     }
     return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+static int prereq_cb(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+                     int conn_primary_port, int conn_local_port)
+{
+    struct upstream_xfer *x = clientp;
+
+    (void)conn_local_ip;
+    (void)conn_primary_port;
+    (void)conn_local_port;
+    if (xfer_checks_address(x) && upstream_addr_is_private(conn_primary_ip)) {
+        x->refused_addr = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
+}
+
+/*
+ * <url> as logs and error bodies may show it: scheme, host and path. A redirect target's
+ * query is a presigned URL's signature, and userinfo is a password.
+ */
+static const char *url_shown(const char *url, char *out, size_t size)
+{
+    const char *host = strstr(url, "://"), *at, *end;
+    size_t k = 0, n;
+
+    host = host != NULL ? host + 3 : url;
+    end = host + strcspn(host, "/?#");
+    at = memchr(host, '@', (size_t)(end - host));
+    n = (size_t)(host - url);
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, url, n);
+    k = n;
+    if (at != NULL)
+        host = at + 1;
+    n = strcspn(host, "?#");
+    if (n >= size - k)
+        n = size - k - 1;
+    memcpy(out + k, host, n);
+    out[k + n] = '\0';
+    return out;
+}
+
+/* ---- egress proxy ----------------------------------------------------------------------- */
+
+static const char *env_nonempty(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* Is <host> (no brackets) matched by NO_PROXY entry <e> (length n)? Names match by suffix at
+ * a dot boundary; IPv4 entries may be CIDR blocks; anything else matches exactly. */
+static int no_proxy_entry_matches(const char *host, const char *e, size_t n)
+{
+    char ent[256];
+    const char *slash;
+    size_t hl = strlen(host);
+
+    while (n > 0 && *e == '.') {
+        e++;
+        n--;
+    }
+    if (n > 1 && e[0] == '[' && e[n - 1] == ']') {
+        e++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof(ent))
+        return 0;
+    memcpy(ent, e, n);
+    ent[n] = '\0';
+    if (strcmp(ent, "*") == 0)
+        return 1;
+    slash = strchr(ent, '/');
+    if (slash != NULL) {
+        struct in_addr net, h;
+        char *end;
+        long bits;
+        ent[slash - ent] = '\0';
+        errno = 0;
+        bits = strtol(slash + 1, &end, 10);
+        if (errno != 0 || *end != '\0' || bits < 0 || bits > 32 ||
+            inet_pton(AF_INET, ent, &net) != 1 || inet_pton(AF_INET, host, &h) != 1)
+            return 0;
+        if (bits == 0)
+            return 1;
+        {
+            uint32_t mask = bits == 32 ? 0xffffffffu : ~(0xffffffffu >> bits);
+            return (ntohl(net.s_addr) & mask) == (ntohl(h.s_addr) & mask);
+        }
+    }
+    if (strcasecmp(host, ent) == 0)
+        return 1;
+    return hl > n && host[hl - n - 1] == '.' && strcasecmp(host + hl - n, ent) == 0;
+}
+
+/*
+ * The egress proxy for <url>, from the environment as curl reads it (http_proxy, HTTP_PROXY
+ * for plain http too; https_proxy / HTTPS_PROXY; all_proxy / ALL_PROXY; no_proxy /
+ * NO_PROXY), or NULL for a direct connection. Deciding here rather than inside libcurl lets
+ * the address check know whether the connected address is the target's or the proxy's.
+ */
+static const char *proxy_for(const char *url)
+{
+    const char *p = NULL, *np;
+    CURLU *u;
+    char *host = NULL;
+
+    if (strncmp(url, "https://", 8) == 0)
+        p = env_nonempty("https_proxy") ? env_nonempty("https_proxy") : env_nonempty("HTTPS_PROXY");
+    else if (strncmp(url, "http://", 7) == 0)
+        p = env_nonempty("http_proxy") ? env_nonempty("http_proxy") : env_nonempty("HTTP_PROXY");
+    if (p == NULL)
+        p = env_nonempty("all_proxy") ? env_nonempty("all_proxy") : env_nonempty("ALL_PROXY");
+    if (p == NULL)
+        return NULL;
+    np = env_nonempty("no_proxy") ? env_nonempty("no_proxy") : env_nonempty("NO_PROXY");
+    if (np == NULL)
+        return p;
+    u = curl_url();
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != NULL) {
+        char h[256];
+        size_t hn = strlen(host);
+        if (host[0] == '[' && hn > 2 && hn - 2 < sizeof(h)) {
+            memcpy(h, host + 1, hn - 2);
+            h[hn - 2] = '\0';
+        } else {
+            str_copy(h, sizeof(h), host);
+        }
+        for (const char *e = np; *e != '\0';) {
+            size_t n;
+            while (*e == ',' || *e == ' ' || *e == '\t')
+                e++;
+            n = strcspn(e, ", \t");
+            if (n > 0 && no_proxy_entry_matches(h, e, n)) {
+                p = NULL;
+                break;
+            }
+            e += n;
+        }
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+    return p;
 }
 
 /* ---- libcurl ↔ libevent ----------------------------------------------------------------- */
@@ -187,7 +351,23 @@ static void socket_event_cb(evutil_socket_t fd, short kind, void *arg)
     int running = 0;
     int action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 
+    up->burst = 0;
     curl_multi_socket_action(up->multi, fd, action, &running);
+    check_multi_info(up);
+}
+
+static void unpause_cb(evutil_socket_t fd, short kind, void *arg)
+{
+    struct upstream_xfer *x = arg;
+    struct upstream *up = x->up;
+
+    (void)fd;
+    (void)kind;
+    if (!x->paused || x->easy == NULL)
+        return;
+    x->paused = 0;
+    up->burst = 0;
+    curl_easy_pause(x->easy, CURLPAUSE_CONT);
     check_multi_info(up);
 }
 
@@ -222,6 +402,7 @@ static void timer_event_cb(evutil_socket_t fd, short kind, void *arg)
     struct upstream *up = arg;
     int running = 0;
 
+    up->burst = 0;
     curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_multi_info(up);
 }
@@ -364,6 +545,16 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
         }
         return n;
     }
+    if (x->cbs.on_data != NULL && x->up->burst >= UPSTREAM_BURST_MAX) {
+        static const struct timeval now = {0, 0};
+        /* Not consumed: libcurl hands the same bytes over again after the pause. */
+        if (x->unpause == NULL)
+            x->unpause = evtimer_new(x->up->base, unpause_cb, x);
+        x->paused = 1;
+        evtimer_add(x->unpause, &now);
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    x->up->burst += n;
     x->received += (int64_t)n;
     if (x->max_body >= 0 && x->received > x->max_body) {
         x->too_large = 1;
@@ -415,6 +606,9 @@ static void xfer_send(struct upstream_xfer *x)
 
     reset_response(x);
     x->refused_addr = 0;
+    x->paused = 0;
+    if (x->unpause != NULL)
+        evtimer_del(x->unpause);
     if (x->easy == NULL)
         x->easy = curl_easy_init();
     else
@@ -440,8 +634,15 @@ static void xfer_send(struct upstream_xfer *x)
     curl_easy_setopt(x->easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(x->easy, CURLOPT_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(x->easy, CURLOPT_ACCEPT_ENCODING, NULL);
-    if (up->http_proxy != NULL && strncmp(x->url, "http://", 7) == 0)
-        curl_easy_setopt(x->easy, CURLOPT_PROXY, up->http_proxy);
+    {
+        const char *proxy = proxy_for(x->url);
+        x->via_proxy = proxy != NULL;
+        /* "" turns libcurl's own reading of the environment off: ours is the decision. */
+        curl_easy_setopt(x->easy, CURLOPT_PROXY, proxy != NULL ? proxy : "");
+        curl_easy_setopt(x->easy, CURLOPT_NOPROXY, "");
+    }
+    curl_easy_setopt(x->easy, CURLOPT_PREREQFUNCTION, prereq_cb);
+    curl_easy_setopt(x->easy, CURLOPT_PREREQDATA, x);
     if (x->head && x->kind != XFER_TOKEN)
         curl_easy_setopt(x->easy, CURLOPT_NOBODY, 1L);
     if (x->accept != NULL && x->kind != XFER_TOKEN)
@@ -481,6 +682,8 @@ static void xfer_free(struct upstream_xfer *x)
     curl_slist_free_all(x->hdrs);
     if (x->wait != NULL)
         event_free(x->wait);
+    if (x->unpause != NULL)
+        event_free(x->unpause);
     xfer_unlink(x);
     free(x->name);
     free(x->path);
@@ -545,7 +748,8 @@ static void xfer_finish(struct upstream_xfer *x, enum upstream_result res, const
 
 /* ---- tokens ----------------------------------------------------------------------------- */
 
-static void token_fetch_done(struct upstream *up, struct token_fetch *tf, int ok);
+static void token_fetch_done(struct upstream *up, struct token_fetch *tf, int ok,
+                             enum upstream_result res, const struct upstream_response *r);
 
 static void token_xfer_done(void *arg, enum upstream_result res, const struct upstream_response *r,
                             const char *err, const char *body, size_t body_len)
@@ -573,12 +777,20 @@ static void token_xfer_done(void *arg, enum upstream_result res, const struct up
                   "status", st, "error", err, NULL);
     }
     tf->fetcher = NULL;
-    token_fetch_done(fx->up, tf, ok);
+    token_fetch_done(fx->up, tf, ok, res, r);
 }
 
-/* The token fetch <tf> of <up> ended: wake its waiters, unlink and free it. */
-static void token_fetch_done(struct upstream *up, struct token_fetch *tf, int ok)
+/*
+ * The token fetch <tf> of <up> ended: wake its waiters, unlink and free it. A token endpoint
+ * that is down or overloaded (network error, 5xx, 429) fails the waiters as such, so callers
+ * treat it as an upstream outage (serve stale) and not as refused credentials.
+ */
+static void token_fetch_done(struct upstream *up, struct token_fetch *tf, int ok,
+                             enum upstream_result res, const struct upstream_response *r)
 {
+    int outage = res == UPSTREAM_NETWORK ||
+                 (res == UPSTREAM_HTTP && r != NULL && (r->ur_status >= 500 || r->ur_status == 429));
+
     struct upstream_xfer *w = tf->waiters, *next;
     struct token_fetch **pp;
 
@@ -592,10 +804,23 @@ static void token_fetch_done(struct upstream *up, struct token_fetch *tf, int ok
         next = w->next_waiter;
         w->next_waiter = NULL;
         w->waiting_token = 0;
-        if (ok)
+        if (ok) {
             xfer_send(w);
-        else
+        } else if (outage) {
+            char msg[96];
+            if (res == UPSTREAM_HTTP) {
+                w->resp.ur_status = r->ur_status;
+                str_copy(w->resp.ur_retry_after, sizeof(w->resp.ur_retry_after),
+                         r->ur_retry_after);
+                snprintf(msg, sizeof(msg), "the token endpoint answered %d", r->ur_status);
+            } else {
+                w->resp.ur_status = 0;
+                str_copy(msg, sizeof(msg), "the token endpoint is unreachable");
+            }
+            xfer_finish(w, res, msg);
+        } else {
             xfer_finish(w, UPSTREAM_AUTH_FAILED, "the token endpoint did not give a token");
+        }
     }
     free(tf->key_upstream);
     free(tf->key_scope);
@@ -764,11 +989,12 @@ static int redirect_allowed(struct upstream_xfer *x, char **next_url, char **why
 static void exchange_done(struct upstream_xfer *x, CURLcode cc)
 {
     int status = x->resp.ur_status;
-    char msg[512];
+    char msg[1024], shown[384];
 
     if (x->magic != XFER_MAGIC)
         abort();
     curl_multi_remove_handle(x->up->multi, x->easy);
+    url_shown(x->url, shown, sizeof(shown));
     if (x->aborted) {
         xfer_finish(x, UPSTREAM_ABORTED, "aborted by the caller");
         return;
@@ -779,14 +1005,15 @@ static void exchange_done(struct upstream_xfer *x, CURLcode cc)
     }
     if (cc != CURLE_OK) {
         if (x->refused_addr) {
-            snprintf(msg, sizeof(msg), "redirect to a private address refused: %s", x->url);
+            snprintf(msg, sizeof(msg), "redirect to a private address refused: %s", shown);
             xfer_finish(x, UPSTREAM_REDIRECT_REFUSED, msg);
             return;
         }
-        snprintf(msg, sizeof(msg), "%s: %s", x->url, curl_easy_strerror(cc));
+        snprintf(msg, sizeof(msg), "%s: %s", shown, curl_easy_strerror(cc));
         if (!x->delivered && x->retries < x->max_retries) {
             int64_t d = retry_delay_ms(x);
-            log_event(LOG_WARN, "upstream-retry", "url", x->url, "error", curl_easy_strerror(cc), NULL);
+            log_event(LOG_WARN, "upstream-retry", "url", shown, "error", curl_easy_strerror(cc),
+                      NULL);
             xfer_retry_later(x, d < 0 ? x->up->set.us_backoff_ms : d);
             return;
         }
@@ -825,7 +1052,7 @@ static void exchange_done(struct upstream_xfer *x, CURLcode cc)
             return;
         }
         if (!redirect_allowed(x, &next, &why)) {
-            snprintf(msg, sizeof(msg), "%s (from %s)", why, x->url);
+            snprintf(msg, sizeof(msg), "%s (from %s)", why, shown);
             free(why);
             xfer_finish(x, UPSTREAM_REDIRECT_REFUSED, msg);
             return;
@@ -842,7 +1069,7 @@ static void exchange_done(struct upstream_xfer *x, CURLcode cc)
         if (d >= 0) {
             char st[16];
             snprintf(st, sizeof(st), "%d", status);
-            log_event(LOG_WARN, "upstream-retry", "url", x->url, "status", st, "retry_after",
+            log_event(LOG_WARN, "upstream-retry", "url", shown, "status", st, "retry_after",
                       x->resp.ur_retry_after, NULL);
             xfer_retry_later(x, d);
             return;
@@ -864,7 +1091,7 @@ static void exchange_done(struct upstream_xfer *x, CURLcode cc)
         xfer_finish(x, UPSTREAM_OK, "");
         return;
     }
-    snprintf(msg, sizeof(msg), "%s answered %d", x->url, status);
+    snprintf(msg, sizeof(msg), "%s answered %d", shown, status);
     xfer_finish(x, UPSTREAM_HTTP, msg);
 }
 
@@ -910,9 +1137,6 @@ struct upstream *upstream_create(struct event_base *base, const struct upstream_
     curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
     curl_multi_setopt(up->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
-    if (getenv("http_proxy") == NULL && getenv("HTTP_PROXY") != NULL &&
-        getenv("HTTP_PROXY")[0] != '\0')
-        up->http_proxy = getenv("HTTP_PROXY");
     return up;
 }
 

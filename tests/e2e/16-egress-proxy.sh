@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Egress through a corporate proxy: http_proxy / HTTP_PROXY carry upstream requests to a
 # forward proxy (the upstream's name never resolves here: only the forward proxy knows it);
-# NO_PROXY sends them direct.
+# NO_PROXY (names by suffix, IPv4 CIDR blocks) sends them direct.
 source "$TOP_SRCDIR/tests/e2e/lib.sh"
 source "$TOP_SRCDIR/tests/e2e/lib_registry.sh"
 
@@ -55,4 +55,15 @@ check "NO_PROXY applies to HTTP_PROXY too" \
     run_with noproxy2 "$REGISTRY_URL" "HTTP_PROXY=http://127.0.0.1:$fp" "no_proxy=127.0.0.1"
 stop_pid "$PROXY_PID"
 check "NO_PROXY with HTTP_PROXY: nothing went through the forward proxy" test "$(fwd_count)" = "$before"
+before=$(fwd_count)
+check "NO_PROXY: a CIDR block in a list goes direct" \
+    run_with cidr "$REGISTRY_URL" "http_proxy=http://127.0.0.1:$fp" "NO_PROXY=registry.example, .corp.example, 127.0.0.0/8"
+stop_pid "$PROXY_PID"
+check "NO_PROXY CIDR: nothing went through the forward proxy" test "$(fwd_count)" = "$before"
+
+before=$(fwd_count)
+check "NO_PROXY: a name suffix does not match a different host" \
+    run_with suffix "http://registry.invalid:$REGISTRY_PORT" "http_proxy=http://127.0.0.1:$fp" "no_proxy=.other.invalid,10.0.0.0/8"
+stop_pid "$PROXY_PID"
+check "... so it went through the forward proxy" test "$(fwd_count)" -gt "$before"
 e2e_done
