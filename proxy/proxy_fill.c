@@ -349,6 +349,9 @@ static void follower_start(struct follower *fw)
     int64_t start = 0, end = f->length;
     int status = 200;
 
+    /* An empty body is complete with its headers: they wait for the digest check. */
+    if (!fw->head && f->length == 0 && f->state != FILL_DONE)
+        return;
     set_blob_headers(fw->req, f);
     if (f->length >= 0 && range != NULL) {
         int r = fill_parse_range(range, f->length, &start, &end);
@@ -430,7 +433,9 @@ static void follower_pump(struct follower *fw)
     /* Where this response ends: its range, or (no length known) when the fill is done. */
     want = fw->end >= 0 ? fw->end : (f->state == FILL_DONE ? f->written : INT64_MAX);
     if (fw->off >= want) {
-        follower_finish(fw);
+        /* Even an empty body ends only once the digest check has passed. */
+        if (f->state == FILL_DONE)
+            follower_finish(fw);
         return;
     }
     avail = f->written < want ? f->written : want;
@@ -448,6 +453,8 @@ static void follower_pump(struct follower *fw)
         return;
     }
     buf = evbuffer_new();
+    /* Without this flag libevent maps the segment into memory instead of sendfile'ing it. */
+    evbuffer_set_flags(buf, EVBUFFER_FLAG_DRAINS_TO_FD);
     evbuffer_add_file_segment(buf, seg, 0, n);
     evbuffer_file_segment_free(seg);
     fw->off += n;

@@ -23,7 +23,7 @@ C_PORT=$FAKE_PORT C_URL=$FAKE_URL
 
 port=$(free_port)
 cat >"$E2E_TMP/config.json" <<JSON
-{"listen": "127.0.0.1:$port", "data_dir": "$E2E_TMP/data", "refresh_interval": "3s",
+{"listen": "127.0.0.1:$port", "data_dir": "$E2E_TMP/data", "refresh_interval": "6s",
  "rules": [
   {"prefix": "hub", "upstream": "$A_URL", "allow_private_redirects": true},
   {"prefix": "cdn", "upstream": "$B_URL", "allow_private_redirects": true},
@@ -102,7 +102,7 @@ check "the tag moved upstream ($old -> $new)" test -n "$new" -a "$old" != "$new"
 got=$(curl -s -o /dev/null -D - "$tagurl" | sed -n 's/^Docker-Content-Digest: \(.*\)\r$/\1/Ip')
 check "before the interval the old digest is served" test "$got" = "$old"
 check "... without asking upstream" test "$(count "$A_PORT" 'HEAD manifest')" = 0
-sleep 3.2
+sleep 6.2
 got=$(curl -s -o /dev/null -D - "$tagurl" | sed -n 's/^Docker-Content-Digest: \(.*\)\r$/\1/Ip')
 check "after the interval the new digest is served" test "$got" = "$new"
 check "... checked by one HEAD ($(count "$A_PORT" 'HEAD manifest' 200))" test "$(count "$A_PORT" 'HEAD manifest' 200)" = 1
@@ -114,7 +114,7 @@ check "the moved tag pulls whole" \
     skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$port/hub/library/alpinetest:latest" "dir:$E2E_TMP/moved"
 
 # A 429 on the HEAD: the stale digest is served, with a Warning, and no GET is made.
-sleep 3.2
+sleep 6.2
 A reset-counts '' >/dev/null
 A faults '[{"match":"^HEAD /v2/.*/manifests/","kind":"status","status":429,"count":-1}]' >/dev/null
 curl -s -D "$E2E_TMP/h" -o /dev/null "$tagurl"
@@ -127,7 +127,7 @@ A faults '[]' >/dev/null
 
 # Upstream down: cached tags still pull, tags/list answers from the index.
 stop_pid "$A_PID"
-sleep 3.2
+sleep 6.2
 check "upstream down: skopeo still pulls the cached tag" \
     skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$port/hub/library/alpinetest:latest" "dir:$E2E_TMP/down"
 check "... with its digest" test "sha256:$(sha256sum <"$E2E_TMP/down/manifest.json" | cut -d' ' -f1)" = "$new"
