@@ -129,7 +129,8 @@ static const char *const statements[ST_COUNT] = {
         " WHEN EXISTS (SELECT 1 FROM repo_digests WHERE repo_id = ?1 AND digest = ?2) THEN 1"
         " WHEN EXISTS (WITH RECURSIVE up (d) AS ("
         "    SELECT ?2"
-        "    UNION SELECT r.manifest FROM manifest_refs AS r JOIN up ON r.child = up.d)"
+        "    UNION SELECT r.manifest FROM manifest_refs AS r"
+        "     JOIN up ON r.child = up.d AND r.kind <> 'subject')"
         "  SELECT 1 FROM up JOIN repo_digests AS rd ON rd.repo_id = ?1 AND rd.digest = up.d)"
         " THEN 1 ELSE 0 END",
     [ST_REFERRERS] = "SELECT manifest FROM manifest_refs WHERE kind = 'subject' AND child = ?1"
@@ -609,6 +610,9 @@ int index_manifest_put(struct index *ix, int64_t repo, const char *digest, const
         }
         if (st_exec(s) == -1)
             goto out;
+        /* A subject is what this manifest points at, not what it vouches for. */
+        if (strcmp(children[i].ic_kind, "subject") == 0)
+            continue;
         s = st(ix, ST_REPO_DIGEST_INS);
         if (bind_int(s, 1, repo) == -1 || bind_text(s, 2, children[i].ic_digest) == -1) {
             st_done(s);

@@ -35,6 +35,7 @@
 #include "policy_rules.h"
 #include "proxy_config.h"
 #include "proxy_fill.h"
+#include "proxy_hot.h"
 #include "proxy_log.h"
 #include "proxy_manifest.h"
 #include "proxy_route.h"
@@ -81,6 +82,12 @@ struct api {
     size_t ntouched;
     struct api_metrics mx;
     int64_t started_at;
+
+    /* In-memory copies of what the index and the store said, for the hot path. */
+    struct hot *hot_repos;     /* "rule\nname" -> repository id */
+    struct hot *hot_tags;      /* "repo\ntag" -> struct index_tag */
+    struct hot *hot_known;     /* "repo\ndigest" -> "" (index_repo_has said 1) */
+    struct hot *hot_manifests; /* digest -> media type, NUL, manifest bytes */
 };
 
 #define API_BATCH_MAX 4096
@@ -206,13 +213,15 @@ static enum oci_error upstream_error(enum upstream_result res, int status, enum 
  */
 static uint64_t bytes_from_store; /* serve_stored's count; the loop is single-threaded */
 
+#define SERVE_COPY_MAX (64 * 1024) /* bodies up to this size are read, not sendfile'd */
+
 static int serve_stored(struct evhttp_request *req, const struct store *st, const char *digest,
                         const char *content_type, const char *warning, int ranges)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     const char *range = evhttp_find_header(evhttp_request_get_input_headers(req), "Range");
     int64_t size, start = 0, end;
-    char buf[128];
+    char buf[192];
     int status = 200;
     int fd = store_open_blob(st, digest, &size);
     struct evbuffer *out;
@@ -249,7 +258,27 @@ static int serve_stored(struct evhttp_request *req, const struct store *st, cons
     snprintf(buf, sizeof(buf), "%" PRId64, end - start);
     evhttp_add_header(h, "Content-Length", buf);
     out = evbuffer_new();
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD && end > start) {
+    /* Without this flag libevent maps a file segment into memory instead of sendfile'ing it. */
+    evbuffer_set_flags(out, EVBUFFER_FLAG_DRAINS_TO_FD);
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD && end > start &&
+        end - start <= SERVE_COPY_MAX) {
+        /* Small (manifests): one read, and the body leaves with the headers. */
+        struct evbuffer_iovec v;
+        ssize_t got = -1;
+        if (evbuffer_reserve_space(out, end - start, &v, 1) == 1) {
+            got = pread(fd, v.iov_base, (size_t)(end - start), start);
+            if (got == end - start) {
+                v.iov_len = (size_t)got;
+                evbuffer_commit_space(out, &v, 1);
+            }
+        }
+        close(fd);
+        if (got != end - start) {
+            evbuffer_free(out);
+            return -1;
+        }
+        bytes_from_store += (uint64_t)(end - start);
+    } else if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD && end > start) {
         struct evbuffer_file_segment *seg =
             evbuffer_file_segment_new(fd, start, end - start, EVBUF_FS_CLOSE_ON_FREE);
         if (seg == NULL) {
@@ -317,6 +346,143 @@ static void note_touched(struct api *api, const char *digest)
     if (api->ntouched == API_BATCH_MAX)
         api_flush(api);
     api->touched[api->ntouched++] = xstrdup(digest);
+}
+
+/* ---- the hot maps ------------------------------------------------------------------------
+ *
+ * Every read below tries memory first and fills it from the index; every write goes to the
+ * index and then drops or updates the copy, so a copy is never newer or older than the row.
+ * Only positive answers are kept ("known in this repository" never becomes false while the
+ * proxy runs: the index drops such rows only in index_reconcile, at start).
+ */
+
+#define HOT_REPOS 4096
+#define HOT_TAGS 16384
+#define HOT_KNOWN 65536
+#define HOT_MANIFESTS 2048
+#define HOT_MANIFEST_BYTES (16 * 1024 * 1024)
+
+static void hot_key2(char *out, size_t size, int64_t repo, const char *s)
+{
+    snprintf(out, size, "%" PRId64 "\n%s", repo, s);
+}
+
+static int64_t repo_id_cached(struct api *api, const char *rule, const char *name)
+{
+    char key[RULES_NAME_MAX + 256];
+    const void *v;
+    size_t n;
+    int64_t id;
+
+    snprintf(key, sizeof(key), "%s\n%s", rule, name);
+    v = hot_get(api->hot_repos, key, &n);
+    if (v != NULL && n == sizeof(id)) {
+        memcpy(&id, v, sizeof(id));
+        return id;
+    }
+    id = index_repo_id(api->ix, rule, name);
+    if (id > 0)
+        hot_put(api->hot_repos, key, &id, sizeof(id));
+    return id;
+}
+
+static int tag_get_cached(struct api *api, int64_t repo, const char *tag, struct index_tag *out)
+{
+    char key[ROUTE_REF_MAX + 32];
+    const void *v;
+    size_t n;
+    int rc;
+
+    hot_key2(key, sizeof(key), repo, tag);
+    v = hot_get(api->hot_tags, key, &n);
+    if (v != NULL && n == sizeof(*out)) {
+        memcpy(out, v, sizeof(*out));
+        return 1;
+    }
+    rc = index_tag_get(api->ix, repo, tag, out);
+    if (rc == 1)
+        hot_put(api->hot_tags, key, out, sizeof(*out));
+    return rc;
+}
+
+static void tag_forget(struct api *api, int64_t repo, const char *tag)
+{
+    char key[ROUTE_REF_MAX + 32];
+
+    hot_key2(key, sizeof(key), repo, tag);
+    hot_del(api->hot_tags, key);
+}
+
+static int tag_put_cached(struct api *api, int64_t repo, const char *tag, const char *digest,
+                          const char *media_type, int64_t now)
+{
+    int rc = index_tag_put(api->ix, repo, tag, digest, media_type, now);
+    tag_forget(api, repo, tag);
+    return rc;
+}
+
+static int tag_checked_cached(struct api *api, int64_t repo, const char *tag, int64_t now)
+{
+    int rc = index_tag_checked(api->ix, repo, tag, now);
+    tag_forget(api, repo, tag);
+    return rc;
+}
+
+static int repo_has_cached(struct api *api, int64_t repo, const char *digest)
+{
+    char key[INDEX_DIGEST_MAX + 32];
+    int rc;
+
+    hot_key2(key, sizeof(key), repo, digest);
+    if (hot_get(api->hot_known, key, NULL) != NULL)
+        return 1;
+    rc = index_repo_has(api->ix, repo, digest);
+    if (rc == 1)
+        hot_put(api->hot_known, key, "", 0);
+    return rc;
+}
+
+static int repo_add_cached(struct api *api, int64_t repo, const char *digest)
+{
+    char key[INDEX_DIGEST_MAX + 32];
+    int rc = index_repo_digest_add(api->ix, repo, digest);
+
+    if (rc == 0) {
+        hot_key2(key, sizeof(key), repo, digest);
+        hot_put(api->hot_known, key, "", 0);
+    }
+    return rc;
+}
+
+/* Keep manifest <digest> (verified bytes) and its media type in memory. */
+static void manifest_remember(struct api *api, const char *digest, const char *media_type,
+                              const char *body, size_t len)
+{
+    size_t mtl = strlen(media_type);
+    char *v = xmalloc(mtl + 1 + len);
+
+    memcpy(v, media_type, mtl + 1);
+    memcpy(v + mtl + 1, body, len);
+    hot_put(api->hot_manifests, digest, v, mtl + 1 + len);
+    free(v);
+}
+
+/* The in-memory manifest <digest>: its media type, bytes and length; NULL when not held. */
+static const char *manifest_recall(struct api *api, const char *digest, const char **body,
+                                   size_t *len)
+{
+    size_t n;
+    const char *v = hot_get(api->hot_manifests, digest, &n);
+    size_t mtl;
+
+    if (v == NULL)
+        return NULL;
+    mtl = strnlen(v, n);
+    if (mtl == n)
+        return NULL;
+    *body = v + mtl + 1;
+    *len = n - mtl - 1;
+    return v;
 }
 
 /* ---- waiting requests ------------------------------------------------------------------- */
@@ -566,31 +732,68 @@ static void manifest_media_type(struct mreq *m, const char *digest, char *out, s
     memset(&mi, 0, sizeof(mi));
     if (manifest_parse(body, len, NULL, &mi, &err) == 0 && mi.mi_media_type[0] != '\0')
         str_copy(out, size, mi.mi_media_type);
-    if (index_repo_has(m->api->ix, m->repo, digest) != 1)
+    if (repo_has_cached(m->api, m->repo, digest) != 1)
         manifest_index(m, digest, out, body, len);
     manifest_info_free(&mi);
     free(body);
 }
 
-/* Serve stored manifest <digest> to <m> and release it. -1 when the file is missing. */
+/* Answer <req> with manifest bytes held in memory. */
+static void send_manifest(struct evhttp_request *req, const char *digest, const char *media_type,
+                          const char *body, size_t len, const char *warning)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evbuffer *out = evbuffer_new();
+    char buf[INDEX_DIGEST_MAX + 8];
+
+    set_common_headers(req);
+    evhttp_add_header(h, "Content-Type", media_type);
+    evhttp_add_header(h, "Docker-Content-Digest", digest);
+    snprintf(buf, sizeof(buf), "\"%s\"", digest);
+    evhttp_add_header(h, "ETag", buf);
+    if (warning != NULL)
+        evhttp_add_header(h, "Warning", warning);
+    snprintf(buf, sizeof(buf), "%zu", len);
+    evhttp_add_header(h, "Content-Length", buf);
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
+        evbuffer_add(out, body, len);
+    evhttp_send_reply(req, 200, "OK", out);
+    evbuffer_free(out);
+}
+
+/*
+ * Serve manifest <digest> to <m> and release it: from memory, else from the store (and keep
+ * it in memory for the next time). -1 when the store does not have it (nothing was sent).
+ */
 static int manifest_serve(struct mreq *m, const char *digest, const char *warning)
 {
-    char mt[INDEX_MEDIA_TYPE_MAX];
+    struct api *api = m->api;
+    const char *mt, *body = NULL;
+    size_t len = 0;
 
-    if (!store_has(m->api->st, digest))
-        return -1;
-    manifest_media_type(m, digest, mt, sizeof(mt));
-    if (index_repo_has(m->api->ix, m->repo, digest) != 1)
-        index_repo_digest_add(m->api->ix, m->repo, digest);
-    if (m->tagname[0] != '\0')
-        note_pulled(m->api, m->repo, m->tagname);
-    note_touched(m->api, digest);
-    if (m->gone) {
-        mreq_free(m);
-        return 0;
+    mt = manifest_recall(api, digest, &body, &len);
+    if (mt == NULL) {
+        char type[INDEX_MEDIA_TYPE_MAX];
+        char *bytes;
+        if (!store_has(api->st, digest))
+            return -1;
+        manifest_media_type(m, digest, type, sizeof(type));
+        bytes = store_read_small(api->st, digest, MANIFEST_MAX_BYTES, &len);
+        if (bytes == NULL)
+            return -1;
+        manifest_remember(api, digest, type, bytes, len);
+        free(bytes);
+        mt = manifest_recall(api, digest, &body, &len);
+        if (mt == NULL)
+            return -1;
     }
-    if (serve_stored(m->req, m->api->st, digest, mt, warning, 0) == -1)
-        return -1;
+    if (repo_has_cached(api, m->repo, digest) != 1)
+        repo_add_cached(api, m->repo, digest);
+    if (m->tagname[0] != '\0')
+        note_pulled(api, m->repo, m->tagname);
+    note_touched(api, digest);
+    if (!m->gone)
+        send_manifest(m->req, digest, mt, body, len, warning);
     mreq_free(m);
     return 0;
 }
@@ -599,6 +802,8 @@ static int manifest_type_known(const char *ct)
 {
     return strstr(ct, "manifest") != NULL || strstr(ct, "image.index") != NULL;
 }
+
+static int serve_stale(struct mreq *m, struct fetch *f);
 
 /* A manifest GET ended: verify, store, index, answer. <want> is the digest asked for or "". */
 static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
@@ -612,6 +817,9 @@ static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
         return;
     }
     if (f->res != UPSTREAM_OK) {
+        /* The tag moved upstream, then the manifest GET failed: the old one is still ours. */
+        if (serve_stale(m, f))
+            return;
         mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
                    "upstream refused the manifest", f->err);
         return;
@@ -641,8 +849,9 @@ static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
         free(err);
     }
     manifest_index(m, digest, mt, f->body ? f->body : "", f->len);
+    manifest_remember(m->api, digest, mt, f->body ? f->body : "", f->len);
     if (m->tagname[0] != '\0')
-        index_tag_put(m->api->ix, m->repo, m->tagname, digest, mt, util_now());
+        tag_put_cached(m->api, m->repo, m->tagname, digest, mt, util_now());
     if (m->gone) {
         mreq_free(m);
         return;
@@ -693,24 +902,49 @@ static void manifest_fetch_digest(struct mreq *m, const char *digest)
 
 static void serve_tag_after_fetch(struct mreq *m, struct fetch *f);
 
+/*
+ * An upstream outage (network error, 5xx, 429) while checking or fetching tag <m->tagname>:
+ * serve the cached manifest with a Warning when stale_if_error allows. 1 when served.
+ */
+static int serve_stale(struct mreq *m, struct fetch *f)
+{
+    struct api *api = m->api;
+    struct refresh_facts facts = {m->have_tag, m->tag.it_checked_at,
+                                  m->rule->rule_refresh_interval, m->rule->rule_stale_if_error};
+    char status[16];
+
+    if (m->tagname[0] == '\0' || !m->have_tag)
+        return 0;
+    if (f->res != UPSTREAM_NETWORK &&
+        !(f->res == UPSTREAM_HTTP && (f->resp.ur_status >= 500 || f->resp.ur_status == 429)))
+        return 0;
+    if (refresh_on_error(&facts, util_now()) != REFRESH_SERVE_STALE ||
+        !store_has(api->st, m->tag.it_digest))
+        return 0;
+    snprintf(status, sizeof(status), "%d", f->resp.ur_status);
+    api->mx.stale_served++;
+    log_event(LOG_WARN, "serve-stale", "repo", m->upname, "tag", m->tagname, "digest",
+              m->tag.it_digest, "upstream_status", status, "error", f->err, NULL);
+    return manifest_serve(m, m->tag.it_digest, "110 - \"Response is Stale\"") == 0;
+}
+
 /* The tag check (HEAD) ended. */
 static void tag_checked(struct mreq *m, struct fetch *f)
 {
     struct api *api = m->api;
     const char *d = f->resp.ur_digest;
-    struct refresh_facts facts = {m->have_tag, m->tag.it_checked_at,
-                                  m->rule->rule_refresh_interval, m->rule->rule_stale_if_error};
     int64_t now = util_now();
     const char *tag = m->tagname;
+
     if (f->res != UPSTREAM_OK)
         api->mx.tag_check_errors++;
     if (f->res == UPSTREAM_OK && d[0] != '\0' && oci_digest_parse(d, strlen(d)) != OCI_DIGEST_NONE) {
         if (!m->have_tag || strcmp(d, m->tag.it_digest) != 0)
             api->mx.tag_changed++;
         if (m->have_tag && strcmp(d, m->tag.it_digest) == 0)
-            index_tag_checked(api->ix, m->repo, tag, now);
+            tag_checked_cached(api, m->repo, tag, now);
         else if (store_has(api->st, d))
-            index_tag_put(api->ix, m->repo, tag, d,
+            tag_put_cached(api, m->repo, tag, d,
                           f->resp.ur_content_type[0] ? f->resp.ur_content_type : m->tag.it_media_type,
                           now);
         if (store_has(api->st, d)) {
@@ -732,20 +966,8 @@ static void tag_checked(struct mreq *m, struct fetch *f)
         fetch_join(m, key, &t, serve_tag_after_fetch);
         return;
     }
-    if (m->have_tag && (f->res == UPSTREAM_NETWORK ||
-                        (f->res == UPSTREAM_HTTP && (f->resp.ur_status >= 500 ||
-                                                     f->resp.ur_status == 429)))) {
-        if (refresh_on_error(&facts, now) == REFRESH_SERVE_STALE &&
-            store_has(api->st, m->tag.it_digest)) {
-            char status[16];
-            snprintf(status, sizeof(status), "%d", f->resp.ur_status);
-            api->mx.stale_served++;
-            log_event(LOG_WARN, "serve-stale", "repo", m->upname, "tag", tag, "digest",
-                      m->tag.it_digest, "upstream_status", status, "error", f->err, NULL);
-            if (manifest_serve(m, m->tag.it_digest, "110 - \"Response is Stale\"") == 0)
-                return;
-        }
-    }
+    if (serve_stale(m, f))
+        return;
     mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
                "upstream could not confirm the tag", f->err);
 }
@@ -761,9 +983,8 @@ static void handle_manifest(struct mreq *m)
     int64_t now = util_now();
 
     if (m->rt.rq_ref_is_digest) {
-        if (store_has(api->st, m->rt.rq_ref) &&
-            (index_repo_has(api->ix, m->repo, m->rt.rq_ref) == 1 ||
-             index_manifest_get(api->ix, m->rt.rq_ref, NULL, 0, NULL) == 0)) {
+        /* Only what this repository is known to hold: a digest is not a capability. */
+        if (repo_has_cached(api, m->repo, m->rt.rq_ref) == 1) {
             if (manifest_serve(m, m->rt.rq_ref, NULL) == 0) {
                 api->mx.manifest_hits++;
                 return;
@@ -774,7 +995,7 @@ static void handle_manifest(struct mreq *m)
         return;
     }
     str_copy(m->tagname, sizeof(m->tagname), m->rt.rq_ref);
-    m->have_tag = index_tag_get(api->ix, m->repo, m->tagname, &m->tag) == 1;
+    m->have_tag = tag_get_cached(api, m->repo, m->tagname, &m->tag) == 1;
     {
         struct refresh_facts facts = {m->have_tag, m->tag.it_checked_at,
                                       m->rule->rule_refresh_interval,
@@ -811,7 +1032,7 @@ static void blob_fill_done(void *arg, const char *digest, int ok, int64_t size, 
     if (!ok)
         return;
     index_blob_put(api->ix, digest, size, util_now());
-    index_repo_digest_add(api->ix, repo, digest);
+    repo_add_cached(api, repo, digest);
 }
 
 static void blob_start_or_join(struct mreq *m)
@@ -853,8 +1074,8 @@ static void blob_serve_or_fill(struct mreq *m)
             /* A stored file the index lost (crash between rename and insert). */
             index_blob_put(api->ix, m->rt.rq_ref, size, util_now());
         }
-        if (index_repo_has(api->ix, m->repo, m->rt.rq_ref) != 1)
-            index_repo_digest_add(api->ix, m->repo, m->rt.rq_ref);
+        if (repo_has_cached(api, m->repo, m->rt.rq_ref) != 1)
+            repo_add_cached(api, m->repo, m->rt.rq_ref);
         note_touched(api, m->rt.rq_ref);
         if (m->gone || serve_stored(m->req, api->st, m->rt.rq_ref, "application/octet-stream",
                                     NULL, 1) == 0) {
@@ -910,7 +1131,7 @@ static void handle_blob(struct mreq *m)
 {
     struct api *api = m->api;
     struct fill *f = NULL;
-    int known = index_repo_has(api->ix, m->repo, m->rt.rq_ref) == 1;
+    int known = repo_has_cached(api, m->repo, m->rt.rq_ref) == 1;
     struct upstream_target t;
     char path[1024], key[1200];
 
@@ -1042,7 +1263,8 @@ static const char empty_index[] =
     "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
     "\"manifests\":[]}";
 
-/* Referrers the index knows, as an OCI index (upstream failed or lacks the API). */
+/* Referrers this repository is known to hold, as an OCI index (upstream failed or lacks
+ * the API). */
 static void referrers_from_index(struct mreq *m)
 {
     char **ds = NULL;
@@ -1055,7 +1277,9 @@ static void referrers_from_index(struct mreq *m)
             char mt[INDEX_MEDIA_TYPE_MAX];
             int64_t size = 0;
             json_t *d;
-            if (index_manifest_get(m->api->ix, ds[i], mt, sizeof(mt), &size) != 1)
+            /* Only referrers pulled through this repository: the index is shared. */
+            if (repo_has_cached(m->api, m->repo, ds[i]) != 1 ||
+                index_manifest_get(m->api->ix, ds[i], mt, sizeof(mt), &size) != 1)
                 continue;
             d = json_object();
             json_object_set_new(d, "mediaType", json_string(mt));
@@ -1195,6 +1419,26 @@ static void handle_metrics(struct api *api, struct evhttp_request *req)
     metric(b, "ecr_ptc_error_responses_total", "counter", "OCI error answers", NULL, error_responses);
     metric(b, "ecr_ptc_uptime_seconds", "gauge", "seconds since start", NULL,
            (uint64_t)(util_now() - api->started_at));
+    {
+        static const char *const names[] = {"repos", "tags", "known", "manifests"};
+        struct hot *maps[] = {api->hot_repos, api->hot_tags, api->hot_known, api->hot_manifests};
+        char labels[64];
+        for (size_t i = 0; i < 4; i++) {
+            struct hot_stats hs;
+            hot_get_stats(maps[i], &hs);
+            snprintf(labels, sizeof(labels), "{map=\"%s\"}", names[i]);
+            metric(b, "ecr_ptc_memory_hits_total", "counter",
+                   i == 0 ? "in-memory map lookups answered without the index or the store"
+                          : NULL, labels, hs.hs_hits);
+        }
+        for (size_t i = 0; i < 4; i++) {
+            struct hot_stats hs;
+            hot_get_stats(maps[i], &hs);
+            snprintf(labels, sizeof(labels), "{map=\"%s\"}", names[i]);
+            metric(b, "ecr_ptc_memory_bytes", "gauge",
+                   i == 0 ? "bytes held by the in-memory maps" : NULL, labels, hs.hs_bytes);
+        }
+    }
     len = evbuffer_get_length(b);
     body = xmalloc(len + 1);
     evbuffer_remove(b, body, len);
@@ -1273,7 +1517,7 @@ void api_handle(struct api *api, struct evhttp_request *req, struct exchange *x)
     m->rt = rt;
     m->rule = &api->cfg->cfg_rules[match.rm_rule];
     str_copy(m->upname, sizeof(m->upname), match.rm_upstream_name);
-    m->repo = index_repo_id(api->ix, m->rule->rule_prefix, m->upname);
+    m->repo = repo_id_cached(api, m->rule->rule_prefix, m->upname);
     if (m->repo == -1) {
         mreq_error(m, OCI_ERR_UNAVAILABLE, "the index is not available", NULL);
         return;
@@ -1322,6 +1566,10 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
         *err = xstrdup("cannot start the commit thread");
         goto fail;
     }
+    api->hot_repos = hot_new(HOT_REPOS, 1024 * 1024);
+    api->hot_tags = hot_new(HOT_TAGS, 8 * 1024 * 1024);
+    api->hot_known = hot_new(HOT_KNOWN, 8 * 1024 * 1024);
+    api->hot_manifests = hot_new(HOT_MANIFESTS, HOT_MANIFEST_BYTES);
     api->pulled_repos = xcalloc(API_BATCH_MAX, sizeof(*api->pulled_repos));
     api->pulled_tags = xcalloc(API_BATCH_MAX, sizeof(*api->pulled_tags));
     api->touched = xcalloc(API_BATCH_MAX, sizeof(*api->touched));
@@ -1368,6 +1616,10 @@ void api_destroy(struct api *api)
         api_flush(api);
     if (api->flush != NULL)
         event_free(api->flush);
+    hot_free(api->hot_repos);
+    hot_free(api->hot_tags);
+    hot_free(api->hot_known);
+    hot_free(api->hot_manifests);
     free(api->pulled_repos);
     free(api->pulled_tags);
     free(api->touched);

@@ -66,12 +66,15 @@ if [ "$SMOKE" = 1 ]; then
     RUNS=${BENCH_RUNS:-1}
     BIG_MIB=1 WARM_MIB=16 TTFB_MIB=8 HERD_MIB=8 HERD_N=50 RSS_MIB=4 RSS_N=50 RSS_SECS=3
     RSS_RATE=256K TAGS_N=1000 LOAD_SECS=1 NEED_GIB=1
+    QUICK_RUNS=$RUNS
     OUT=${BENCH_OUT:-$T/results.json}
     MODE=smoke
 else
     RUNS=${BENCH_RUNS:-3}
     BIG_MIB=20 WARM_MIB=1024 TTFB_MIB=512 HERD_MIB=256 HERD_N=50 RSS_MIB=64 RSS_N=1000 RSS_SECS=12
     RSS_RATE=256K TAGS_N=100000 LOAD_SECS=5 NEED_GIB=12
+    # Figures 1 and 4 cost a few seconds a run and scatter more: at least 5 runs.
+    QUICK_RUNS=$((RUNS > 5 ? RUNS : 5))
     OUT=${BENCH_OUT:-$BENCH_DIR/results.json}
     MODE=full
 fi
@@ -92,17 +95,20 @@ note() {
     echo "    note [$1 $2]: $3"
 }
 now_ns() { date +%s%N; }
+# settle: before a cold measurement, write back what earlier steps left dirty, so that nobody's
+# first write waits behind someone else's writeback (at most 120 s).
+settle() { timeout 120 sync || true; }
 secs_since() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'; }
 calc() { awk "BEGIN { printf \"%.4f\", $1 }"; }
 
 # bench_forget PID...: drop PIDs that have been waited for from E2E_PIDS, so the EXIT trap
 # never signals a recycled PID.
 bench_forget() {
-    local keep=() p q drop
+    local keep=() p
+    local -A drop=()
+    for p in "$@"; do drop[$p]=1; done
     for p in "${E2E_PIDS[@]}"; do
-        drop=0
-        for q in "$@"; do [ "$p" = "$q" ] && drop=1 && break; done
-        [ $drop = 1 ] || keep+=("$p")
+        [ -n "${drop[$p]:-}" ] || keep+=("$p")
     done
     E2E_PIDS=("${keep[@]}")
 }
@@ -162,6 +168,18 @@ skopeo_copy() {
 
 # ---- the servers -------------------------------------------------------------------------
 
+# wait_up PID PORT: until 127.0.0.1:PORT accepts (at most 15 s); fails at once if PID exits.
+wait_up() {
+    local pid=$1 port=$2 i
+    for i in $(seq 1 300); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || { echo "process $pid exited" >&2; return 1; }
+        sleep 0.05
+    done
+    echo "nothing listening on 127.0.0.1:$port after 15 s" >&2
+    return 1
+}
+
 # ours_start NAME DATA_DIR -> OURS (host:port), OURS_PID. Log $T/NAME.log.
 ours_start() {
     local name=$1 data=$2 port code
@@ -174,7 +192,7 @@ JSON
     start_proxy "$name" --config "$T/$name.json"
     OURS_PID=$PROXY_PID
     OURS="127.0.0.1:$port"
-    wait_port "$port" 15 || { tail -n 20 "$T/$name.log" >&2; die "ecr-ptc-proxy ($name) did not start"; }
+    wait_up "$OURS_PID" "$port" || { tail -n 20 "$T/$name.log" >&2; die "ecr-ptc-proxy ($name) did not start"; }
     code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$OURS/v2/" || true)
     [ "$code" = 200 ] || die "ecr-ptc-proxy ($name): GET /v2/ answered $code"
 }
@@ -216,7 +234,7 @@ EOF
     PEER_PID=$!
     E2E_PIDS+=("$PEER_PID")
     PEER="127.0.0.1:$port"
-    wait_port "$port" 15 || { tail -n 20 "$T/$name.log" >&2; die "peer ($name) did not start"; }
+    wait_up "$PEER_PID" "$port" || { tail -n 20 "$T/$name.log" >&2; die "peer ($name) did not start"; }
     for i in $(seq 1 100); do
         code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://$PEER/v2/" || true)
         [ "$code" = 200 ] && return 0
@@ -292,7 +310,7 @@ EOF
     NGINX_PID=$!
     E2E_PIDS+=("$NGINX_PID")
     NGINX="127.0.0.1:$port"
-    wait_port "$port" 15 || { cat "$T/nginx.log" "$dir/error.log" >&2 || true; die "nginx did not start"; }
+    wait_up "$NGINX_PID" "$port" || { cat "$T/nginx.log" "$dir/error.log" >&2 || true; die "nginx did not start"; }
 }
 
 # ---- load generators ---------------------------------------------------------------------
@@ -396,10 +414,10 @@ say "upstream: docker-registry, seeded (test/big = 5 x $BIG_MIB MiB; blobs of $W
 start_registry upstream || die "the upstream docker-registry did not start"
 UP="127.0.0.1:$REGISTRY_PORT"
 seed_images "$REGISTRY_URL" "$T/images.json" --set big --big-mib "$BIG_MIB" >/dev/null || die "seeding failed"
-read -r BIG_DIGEST BIG_MT < <(python3 -c '
+read -r BIG_DIGEST < <(python3 -c '
 import json, sys
 i = [x for x in json.load(open(sys.argv[1])) if x["repo"] == "test/big"][0]
-print(i["digest"], i["media_type"])' "$T/images.json")
+print(i["digest"])' "$T/images.json")
 mapfile -t BIG_BLOBS < <(python3 -c '
 import json, sys
 i = [x for x in json.load(open(sys.argv[1])) if x["repo"] == "test/big"][0]
@@ -444,8 +462,8 @@ NG_BLOB="http://$NGINX/blobs/${B_WARM:7}"
 NG_MANIFEST="http://$NGINX/manifest-2k"
 
 # ---- 1. warm single-stream blob GET ------------------------------------------------------
-say "1. warm GET of the $WARM_MIB MiB blob, single stream (ours, peer, nginx) x $RUNS"
-for r in $(seq 1 "$RUNS"); do
+say "1. warm GET of the $WARM_MIB MiB blob, single stream (ours, peer, nginx) x $QUICK_RUNS"
+for r in $(seq 1 "$QUICK_RUNS"); do
     up_reset
     fetch "http://$W/v2/hub/$BREPO/blobs/$B_WARM" "$S_WARM"
     record warm_blob_mbps ours "$(calc "$F_SPEED / 1e6")"
@@ -542,6 +560,7 @@ done
 say "3. cold skopeo copy of test/big, fresh cache each run (ours, peer, direct via the fake) x $RUNS"
 for r in $(seq 1 "$RUNS"); do
     ours_start "ours-cold-$r" "$T/ours-cold-$r"
+    settle
     up_reset
     skopeo_copy "$OURS/hub/test/big:latest" "$BIG_DIGEST"
     record cold_pull_s ours "$S_SECS"
@@ -555,6 +574,7 @@ for r in $(seq 1 "$RUNS"); do
     rm -rf "$T/ours-cold-$r"
 
     peer_start "peer-cold-$r" "$T/peer-cold-$r"
+    settle
     up_reset
     skopeo_copy "$PEER/test/big:latest" "$BIG_DIGEST"
     record cold_pull_s peer "$S_SECS"
@@ -567,6 +587,7 @@ for r in $(seq 1 "$RUNS"); do
     bench_stop "$PEER_PID"
     rm -rf "$T/peer-cold-$r"
 
+    settle
     skopeo_copy "$FAKE/test/big:latest" "$BIG_DIGEST"
     record cold_pull_s ref "$S_SECS"
     d=$S_SECS
@@ -576,9 +597,10 @@ for r in $(seq 1 "$RUNS"); do
 done
 
 # ---- 4. cold TTFB ------------------------------------------------------------------------
-say "4. time to first byte of the cold $TTFB_MIB MiB blob (ours, peer, direct via the fake) x $RUNS"
-for r in $(seq 1 "$RUNS"); do
+say "4. time to first byte of the cold $TTFB_MIB MiB blob (ours, peer, direct via the fake) x $QUICK_RUNS"
+for r in $(seq 1 "$QUICK_RUNS"); do
     ours_start "ours-ttfb-$r" "$T/ours-ttfb-$r"
+    settle
     fetch "$(ours_url "$BREPO/blobs/$B_TTFB")" "$S_TTFB"
     record ttfb_ms ours "$(calc "$F_TTFB * 1000")"
     record cold_blob_s ours "$F_TOTAL"
@@ -586,6 +608,7 @@ for r in $(seq 1 "$RUNS"); do
     bench_stop "$OURS_PID"
     rm -rf "$T/ours-ttfb-$r"
     peer_start "peer-ttfb-$r" "$T/peer-ttfb-$r"
+    settle
     fetch "$(peer_url "$BREPO/blobs/$B_TTFB")" "$S_TTFB"
     record ttfb_ms peer "$(calc "$F_TTFB * 1000")"
     record cold_blob_s peer "$F_TOTAL"
@@ -593,6 +616,7 @@ for r in $(seq 1 "$RUNS"); do
     peer_wait "$T/peer-ttfb-$r" "$B_TTFB"
     bench_stop "$PEER_PID"
     rm -rf "$T/peer-ttfb-$r"
+    settle
     fetch "http://$FAKE/v2/$BREPO/blobs/$B_TTFB" "$S_TTFB"
     record ttfb_ms ref "$(calc "$F_TTFB * 1000")"
     record cold_blob_s ref "$F_TOTAL"
@@ -609,11 +633,13 @@ for r in $(seq 1 "$RUNS"); do
     for who in ours peer; do
         if [ $who = ours ]; then
             ours_start "ours-single-$r" "$T/ours-single-$r"
+            settle
             fetch "$(ours_url "$BREPO/blobs/$B_HERD")" "$S_HERD"
             bench_stop "$OURS_PID"
             rm -rf "$T/ours-single-$r"
             single=$F_TOTAL
             ours_start "ours-herd-$r" "$T/ours-herd-$r"
+            settle
             up_reset
             many_gets "$HERD_N" "$(ours_url "$BREPO/blobs/$B_HERD")" 900
             up_fetches "$B_HERD"
@@ -625,12 +651,14 @@ for r in $(seq 1 "$RUNS"); do
             rm -rf "$T/ours-herd-$r"
         else
             peer_start "peer-single-$r" "$T/peer-single-$r"
+            settle
             fetch "$(peer_url "$BREPO/blobs/$B_HERD")" "$S_HERD"
             single=$F_TOTAL
             peer_wait "$T/peer-single-$r" "$B_HERD"
             bench_stop "$PEER_PID"
             rm -rf "$T/peer-single-$r"
             peer_start "peer-herd-$r" "$T/peer-herd-$r"
+            settle
             up_reset
             many_gets "$HERD_N" "$(peer_url "$BREPO/blobs/$B_HERD")" 900
             peer_wait "$T/peer-herd-$r" "$B_HERD"
@@ -651,6 +679,7 @@ for r in $(seq 1 "$RUNS"); do
         record herd_fetches "$who" "$UP_FETCH_SUM"
         echo "    run $r $who: one cold GET $single s; cold herd $cold_wall s, $UP_FETCH_SUM upstream GETs, $cold_ok/$HERD_N complete; the same herd warm $warm_wall s"
     done
+    settle
     fetch "http://$FAKE/v2/$BREPO/blobs/$B_HERD" "$S_HERD"
     record single_cold_s ref "$F_TOTAL"
 done
@@ -660,6 +689,7 @@ SIZE_WANT=""
 say "7. peak RSS during one cold GET of $RSS_MIB MiB then of $WARM_MIB MiB (ours, peer) x $RUNS"
 for r in $(seq 1 "$RUNS"); do
     ours_start "ours-rss-$r" "$T/ours-rss-$r"
+    settle
     sampler_start "$OURS_PID"
     fetch "$(ours_url "$BREPO/blobs/$B_RSS")" "$S_RSS"
     sampler_stop
@@ -676,6 +706,7 @@ for r in $(seq 1 "$RUNS"); do
     rm -rf "$T/ours-rss-$r"
     echo "    run $r ours: $small MiB ($RSS_MIB MiB blob; $small_split), $SAMPLE_PEAK_MIB MiB ($WARM_MIB MiB blob; anon $SAMPLE_ANON_MIB, file $SAMPLE_FILE_MIB)"
     peer_start "peer-rss-$r" "$T/peer-rss-$r"
+    settle
     sampler_start "$PEER_PID"
     fetch "$(peer_url "$BREPO/blobs/$B_RSS")" "$S_RSS"
     peer_wait "$T/peer-rss-$r" "$B_RSS"

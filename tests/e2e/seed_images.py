@@ -8,7 +8,8 @@ set gives the same digests on every run and on every fresh registry.
 Usage:
   seed_images.py --registry http://127.0.0.1:PORT --out images.json [--set small|big|all] [--big-mib N]
   seed_images.py --registry http://127.0.0.1:PORT --blob-only-mib N --blob-repo REPO [--seed S]
-      pushes one raw blob of N MiB of random bytes (no manifest) and prints its digest
+      pushes one raw blob of N MiB of random bytes (no manifest) and prints its digest; any
+      size: the bytes are generated and streamed 16 MiB at a time, never held whole
 
 Sets: small = alpinetest (latest, 3), docker-v2, multi, multi-docker, artifact;
       big   = small + test/big (5 layers of --big-mib MiB, default 20);
@@ -40,6 +41,7 @@ import urllib.parse
 import urllib.request
 
 MIB = 1024 * 1024
+CHUNK = 16 * MIB  # random bytes are generated this many at a time
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -60,8 +62,19 @@ def sha256(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def rand_chunks(seed, n):
+    """The n bytes of random.Random(seed).randbytes(n), CHUNK bytes at a time. randbytes takes
+    its bytes from successive 32-bit words of the generator, so chunks whose size is a multiple
+    of 4 concatenate to exactly the single call's bytes, which itself overflows at 256 MiB."""
+    r = random.Random(seed)
+    while n > 0:
+        k = min(n, CHUNK)
+        yield r.randbytes(k)
+        n -= k
+
+
 def rand_bytes(seed, n):
-    return random.Random(seed).randbytes(n)
+    return b"".join(rand_chunks(seed, n))
 
 
 def make_tar(files):
@@ -154,6 +167,42 @@ class Registry:
                   headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))})
         self.pushed.add((repo, digest))
         return digest
+
+    def push_blob_stream(self, repo, chunks, size):
+        """Pushes the size bytes that the iterable chunks yields without holding them: POST an
+        upload, one PATCH that streams them (hashing on the way), then PUT ?digest= to commit.
+        Returns the digest; the registry checks it against what it received."""
+        h = hashlib.sha256()
+
+        def body():
+            sent = 0
+            for c in chunks:
+                h.update(c)
+                sent += len(c)
+                yield c
+            if sent != size:
+                raise RuntimeError("generated %d bytes, announced %d" % (sent, size))
+
+        _, hdrs, _ = self._req("POST", "/v2/%s/blobs/uploads/" % repo, data=b"",
+                               headers={"Content-Length": "0"}, ok=(202,))
+        loc = self._absolute(hdrs["Location"])
+        if size:
+            _, hdrs, _ = self._req("PATCH", loc, data=body(), ok=(202,),
+                                   headers={"Content-Type": "application/octet-stream",
+                                            "Content-Length": str(size),
+                                            "Content-Range": "0-%d" % (size - 1)})
+            loc = self._absolute(hdrs["Location"])
+        else:
+            for c in chunks:
+                h.update(c)
+        digest = "sha256:" + h.hexdigest()
+        loc += ("&" if "?" in loc else "?") + urllib.parse.urlencode({"digest": digest})
+        self._req("PUT", loc, data=b"", ok=(201,), headers={"Content-Length": "0"})
+        self.pushed.add((repo, digest))
+        return digest
+
+    def _absolute(self, loc):
+        return loc if loc.startswith("http") else self.base + loc
 
     def push_manifest(self, repo, ref, media_type, data):
         _, hdrs, _ = self._req("PUT", "/v2/%s/manifests/%s" % (repo, ref), data=data, ok=(201,),
@@ -329,8 +378,9 @@ def main():
     if args.blob_only_mib is not None:
         if not args.blob_repo:
             ap.error("--blob-only-mib needs --blob-repo")
-        data = rand_bytes("blob:%d:%s" % (args.blob_only_mib, args.seed), args.blob_only_mib * MIB)
-        print(reg.push_blob(args.blob_repo, data))
+        size = args.blob_only_mib * MIB
+        chunks = rand_chunks("blob:%d:%s" % (args.blob_only_mib, args.seed), size)
+        print(reg.push_blob_stream(args.blob_repo, chunks, size))
         return 0
     if not args.out:
         ap.error("--out is required")

@@ -471,6 +471,33 @@ Test(repo_has, recursive_index_manifest_layer)
     index_close(ix);
 }
 
+Test(repo_has, a_subject_is_not_vouched_for)
+{
+    struct index *ix = open_mem();
+    int64_t victim = index_repo_id(ix, "r", "private"), other = index_repo_id(ix, "r", "other");
+    const struct index_child man[] = {{D_CFG, "config"}, {D_L1, "layer"}};
+    const struct index_child art[] = {{D_MAN, "subject"}, {D_L2, "layer"}};
+
+    cr_assert_eq(index_manifest_put(ix, victim, D_MAN, MT_MANIFEST, 10, man, 2, 1), 0);
+    /* An artifact in another repository names the private manifest as its subject. */
+    cr_assert_eq(index_manifest_put(ix, other, D_SIG, MT_MANIFEST, 10, art, 2, 1), 0);
+    cr_assert_eq(index_repo_has(ix, other, D_SIG), 1);
+    cr_assert_eq(index_repo_has(ix, other, D_L2), 1);
+    cr_assert_eq(index_repo_has(ix, other, D_MAN), 0);
+    cr_assert_eq(index_repo_has(ix, other, D_L1), 0);
+    cr_assert_eq(index_repo_has(ix, other, D_CFG), 0);
+    /* Even when the artifact is known only through an index. */
+    {
+        const struct index_child idx[] = {{D_SIG, "manifest"}};
+        int64_t third = index_repo_id(ix, "r", "third");
+        cr_assert_eq(index_manifest_put(ix, third, D_IDX, MT_INDEX, 10, idx, 1, 1), 0);
+        cr_assert_eq(index_repo_has(ix, third, D_SIG), 1);
+        cr_assert_eq(index_repo_has(ix, third, D_MAN), 0);
+    }
+    cr_assert_eq(index_repo_has(ix, victim, D_L1), 1);
+    index_close(ix);
+}
+
 Test(referrers, by_subject)
 {
     struct index *ix = open_mem();
