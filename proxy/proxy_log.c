@@ -1,9 +1,16 @@
-/* Logging to stderr: one line per event, text key=value or JSON, written with a single write(2). */
+/*
+ * Logging to stderr: one line per event, text key=value or JSON. A line is written with a
+ * single write(2), or, while the event loop batches (log_batch), info and debug lines wait
+ * in a buffer for the end of the loop's turn and go out together: one system call for a
+ * turn's worth of request lines instead of one each. Warnings and errors are never held
+ * (anything held goes out first, so the order is kept).
+ */
 #include "config.h"
 
 #include "proxy_log.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +23,72 @@ static enum log_format log_fmt = LOG_FORMAT_TEXT;
 static enum log_level log_min = LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+#define LOG_HELD_MAX (64 * 1024)
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char log_held[LOG_HELD_MAX];
+static size_t log_nheld;
+static void (*log_hook)(void *);
+static void *log_hook_arg;
+
+static void write_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w <= 0)
+            return; /* nowhere left to report a failing stderr */
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Under log_mu. */
+static void flush_held(void)
+{
+    write_all(log_held, log_nheld);
+    log_nheld = 0;
+}
+
+void log_batch(void (*pending)(void *), void *arg)
+{
+    pthread_mutex_lock(&log_mu);
+    flush_held();
+    log_hook = pending;
+    log_hook_arg = arg;
+    pthread_mutex_unlock(&log_mu);
+}
+
+void log_flush(void)
+{
+    pthread_mutex_lock(&log_mu);
+    flush_held();
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void emit(enum log_level level, const char *line, size_t n)
+{
+    void (*hook)(void *) = NULL;
+    void *arg = NULL;
+
+    pthread_mutex_lock(&log_mu);
+    if (log_hook == NULL || level >= LOG_WARN) {
+        flush_held();
+        write_all(line, n);
+    } else {
+        if (log_nheld + n > sizeof(log_held))
+            flush_held();
+        if (log_nheld == 0) {
+            hook = log_hook;
+            arg = log_hook_arg;
+        }
+        memcpy(log_held + log_nheld, line, n);
+        log_nheld += n;
+    }
+    pthread_mutex_unlock(&log_mu);
+    if (hook != NULL)
+        hook(arg);
+}
 
 void log_setup(enum log_format format, enum log_level min_level)
 {
@@ -117,7 +190,6 @@ void log_event(enum log_level level, const char *event, ...)
         line[pos++] = '\n';
     }
     va_end(ap);
-    if (pos > 0 && write(STDERR_FILENO, line, pos) == -1) {
-        /* Nowhere left to report a failing stderr. */
-    }
+    if (pos > 0)
+        emit(level, line, pos);
 }

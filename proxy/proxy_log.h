@@ -18,4 +18,13 @@ int log_format_parse(const char *s, enum log_format *out);
  */
 void log_event(enum log_level level, const char *event, ...) __attribute__((sentinel));
 
+/*
+ * Batch info and debug lines: each is held in memory (64 KiB at most) until log_flush, and
+ * <pending>(arg) is called when a line is held and none was before (the event loop uses it
+ * to flush at the end of its turn). log_batch(NULL, NULL) writes what is held and stops
+ * batching. Warnings and errors are always written at once.
+ */
+void log_batch(void (*pending)(void *), void *arg);
+void log_flush(void);
+
 #endif

@@ -321,12 +321,35 @@ fail:
     return NULL;
 }
 
+static void log_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    log_flush();
+}
+
+/* A log line is held: flush once this turn's active callbacks have run. */
+static void log_pending(void *arg)
+{
+    struct event *ev = arg;
+
+    event_active(ev, EV_TIMEOUT, 0);
+}
+
 int server_run(struct server *srv, int64_t drain_usec)
 {
+    struct event *flush = event_new(srv->base, -1, 0, log_flush_cb, NULL);
+    int rc;
+
     srv->drain_usec = drain_usec;
     log_event(LOG_INFO, "listening", "addr", srv->cfg->cfg_listen, "data_dir",
               srv->cfg->cfg_data_dir, "version", PACKAGE_VERSION, NULL);
-    if (event_base_dispatch(srv->base) == -1)
+    log_batch(log_pending, flush);
+    rc = event_base_dispatch(srv->base);
+    log_batch(NULL, NULL);
+    event_free(flush);
+    if (rc == -1)
         return -1;
     log_event(LOG_INFO, "stopped", NULL);
     return 0;
