@@ -137,6 +137,22 @@ static void set_common_headers(struct evhttp_request *req)
                       "registry/2.0");
 }
 
+/* The headers of a stored object's answer: type, digest, ETag, and a Warning if any. */
+static void set_object_headers(struct evhttp_request *req, const char *content_type,
+                               const char *digest, const char *warning)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    char etag[INDEX_DIGEST_MAX + 4];
+
+    set_common_headers(req);
+    evhttp_add_header(h, "Content-Type", content_type);
+    evhttp_add_header(h, "Docker-Content-Digest", digest);
+    snprintf(etag, sizeof(etag), "\"%s\"", digest);
+    evhttp_add_header(h, "ETag", etag);
+    if (warning != NULL)
+        evhttp_add_header(h, "Warning", warning);
+}
+
 static const char *reason_for(int status)
 {
     switch (status) {
@@ -229,13 +245,7 @@ static int serve_stored(struct evhttp_request *req, const struct store *st, cons
     if (fd == -1)
         return -1;
     end = size;
-    set_common_headers(req);
-    evhttp_add_header(h, "Content-Type", content_type);
-    evhttp_add_header(h, "Docker-Content-Digest", digest);
-    snprintf(buf, sizeof(buf), "\"%s\"", digest);
-    evhttp_add_header(h, "ETag", buf);
-    if (warning != NULL)
-        evhttp_add_header(h, "Warning", warning);
+    set_object_headers(req, content_type, digest, warning);
     if (ranges) {
         evhttp_add_header(h, "Accept-Ranges", "bytes");
         if (range != NULL) {
@@ -742,19 +752,12 @@ static void manifest_media_type(struct mreq *m, const char *digest, char *out, s
 static void send_manifest(struct evhttp_request *req, const char *digest, const char *media_type,
                           const char *body, size_t len, const char *warning)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     struct evbuffer *out = evbuffer_new();
-    char buf[INDEX_DIGEST_MAX + 8];
+    char buf[32];
 
-    set_common_headers(req);
-    evhttp_add_header(h, "Content-Type", media_type);
-    evhttp_add_header(h, "Docker-Content-Digest", digest);
-    snprintf(buf, sizeof(buf), "\"%s\"", digest);
-    evhttp_add_header(h, "ETag", buf);
-    if (warning != NULL)
-        evhttp_add_header(h, "Warning", warning);
+    set_object_headers(req, media_type, digest, warning);
     snprintf(buf, sizeof(buf), "%zu", len);
-    evhttp_add_header(h, "Content-Length", buf);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", buf);
     if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
         evbuffer_add(out, body, len);
     evhttp_send_reply(req, 200, "OK", out);

@@ -2,8 +2,10 @@
  * Fills and their followers.
  *
  * A fill owns one upstream GET, one temp file and one running hash. Upstream bytes are
- * appended to the file (pwrite at <written>) and hashed as they arrive; then every follower
- * is pumped. A follower is one client response: it keeps its own offset and sends the next
+ * appended to the file (pwrite at <written>), then every follower is pumped; the hash is
+ * computed on a worker thread that reads the new bytes back from the page cache, so the
+ * loop's core only receives, writes and sends. When upstream ends, the fill is settled
+ * once the hasher has caught up. A follower is one client response: it keeps its own offset and sends the next
  * slice [offset, min(written, end)) as a sendfile file segment, and asks for nothing more
  * until evhttp says that slice was flushed to the socket. A slow client therefore holds no
  * memory and never slows the fill or the other followers down; a client that leaves only
@@ -80,6 +82,19 @@ struct fills {
     int stopping;
     int pipe_rd, pipe_wr;
     struct event *pipe_ev;
+
+    /* Hashing happens on a second worker thread, reading back what the loop wrote to the
+     * temp file (from the page cache), so the loop only receives, writes and sends. A fill
+     * whose upstream has ended is settled once the hasher has caught up: it comes back
+     * through a second pipe. Guarded by hmu: the queue and every fill's hash_* fields. */
+    pthread_t hasher;
+    int hasher_started;
+    pthread_mutex_t hmu;
+    pthread_cond_t hcv;
+    struct fill *hqueue, *hqueue_tail;
+    int hstopping;
+    int hpipe_rd, hpipe_wr;
+    struct event *hpipe_ev;
 };
 
 struct fill {
@@ -93,8 +108,16 @@ struct fill {
     int64_t repo;
     char tmp[STORE_PATH_MAX];
     int fd;
-    EVP_MD_CTX *md;
+    EVP_MD_CTX *md;             /* the hasher's while it runs; the loop's once it settled */
     int64_t written;
+    struct fill *hnext;         /* in the hasher's queue */
+    int64_t hash_target;        /* hash up to here (the loop's written) */
+    int64_t hashed;             /* hashed so far */
+    int hash_queued, hash_busy; /* in the queue / being hashed: the hasher holds the fill */
+    int hash_settle;            /* upstream ended: tell the loop once the hasher is idle */
+    int hash_cancel;            /* upstream failed: the hash is not needed */
+    enum upstream_result up_res; /* how upstream ended, kept until the fill is settled */
+    int up_status;
     int64_t length;             /* upstream Content-Length, -1 until known or when absent */
     int headers;                /* upstream's 2xx headers arrived */
     char content_type[256];
@@ -160,6 +183,88 @@ static void commit_pipe_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+#define HASH_CHUNK (1024 * 1024)
+
+/* Under hmu: put <f> on the hasher's queue unless it is there already or being hashed. */
+static void hash_enqueue_locked(struct fills *fs, struct fill *f)
+{
+    if (f->hash_queued || f->hash_busy)
+        return;
+    f->hash_queued = 1;
+    f->hnext = NULL;
+    if (fs->hqueue_tail != NULL)
+        fs->hqueue_tail->hnext = f;
+    else
+        fs->hqueue = f;
+    fs->hqueue_tail = f;
+    pthread_cond_signal(&fs->hcv);
+}
+
+static void *hash_worker(void *arg)
+{
+    struct fills *fs = arg;
+    unsigned char *buf = xmalloc(HASH_CHUNK);
+
+    pthread_mutex_lock(&fs->hmu);
+    for (;;) {
+        struct fill *f;
+        int64_t off, target;
+        int cancel, failed = 0;
+
+        while (fs->hqueue == NULL && !fs->hstopping)
+            pthread_cond_wait(&fs->hcv, &fs->hmu);
+        if (fs->hstopping)
+            break;
+        f = fs->hqueue;
+        fs->hqueue = f->hnext;
+        if (fs->hqueue == NULL)
+            fs->hqueue_tail = NULL;
+        f->hash_queued = 0;
+        f->hash_busy = 1;
+        off = f->hashed;
+        target = f->hash_target;
+        cancel = f->hash_cancel;
+        pthread_mutex_unlock(&fs->hmu);
+        while (!cancel && !failed && off < target) {
+            size_t want = target - off > HASH_CHUNK ? HASH_CHUNK : (size_t)(target - off);
+            ssize_t got = pread(f->fd, buf, want, (off_t)off);
+            if (got == -1 && errno == EINTR)
+                continue;
+            if (got <= 0) {
+                failed = 1; /* the file lost bytes: the digest check will fail */
+                break;
+            }
+            EVP_DigestUpdate(f->md, buf, (size_t)got);
+            off += got;
+        }
+        pthread_mutex_lock(&fs->hmu);
+        f->hashed = failed ? -1 : off;
+        f->hash_busy = 0;
+        if (!failed && !f->hash_cancel && f->hash_target > f->hashed) {
+            hash_enqueue_locked(fs, f);
+        } else if (f->hash_settle) {
+            f->hash_settle = 0;
+            while (write(fs->hpipe_wr, &f, sizeof(f)) == -1 && errno == EINTR)
+                ;
+        }
+    }
+    pthread_mutex_unlock(&fs->hmu);
+    free(buf);
+    return NULL;
+}
+
+static void fill_settle(struct fill *f);
+
+static void hash_pipe_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fill *f;
+
+    (void)what;
+    (void)arg;
+    while (read(fd, &f, sizeof(f)) == (ssize_t)sizeof(f))
+        fill_settle(f);
+}
+
 struct fills *fills_create(struct event_base *base, struct store *st, struct upstream *up,
                            fill_done_fn done, void *arg)
 {
@@ -172,8 +277,21 @@ struct fills *fills_create(struct event_base *base, struct store *st, struct ups
     fs->done = done;
     fs->done_arg = arg;
     fs->pipe_rd = fs->pipe_wr = -1;
+    fs->hpipe_rd = fs->hpipe_wr = -1;
     pthread_mutex_init(&fs->mu, NULL);
     pthread_cond_init(&fs->cv, NULL);
+    pthread_mutex_init(&fs->hmu, NULL);
+    pthread_cond_init(&fs->hcv, NULL);
+    if (pipe2(p, O_CLOEXEC) == -1)
+        goto fail;
+    fs->hpipe_rd = p[0];
+    fs->hpipe_wr = p[1];
+    evutil_make_socket_nonblocking(fs->hpipe_rd);
+    fs->hpipe_ev = event_new(base, fs->hpipe_rd, EV_READ | EV_PERSIST, hash_pipe_cb, fs);
+    event_add(fs->hpipe_ev, NULL);
+    if (pthread_create(&fs->hasher, NULL, hash_worker, fs) != 0)
+        goto fail;
+    fs->hasher_started = 1;
     if (pipe2(p, O_CLOEXEC) == -1)
         goto fail;
     fs->pipe_rd = p[0];
@@ -547,8 +665,11 @@ static int fill_on_data(void *arg, const char *data, size_t len)
         }
         off += (size_t)w;
     }
-    EVP_DigestUpdate(f->md, data, len);
     f->written += (int64_t)len;
+    pthread_mutex_lock(&f->fs->hmu);
+    f->hash_target = f->written;
+    hash_enqueue_locked(f->fs, f);
+    pthread_mutex_unlock(&f->fs->hmu);
     pump_all(f);
     return 0;
 }
@@ -592,17 +713,53 @@ static void fill_on_done(void *arg, enum upstream_result res, const struct upstr
 {
     struct fill *f = arg;
     struct fills *fs = f->fs;
+    int idle;
+
+    (void)body;
+    (void)body_len;
+    if (f->magic != FILL_MAGIC)
+        abort();
+    f->xfer = NULL;
+    f->up_res = res;
+    f->up_status = r->ur_status;
+    if (res != UPSTREAM_OK)
+        snprintf(f->errmsg, sizeof(f->errmsg), "%s", err);
+    /* Settle now if the hasher is done with this fill, else when it is. */
+    pthread_mutex_lock(&fs->hmu);
+    if (res != UPSTREAM_OK)
+        f->hash_cancel = 1;
+    idle = !f->hash_queued && !f->hash_busy;
+    if (!idle)
+        f->hash_settle = 1;
+    pthread_mutex_unlock(&fs->hmu);
+    if (idle)
+        fill_settle(f);
+}
+
+/* Upstream has ended and the hasher is idle: verify, then commit or discard, and tell the
+ * followers. */
+static void fill_settle(struct fill *f)
+{
+    struct fills *fs = f->fs;
+    enum upstream_result res = f->up_res;
     char size[32];
+    int64_t hashed;
     int ok = 0;
 
     if (f->magic != FILL_MAGIC)
         abort();
-    f->xfer = NULL;
+    pthread_mutex_lock(&fs->hmu);
+    hashed = f->hashed;
+    pthread_mutex_unlock(&fs->hmu);
     snprintf(size, sizeof(size), "%" PRId64, f->written);
     if (res != UPSTREAM_OK) {
-        f->err = error_for(res, r->ur_status);
-        snprintf(f->errmsg, sizeof(f->errmsg), "%s", err);
-        log_event(LOG_WARN, "fill-failed", "digest", f->digest, "bytes", size, "error", err, NULL);
+        f->err = error_for(res, f->up_status);
+        log_event(LOG_WARN, "fill-failed", "digest", f->digest, "bytes", size, "error", f->errmsg,
+                  NULL);
+    } else if (hashed != f->written) {
+        f->err = OCI_ERR_UPSTREAM;
+        snprintf(f->errmsg, sizeof(f->errmsg), "the temp file could not be read back");
+        log_event(LOG_ERROR, "fill-failed", "digest", f->digest, "error", f->errmsg, NULL);
     } else if (f->length >= 0 && f->written != f->length) {
         f->err = OCI_ERR_UPSTREAM;
         snprintf(f->errmsg, sizeof(f->errmsg), "truncated: %" PRId64 " of %" PRId64 " bytes",
@@ -650,8 +807,6 @@ static void fill_on_done(void *arg, enum upstream_result res, const struct upstr
         }
     }
     f->busy--;
-    (void)body;
-    (void)body_len;
     fill_maybe_free(f);
 }
 
@@ -713,6 +868,22 @@ void fills_destroy(struct fills *fs)
 {
     if (fs == NULL)
         return;
+    if (fs->hasher_started) {
+        /* Fills still hashing are abandoned below with everything else. */
+        pthread_mutex_lock(&fs->hmu);
+        fs->hstopping = 1;
+        pthread_cond_signal(&fs->hcv);
+        pthread_mutex_unlock(&fs->hmu);
+        pthread_join(fs->hasher, NULL);
+    }
+    if (fs->hpipe_ev != NULL)
+        event_free(fs->hpipe_ev);
+    if (fs->hpipe_rd != -1)
+        close(fs->hpipe_rd);
+    if (fs->hpipe_wr != -1)
+        close(fs->hpipe_wr);
+    pthread_mutex_destroy(&fs->hmu);
+    pthread_cond_destroy(&fs->hcv);
     if (fs->worker_started) {
         /* Let queued commits land, then take their results without callbacks. */
         pthread_mutex_lock(&fs->mu);

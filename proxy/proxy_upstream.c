@@ -237,6 +237,19 @@ static const char *url_shown(const char *url, char *out, size_t size)
     return out;
 }
 
+/* <host> as a URL names it ("[::1]" for IPv6) without the brackets, in <out>. */
+static void host_unbracketed(const char *host, char *out, size_t size)
+{
+    size_t n = strlen(host);
+
+    if (host[0] == '[' && n > 2 && n - 2 < size) {
+        memcpy(out, host + 1, n - 2);
+        out[n - 2] = '\0';
+    } else {
+        str_copy(out, size, host);
+    }
+}
+
 /* ---- egress proxy ----------------------------------------------------------------------- */
 
 static const char *env_nonempty(const char *name)
@@ -317,13 +330,7 @@ static const char *proxy_for(const char *url)
     if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != NULL) {
         char h[256];
-        size_t hn = strlen(host);
-        if (host[0] == '[' && hn > 2 && hn - 2 < sizeof(h)) {
-            memcpy(h, host + 1, hn - 2);
-            h[hn - 2] = '\0';
-        } else {
-            str_copy(h, sizeof(h), host);
-        }
+        host_unbracketed(host, h, sizeof(h));
         for (const char *e = np; *e != '\0';) {
             size_t n;
             while (*e == ',' || *e == ' ' || *e == '\t')
@@ -950,15 +957,8 @@ static int target_allowed(const struct config_rule *rule, const char *base, cons
             *why = xasprintf("%s to a non-https URL", what);
             goto out;
         }
-        if (host != NULL) {
-            size_t n = strlen(host);
-            if (host[0] == '[' && n > 2 && n - 2 < sizeof(h)) {
-                memcpy(h, host + 1, n - 2);
-                h[n - 2] = '\0';
-            } else {
-                str_copy(h, sizeof(h), host);
-            }
-        }
+        if (host != NULL)
+            host_unbracketed(host, h, sizeof(h));
         if ((inet_pton(AF_INET, h, &a4) == 1 || inet_pton(AF_INET6, h, &a6) == 1) &&
             upstream_addr_is_private(h)) {
             *why = xasprintf("%s to a private address %s", what, h);

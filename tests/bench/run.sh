@@ -119,6 +119,18 @@ bench_stop() { # PID: SIGTERM, at most 10 s, then SIGKILL (lib.sh's stop_pid)
 
 # The fake's request log.
 up_reset() { fake_ctl reset-counts '' >/dev/null || die "fake upstream control failed"; }
+# up_quiet: until the upstream has answered no request for 1 s (at most 30 s): a peer that went
+# upstream for every request may still be working through them, and must not eat the CPU of
+# the next measurement.
+up_quiet() {
+    local i last=-1 n
+    for i in $(seq 1 30); do
+        n=$(fake_ctl counts | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["requests"]))') || return 0
+        [ "$n" = "$last" ] && return 0
+        last=$n
+        sleep 1
+    done
+}
 up_save() { fake_ctl counts >"$T/counts.json" || die "fake upstream control failed"; }
 up_total() { # -> UP_TOTAL: upstream requests of any kind since the last reset
     up_save
@@ -522,6 +534,7 @@ for r in $(seq 1 "$RUNS"); do
     [ "$UP_TOTAL" = 0 ] || note mget_rps ours "run $r: $UP_TOTAL upstream requests during the GETs of a fresh tag"
     up_reset
     wrk_run mget peer "$M_PEER" 64
+    up_quiet
     up_total
     note mget_rps peer "run $r: $UP_TOTAL upstream requests during the GETs"
     wrk_run mget ref "$NG_MANIFEST" 64
@@ -531,6 +544,7 @@ for r in $(seq 1 "$RUNS"); do
     [ "$UP_TOTAL" = 0 ] || note mhead_rps ours "run $r: $UP_TOTAL upstream requests during the HEADs of a fresh tag"
     up_reset
     hey_run mhead peer "$M_PEER"
+    up_quiet
     up_total
     note mhead_rps peer "run $r: $UP_TOTAL upstream requests during the HEADs"
     hey_run mhead ref "$NG_MANIFEST"
