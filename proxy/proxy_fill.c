@@ -265,11 +265,36 @@ static void hash_pipe_cb(evutil_socket_t fd, short what, void *arg)
         fill_settle(f);
 }
 
+/* A pipe from a worker thread to the loop: <cb> runs when its read end is readable. */
+static int pipe_watch(struct event_base *base, int *rd, int *wr, struct event **ev,
+                      event_callback_fn cb, void *arg)
+{
+    int p[2];
+
+    if (pipe2(p, O_CLOEXEC) == -1)
+        return -1;
+    *rd = p[0];
+    *wr = p[1];
+    evutil_make_socket_nonblocking(*rd);
+    *ev = event_new(base, *rd, EV_READ | EV_PERSIST, cb, arg);
+    event_add(*ev, NULL);
+    return 0;
+}
+
+static void pipe_unwatch(int rd, int wr, struct event *ev)
+{
+    if (ev != NULL)
+        event_free(ev);
+    if (rd != -1)
+        close(rd);
+    if (wr != -1)
+        close(wr);
+}
+
 struct fills *fills_create(struct event_base *base, struct store *st, struct upstream *up,
                            fill_done_fn done, void *arg)
 {
     struct fills *fs = xcalloc(1, sizeof(*fs));
-    int p[2];
 
     fs->magic = FILLS_MAGIC;
     fs->st = st;
@@ -282,24 +307,12 @@ struct fills *fills_create(struct event_base *base, struct store *st, struct ups
     pthread_cond_init(&fs->cv, NULL);
     pthread_mutex_init(&fs->hmu, NULL);
     pthread_cond_init(&fs->hcv, NULL);
-    if (pipe2(p, O_CLOEXEC) == -1)
-        goto fail;
-    fs->hpipe_rd = p[0];
-    fs->hpipe_wr = p[1];
-    evutil_make_socket_nonblocking(fs->hpipe_rd);
-    fs->hpipe_ev = event_new(base, fs->hpipe_rd, EV_READ | EV_PERSIST, hash_pipe_cb, fs);
-    event_add(fs->hpipe_ev, NULL);
-    if (pthread_create(&fs->hasher, NULL, hash_worker, fs) != 0)
+    if (pipe_watch(base, &fs->hpipe_rd, &fs->hpipe_wr, &fs->hpipe_ev, hash_pipe_cb, fs) == -1 ||
+        pthread_create(&fs->hasher, NULL, hash_worker, fs) != 0)
         goto fail;
     fs->hasher_started = 1;
-    if (pipe2(p, O_CLOEXEC) == -1)
-        goto fail;
-    fs->pipe_rd = p[0];
-    fs->pipe_wr = p[1];
-    evutil_make_socket_nonblocking(fs->pipe_rd);
-    fs->pipe_ev = event_new(base, fs->pipe_rd, EV_READ | EV_PERSIST, commit_pipe_cb, fs);
-    event_add(fs->pipe_ev, NULL);
-    if (pthread_create(&fs->worker, NULL, commit_worker, fs) != 0)
+    if (pipe_watch(base, &fs->pipe_rd, &fs->pipe_wr, &fs->pipe_ev, commit_pipe_cb, fs) == -1 ||
+        pthread_create(&fs->worker, NULL, commit_worker, fs) != 0)
         goto fail;
     fs->worker_started = 1;
     return fs;
@@ -876,12 +889,7 @@ void fills_destroy(struct fills *fs)
         pthread_mutex_unlock(&fs->hmu);
         pthread_join(fs->hasher, NULL);
     }
-    if (fs->hpipe_ev != NULL)
-        event_free(fs->hpipe_ev);
-    if (fs->hpipe_rd != -1)
-        close(fs->hpipe_rd);
-    if (fs->hpipe_wr != -1)
-        close(fs->hpipe_wr);
+    pipe_unwatch(fs->hpipe_rd, fs->hpipe_wr, fs->hpipe_ev);
     pthread_mutex_destroy(&fs->hmu);
     pthread_cond_destroy(&fs->hcv);
     if (fs->worker_started) {
@@ -902,12 +910,7 @@ void fills_destroy(struct fills *fs)
             free(job);
         }
     }
-    if (fs->pipe_ev != NULL)
-        event_free(fs->pipe_ev);
-    if (fs->pipe_rd != -1)
-        close(fs->pipe_rd);
-    if (fs->pipe_wr != -1)
-        close(fs->pipe_wr);
+    pipe_unwatch(fs->pipe_rd, fs->pipe_wr, fs->pipe_ev);
     pthread_mutex_destroy(&fs->mu);
     pthread_cond_destroy(&fs->cv);
     while (fs->list != NULL) {
