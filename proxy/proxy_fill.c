@@ -877,28 +877,29 @@ struct fill *fill_start(struct fills *fs, const struct upstream_target *t, const
     return f;
 }
 
+/* Tell a worker thread to stop (under its mutex, <*stopping> = 1) and wait for it. */
+static void worker_stop(pthread_mutex_t *mu, pthread_cond_t *cv, int *stopping, pthread_t t)
+{
+    pthread_mutex_lock(mu);
+    *stopping = 1;
+    pthread_cond_signal(cv);
+    pthread_mutex_unlock(mu);
+    pthread_join(t, NULL);
+}
+
 void fills_destroy(struct fills *fs)
 {
     if (fs == NULL)
         return;
-    if (fs->hasher_started) {
-        /* Fills still hashing are abandoned below with everything else. */
-        pthread_mutex_lock(&fs->hmu);
-        fs->hstopping = 1;
-        pthread_cond_signal(&fs->hcv);
-        pthread_mutex_unlock(&fs->hmu);
-        pthread_join(fs->hasher, NULL);
-    }
+    /* Fills still hashing are abandoned below with everything else. */
+    if (fs->hasher_started)
+        worker_stop(&fs->hmu, &fs->hcv, &fs->hstopping, fs->hasher);
     pipe_unwatch(fs->hpipe_rd, fs->hpipe_wr, fs->hpipe_ev);
     pthread_mutex_destroy(&fs->hmu);
     pthread_cond_destroy(&fs->hcv);
     if (fs->worker_started) {
         /* Let queued commits land, then take their results without callbacks. */
-        pthread_mutex_lock(&fs->mu);
-        fs->stopping = 1;
-        pthread_cond_signal(&fs->cv);
-        pthread_mutex_unlock(&fs->mu);
-        pthread_join(fs->worker, NULL);
+        worker_stop(&fs->mu, &fs->cv, &fs->stopping, fs->worker);
         for (;;) {
             struct commit_job *job;
             if (read(fs->pipe_rd, &job, sizeof(job)) != (ssize_t)sizeof(job))
