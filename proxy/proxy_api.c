@@ -224,15 +224,16 @@ static enum oci_error upstream_error(enum upstream_result res, int status, enum 
 
 /*
  * Serve stored <digest> with <content_type>: the whole file, or the client's Range, through a
- * sendfile file segment. <warning> adds a Warning header (stale-if-error). Returns -1 when the
- * file is gone (nothing was sent).
+ * sendfile file segment, corked (exchange_cork) for <x>. <warning> adds a Warning header
+ * (stale-if-error). Returns -1 when the file is gone (nothing was sent).
  */
 static uint64_t bytes_from_store; /* serve_stored's count; the loop is single-threaded */
 
 #define SERVE_COPY_MAX (64 * 1024) /* bodies up to this size are read, not sendfile'd */
 
-static int serve_stored(struct evhttp_request *req, const struct store *st, const char *digest,
-                        const char *content_type, const char *warning, int ranges)
+static int serve_stored(struct evhttp_request *req, struct exchange *x, const struct store *st,
+                        const char *digest, const char *content_type, const char *warning,
+                        int ranges)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     const char *range = evhttp_find_header(evhttp_request_get_input_headers(req), "Range");
@@ -299,6 +300,7 @@ static int serve_stored(struct evhttp_request *req, const struct store *st, cons
         evbuffer_add_file_segment(out, seg, 0, end - start);
         evbuffer_file_segment_free(seg);
         bytes_from_store += (uint64_t)(end - start);
+        exchange_cork(x);
     } else {
         close(fd);
     }
@@ -1080,8 +1082,8 @@ static void blob_serve_or_fill(struct mreq *m)
         if (repo_has_cached(api, m->repo, m->rt.rq_ref) != 1)
             repo_add_cached(api, m->repo, m->rt.rq_ref);
         note_touched(api, m->rt.rq_ref);
-        if (m->gone || serve_stored(m->req, api->st, m->rt.rq_ref, "application/octet-stream",
-                                    NULL, 1) == 0) {
+        if (m->gone || serve_stored(m->req, m->x, api->st, m->rt.rq_ref,
+                                    "application/octet-stream", NULL, 1) == 0) {
             mreq_free(m);
             return;
         }

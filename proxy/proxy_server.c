@@ -60,12 +60,31 @@ struct exchange {
     int64_t start_usec;
     void (*gone_cb)(void *arg);
     void *gone_arg;
+    int corked; /* TCP_CORK is on for the connection until this response completes */
 };
 
 void exchange_on_gone(struct exchange *x, void (*cb)(void *arg), void *arg)
 {
     x->gone_cb = cb;
     x->gone_arg = arg;
+}
+
+static void conn_cork(struct evhttp_connection *evcon, int on)
+{
+    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+
+    if (fd != -1)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+}
+
+void exchange_cork(struct exchange *x)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
+
+    if (x->corked || evcon == NULL)
+        return;
+    conn_cork(evcon, 1);
+    x->corked = 1;
 }
 
 static const char *method_name(enum evhttp_cmd_type cmd)
@@ -108,6 +127,9 @@ static void exchange_complete_cb(struct evhttp_request *req, void *arg)
         abort();
     if (evcon != NULL) {
         evhttp_connection_set_closecb(evcon, NULL, NULL);
+        /* Every byte is with the kernel now: let the last partial segment go. */
+        if (x->corked)
+            conn_cork(evcon, 0);
         /* Between requests, a silent client times out again. */
         bufferevent_set_timeouts(evhttp_connection_get_bufferevent(evcon), &x->srv->idle,
                                  &x->srv->idle);

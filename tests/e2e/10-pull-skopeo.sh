@@ -104,6 +104,28 @@ check "?ns=docker.io with a one-segment name gets library/ ($code)" test "$code"
 code=$(curl -s -o "$E2E_TMP/b" -w '%{http_code}' "http://$P/v2/x/manifests/latest?ns=quay.io")
 check "an unmirrored ns is NAME_UNKNOWN ($code)" bash -c "[ $code = 404 ] && grep -q NAME_UNKNOWN '$E2E_TMP/b' && grep -q 'configured prefixes: hub' '$E2E_TMP/b'"
 
+# A stored body streams with TCP_CORK on (full segments); the cork comes off when the response
+# ends. Left on, every later answer on that keep-alive connection would wait for the kernel's
+# 200 ms cork timer: ten manifests after the blob would take over 2 s instead of milliseconds.
+big=$(python3 "$E2E_DIR_SELF/seed_images.py" --registry "$REGISTRY_URL" --blob-only-mib 1 \
+    --blob-repo library/alpinetest --seed cork)
+burl="http://$P/v2/hub/library/alpinetest/blobs/$big"
+murl="http://$P/v2/hub/library/alpinetest/manifests/$digest"
+curl -s -o /dev/null "$burl"
+for _ in $(seq 1 100); do
+    [ -f "$E2E_TMP/data/blobs/sha256/${big:7:2}/${big:7}" ] && break
+    sleep 0.1
+done
+args=(-o /dev/null "$burl")
+for _ in $(seq 1 10); do args+=(-o /dev/null "$murl"); done
+curl -s -H "Accept: $mt" -w '%{http_code} %{num_connects} %{size_download} %{time_total}\n' "${args[@]}" \
+    >"$E2E_TMP/cork.txt"
+check "a stored 1 MiB blob, then ten manifests, on one connection" \
+    awk 'NR == 1 && !($1 == 200 && $3 == 1048576) { bad = 1 } NR > 1 && !($1 == 200 && $2 == 0) { bad = 1 }
+         END { exit bad || NR != 11 }' "$E2E_TMP/cork.txt"
+check "the ten manifests after the blob took under 1 s in all ($(awk 'NR > 1 { t += $4 } END { print t }' "$E2E_TMP/cork.txt") s)" \
+    awk 'NR > 1 { t += $4 } END { exit !(t < 1.0) }' "$E2E_TMP/cork.txt"
+
 # Bad input: the right OCI error, and nothing reaches upstream.
 fake_ctl reset-counts '' >/dev/null
 bad() { # bad PATH STATUS CODE

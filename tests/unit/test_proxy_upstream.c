@@ -138,6 +138,19 @@ static enum upstream_result res;
 static struct upstream_response resp;
 static char errmsg[512], errbody[256];
 
+/* /v2/r/huge: a body of HUGE_LEN bytes of a known pattern, checked as it arrives. */
+#define HUGE_LEN (3 * 1024 * 1024 + 7)
+static int huge_mode;             /* on_data checks the pattern instead of keeping bytes */
+static int huge_refuse_at;        /* on_data returns -1 on this call (1-based; 0 never) */
+static int64_t huge_got;
+static int huge_calls, huge_bad;
+static size_t huge_max;
+
+static unsigned char huge_byte(int64_t i)
+{
+    return (unsigned char)((i * 7 + 3) & 0xff);
+}
+
 static void reply(struct evhttp_request *req, int code, const char *body)
 {
     struct evbuffer *b = evbuffer_new();
@@ -209,6 +222,15 @@ static void serve(struct evhttp_request *req, void *arg)
     } else if (strcmp(uri, "/cdn/blob") == 0) {
         snprintf(cdn_auth, sizeof(cdn_auth), "%s", a ? a : "(none)");
         reply(req, 200, "from the cdn");
+    } else if (strcmp(uri, "/v2/r/huge") == 0) {
+        struct evbuffer *b = evbuffer_new();
+        unsigned char *p = malloc(HUGE_LEN);
+        for (int64_t i = 0; i < HUGE_LEN; i++)
+            p[i] = huge_byte(i);
+        evbuffer_add(b, p, HUGE_LEN);
+        free(p);
+        evhttp_send_reply(req, 200, "OK", b);
+        evbuffer_free(b);
     } else if (strcmp(uri, "/v2/r/big") == 0) {
         reply(req, 200, "0123456789abcdefghijklmnopqrstuvwxyz");
     } else if (strcmp(uri, "/v2/r/bigchunked") == 0) {
@@ -242,6 +264,18 @@ static int on_headers(void *arg, const struct upstream_response *r)
 
 static int on_data(void *arg, const char *d, size_t len)
 {
+    if (huge_mode) {
+        huge_calls++;
+        if (len > huge_max)
+            huge_max = len;
+        if (huge_calls == huge_refuse_at)
+            return -1;
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)d[i] != huge_byte(huge_got + (int64_t)i))
+                huge_bad++;
+        huge_got += (int64_t)len;
+        return 0;
+    }
     if (strchr(order, 'H') != NULL)
         headers_before_data = 1;
     note('D');
@@ -496,6 +530,42 @@ Test(live, body_too_large)
     cr_assert_eq(ndata, 36);
 }
 
+/*
+ * libcurl hands a body over 16 KiB at a time; on_data gets it gathered into larger batches,
+ * every byte in order, and all of it before on_done.
+ */
+Test(live, body_delivered_in_batches)
+{
+    huge_mode = 1;
+    huge_refuse_at = 0;
+    huge_got = huge_calls = huge_bad = 0;
+    huge_max = 0;
+    run("/v2/r/huge", 0, -1);
+    huge_mode = 0;
+    cr_assert_eq(res, UPSTREAM_OK, "%d: %s", res, errmsg);
+    cr_assert_eq(huge_got, HUGE_LEN);
+    cr_assert_eq(huge_bad, 0, "%d bytes out of order or changed", huge_bad);
+    cr_assert_gt(huge_max, 16 * 1024, "the largest delivery was %zu bytes", huge_max);
+    /* libcurl's own pieces would be HUGE_LEN / 16 KiB = 192 calls. */
+    cr_assert_lt(huge_calls, HUGE_LEN / (16 * 1024), "%d deliveries for %d bytes", huge_calls,
+                 HUGE_LEN);
+}
+
+/* An on_data that refuses a batch ends the xfer as aborted, with on_done called once. */
+Test(live, refused_batch_aborts)
+{
+    huge_mode = 1;
+    huge_refuse_at = 2;
+    huge_got = huge_calls = huge_bad = 0;
+    huge_max = 0;
+    run("/v2/r/huge", 3, -1);
+    huge_mode = 0;
+    cr_assert_eq(res, UPSTREAM_ABORTED, "%d: %s", res, errmsg);
+    cr_assert_eq(done, 1);
+    cr_assert_eq(huge_calls, 2, "on_data called %d times", huge_calls);
+    cr_assert_lt(huge_got, HUGE_LEN);
+    cr_assert_eq(stats().us_requests, 1, "an aborted xfer is not retried");
+}
 
 /*
  * An xfer cancelled while it waits for a token fetch it started: the fetch must still be
