@@ -43,7 +43,7 @@ MISSING_EXIT=2
 : "${TOP_SRCDIR:?TOP_SRCDIR must name the source tree}"
 NGINX_BIN=${BENCH_NGINX:-/usr/sbin/nginx}
 missing=()
-for tool in curl python3 skopeo wrk hey sqlite3 "$NGINX_BIN" "${E2E_REGISTRY_BIN:-/usr/bin/docker-registry}"; do
+for tool in curl python3 skopeo wrk hey ab sqlite3 "$NGINX_BIN" "${E2E_REGISTRY_BIN:-/usr/bin/docker-registry}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 [ -x "$PROXY_BIN" ] || missing+=("$PROXY_BIN")
@@ -373,6 +373,22 @@ hey_run() {
     echo "    $who: $rps req/s, p99 $p99 ms ($ok ok)"
 }
 
+# ab_run FIG WHO URL: HEAD with ApacheBench (-k -i), 64 connections for LOAD_SECS: one C
+# thread, so the client takes less of the 2 cores than hey's goroutines. Records FIG_rps,
+# FIG_p99_ms (ab prints whole milliseconds).
+ab_run() {
+    local fig=$1 who=$2 url=$3 out rps p99 n failed non2xx
+    timeout $((LOAD_SECS + 60)) ab -q -k -i -c 64 -t "$LOAD_SECS" -n 100000000 -s 10 -H "Accept: $ACCEPT" "$url" \
+        >"$T/ab.out" 2>&1 || { cat "$T/ab.out" >&2; die "ab $url failed"; }
+    out=$(python3 "$BENCH_PY" ab "$T/ab.out") || { cat "$T/ab.out" >&2; die "ab output"; }
+    read -r rps p99 n failed non2xx <<<"$out"
+    [ "$n" -gt "$non2xx" ] || die "ab $url: no successful request"
+    record "${fig}_rps" "$who" "$rps"
+    record "${fig}_p99_ms" "$who" "$p99"
+    [ "$failed" = 0 ] && [ "$non2xx" = 0 ] || note "$fig" "$who" "ab: $failed failed, $non2xx non-2xx of $n"
+    echo "    $who (ab): $rps req/s, p99 $p99 ms ($n requests)"
+}
+
 # sampler_start PID / sampler_stop -> SAMPLE_PEAK_MIB, SAMPLE_FDS, SAMPLE_ANON_MIB,
 # SAMPLE_FILE_MIB: peak RSS of PID (VmHWM reset first, plus VmRSS every 20 ms) while something
 # runs; the largest RssAnon (heap) and RssFile (mmapped files) seen in the samples.
@@ -521,7 +537,7 @@ print(", ".join("%d %s" % (n, k) for k, n in sorted(c.items())))' "$T/counts.jso
 done
 
 # ---- 5. manifest GET and HEAD by fresh tag -----------------------------------------------
-say "5. manifest GET (wrk) and HEAD (hey) by fresh tag, 64 connections, ${LOAD_SECS}s each (ours, peer, nginx 2 KiB) x $RUNS"
+say "5. manifest GET (wrk) and HEAD (hey; ab for ours and nginx) by fresh tag, 64 connections, ${LOAD_SECS}s each (ours, peer, nginx 2 KiB) x $RUNS"
 M_OURS="http://$W/v2/hub/test/big/manifests/latest"
 M_PEER="http://$PW/v2/test/big/manifests/latest"
 check_manifest "$M_OURS" "$BIG_DIGEST"
@@ -548,6 +564,11 @@ for r in $(seq 1 "$RUNS"); do
     up_total
     note mhead_rps peer "run $r: $UP_TOTAL upstream requests during the HEADs"
     hey_run mhead ref "$NG_MANIFEST"
+    up_reset
+    ab_run mhead_ab ours "$M_OURS"
+    up_total
+    [ "$UP_TOTAL" = 0 ] || note mhead_ab_rps ours "run $r: $UP_TOTAL upstream requests during the HEADs of a fresh tag"
+    ab_run mhead_ab ref "$NG_MANIFEST"
 done
 
 # ---- 7a. peak RSS during many concurrent downloads of a cached blob ----------------------
@@ -662,6 +683,10 @@ for r in $(seq 1 "$RUNS"); do
             many_gets "$HERD_N" "$(ours_url "$BREPO/blobs/$B_HERD")" 900
             warm_wall=$MANY_WALL
             bench_stop "$OURS_PID"
+            # nginx gets a link to the stored file, for the same herd from disk (the limit).
+            ng_herd="$T/nginx/html/blobs/${B_HERD:7}"
+            [ -f "$ng_herd" ] || ln "$T/ours-herd-$r/blobs/sha256/${B_HERD:7:2}/${B_HERD:7}" "$ng_herd" ||
+                cp "$T/ours-herd-$r/blobs/sha256/${B_HERD:7:2}/${B_HERD:7}" "$ng_herd"
             rm -rf "$T/ours-herd-$r"
         else
             peer_start "peer-single-$r" "$T/peer-single-$r"
@@ -696,6 +721,11 @@ for r in $(seq 1 "$RUNS"); do
     settle
     fetch "http://$FAKE/v2/$BREPO/blobs/$B_HERD" "$S_HERD"
     record single_cold_s ref "$F_TOTAL"
+    # The machine's limit for the delivery alone: nginx sends the same herd from the page cache.
+    many_gets "$HERD_N" "http://$NGINX/blobs/${B_HERD:7}" 900
+    [ "$MANY_OK" = "$HERD_N" ] || note herd_warm_wall_s ref "run $r: only $MANY_OK of $HERD_N nginx clients got all $S_HERD bytes"
+    record herd_warm_wall_s ref "$MANY_WALL"
+    echo "    run $r nginx: the same herd from disk $MANY_WALL s"
 done
 SIZE_WANT=""
 
