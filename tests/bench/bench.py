@@ -18,6 +18,7 @@ process's memory, and the final report. Standard library only.
                                             "hwm_reset"}
   bench.py report RESULTS.tsv META.json OUT.json
                                             prints the table and writes results.json
+  bench.py markdown RESULTS.json            the table of a results.json as Markdown (for the README)
   bench.py push-blob REGISTRY_URL REPO MIB SEED
                                             pushes one blob of MIB MiB of deterministic random
                                             bytes (1 MiB chunks, each from its own seed) and
@@ -356,6 +357,25 @@ def cmd_report(tsv, meta_path, out):
         f.write("\n")
 
 
+def cmd_markdown(path):
+    res = json.load(open(path))
+    fmts = {r[0]: r[4] for r in ROWS}
+    print("| figure | ours | peer (distribution) | reference | ours vs ref | target | |")
+    print("|---|---|---|---|---|---|---|")
+    for fig, f in res["figures"].items():
+        fmt = fmts.get(fig, "%.4g")
+        ref = fmt_cell(f["ref_value"], fmt)
+        if f["ref_value"] is not None and f["ref"]:
+            ref += " (%s)" % f["ref"]
+        vs = "-"
+        if f["ours_vs_ref"] is not None:
+            vs = ("%.2fx" % f["ours_vs_ref"] if f["ours_vs_ref_kind"] == "ratio" else
+                  "%+.2f" % f["ours_vs_ref"])
+        print("| %s (%s) | %s | %s | %s | %s | %s | %s |" % (
+            f["label"], f["unit"], fmt_cell(f["ours"], fmt), fmt_cell(f["peer"], fmt), ref, vs,
+            f["target"] or "-", f["verdict"]))
+
+
 def cmd_push_blob(registry, repo, mib, seed):
     mib = int(mib)
     chunks = [random.Random("bench:%s:%d" % (seed, i)).randbytes(1 << 20) for i in range(mib)]
@@ -409,6 +429,8 @@ def main(argv):
         return cmd_sample(*args)
     if cmd == "push-blob" and len(args) == 4:
         return cmd_push_blob(*args)
+    if cmd == "markdown" and len(args) == 1:
+        return cmd_markdown(args[0])
     if cmd == "report" and len(args) == 3:
         return cmd_report(*args)
     sys.exit(__doc__)
