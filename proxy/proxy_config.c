@@ -384,6 +384,14 @@ static void load_rule(json_t *o, size_t idx, struct config *cfg, struct config_r
             get_bool(v, key, p, &r->rule_library_prefix);
         } else if (strcmp(k, "allow_private_redirects") == 0) {
             get_bool(v, key, p, &r->rule_allow_private_redirects);
+        } else if (strcmp(k, "ca_file") == 0) {
+            if (get_string(v, key, p, &s) == 0) {
+                FILE *f = fopen(s, "r");
+                if (f == NULL)
+                    problem(p, "%s: cannot read %s: %s", key, s, strerror(errno));
+                else if (fclose(f) == 0)
+                    r->rule_ca_file = xstrdup(s);
+            }
         } else if (strcmp(k, "refresh_interval") == 0) {
             get_duration(v, key, p, &r->rule_refresh_interval);
         } else if (strcmp(k, "stale_if_error") == 0) {
@@ -618,6 +626,7 @@ void config_free(struct config *cfg)
             free(r->rule_mirror_for[j]);
         free(r->rule_mirror_for);
         free(r->rule_username);
+        free(r->rule_ca_file);
         if (r->rule_password != NULL) {
             explicit_bzero(r->rule_password, strlen(r->rule_password));
             free(r->rule_password);

@@ -20,6 +20,7 @@ struct config_rule {
     int rule_default;           /* answers names with neither prefix nor ns */
     int rule_library_prefix;    /* one-segment names become library/NAME */
     int rule_allow_private_redirects;
+    char *rule_ca_file;         /* PEM bundle trusted for the upstream's host; NULL: the system's */
     char *rule_username;        /* NULL when anonymous */
     char *rule_password;        /* the secret; never printed */
     int64_t rule_refresh_interval; /* seconds */

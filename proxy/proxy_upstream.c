@@ -655,6 +655,19 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
+/* 1 when <url> is on <base>'s scheme, host and port (a rule's ca_file is for that origin only:
+ * redirects to a CDN and token realms elsewhere keep the system's trust store). */
+static int same_origin(const char *url, const char *base)
+{
+    const char *sep = strstr(base, "://");
+    size_t host_at = sep != NULL ? (size_t)(sep - base) + 3 : 0;
+    size_t origin = host_at + strcspn(base + host_at, "/");
+
+    if (strncmp(url, base, origin) != 0)
+        return 0;
+    return url[origin] == '\0' || url[origin] == '/' || url[origin] == '?';
+}
+
 static void add_header(struct upstream_xfer *x, const char *name, const char *v)
 {
     char buf[8448];
@@ -729,6 +742,13 @@ static void xfer_send(struct upstream_xfer *x)
         curl_easy_setopt(x->easy, CURLOPT_PROXY, proxy != NULL ? proxy : "");
         curl_easy_setopt(x->easy, CURLOPT_NOPROXY, "");
     }
+    /*
+     * Through an egress proxy, an https URL goes through a CONNECT tunnel; libcurl would hand the
+     * proxy's "200 Connection established" to header_cb as if it were the registry's answer.
+     */
+    curl_easy_setopt(x->easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    if (x->rule->rule_ca_file != NULL && same_origin(x->url, x->rule->rule_upstream))
+        curl_easy_setopt(x->easy, CURLOPT_CAINFO, x->rule->rule_ca_file);
     curl_easy_setopt(x->easy, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(x->easy, CURLOPT_PREREQDATA, x);
     if (x->head && x->kind != XFER_TOKEN)

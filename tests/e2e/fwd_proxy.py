@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """A tiny forward HTTP proxy for tests: answers absolute-form requests (GET http://host/...),
 sends them on to --target (whatever host they named), streams the answer back, and counts
-them. GET /_count (origin-form) returns the count. Loopback only; standard library only."""
+them. CONNECT host:port (what clients send for https) opens a tunnel to --target's host and
+port, whatever they named, and counts too. GET /_count (origin-form) returns the count.
+Loopback only; standard library only."""
 import argparse
 import http.client
+import select
+import socket
 import sys
 import threading
 import urllib.parse
@@ -56,6 +60,41 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = _forward
     do_HEAD = _forward
+
+    def do_CONNECT(self):
+        global COUNT
+        with LOCK:
+            COUNT += 1
+        t = urllib.parse.urlsplit(ARGS.target)
+        try:
+            up = socket.create_connection((t.hostname, t.port), timeout=30)
+        except OSError as e:
+            self.send_error(502, "cannot reach the target: %s" % e)
+            return
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        a = self.connection
+        ends = [a, up]
+        try:
+            for _ in range(10 ** 7):  # bounded; a tunnel ends when either side closes
+                ready, _, _ = select.select(ends, [], [], 60)
+                if not ready:
+                    break
+                done = False
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        done = True
+                        break
+                    (up if s is a else a).sendall(data)
+                if done:
+                    break
+        except OSError:
+            pass
+        finally:
+            up.close()
+            self.close_connection = True
 
 
 ap = argparse.ArgumentParser()

@@ -289,6 +289,31 @@ Test(config_errors, rule_keys)
                  "\"refresh_interval\":\"1w\"}]}",
                  "rules[0].refresh_interval: \"1w\" is not a duration");
     expect_error("{\"rules\":[7]}", "rules[0]: must be an object");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\","
+                 "\"ca_file\":\"/nonexistent/ca.pem\"}]}",
+                 "rules[0].ca_file: cannot read /nonexistent/ca.pem: No such file or directory");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\",\"ca_file\":7}]}",
+                 "rules[0].ca_file: must be a string");
+}
+
+Test(config, ca_file_kept_when_readable)
+{
+    char path[] = "/tmp/ecr-ptc-ca-XXXXXX";
+    int fd = mkstemp(path);
+    char json[512];
+    struct config *cfg;
+
+    cr_assert_neq(fd, -1);
+    close(fd);
+    snprintf(json, sizeof(json),
+             "{\"rules\":[{\"prefix\":\"p\",\"upstream\":\"https://registry.corp.example\","
+             "\"ca_file\":\"%s\"},{\"prefix\":\"q\",\"upstream\":\"https://quay.io\"}]}",
+             path);
+    cfg = expect_ok(json);
+    cr_assert_str_eq(cfg->cfg_rules[0].rule_ca_file, path);
+    cr_assert_null(cfg->cfg_rules[1].rule_ca_file);
+    config_free(cfg);
+    unlink(path);
 }
 
 Test(config_errors, contradictions)
