@@ -60,6 +60,10 @@ source "$TOP_SRCDIR/tests/e2e/lib.sh"
 # shellcheck source=../e2e/lib_registry.sh
 source "$TOP_SRCDIR/tests/e2e/lib_registry.sh"
 T=$E2E_TMP
+# A run takes a quarter of an hour: measure a copy, so that rebuilding the tree meanwhile
+# cannot swap the binary under it (a server started later would not start, or be another).
+cp "$PROXY_BIN" "$T/ecr-ptc-proxy" || { echo "bench: cannot copy $PROXY_BIN" >&2; exit 1; }
+PROXY_BIN=$T/ecr-ptc-proxy
 
 # ---- sizes -------------------------------------------------------------------------------
 if [ "$SMOKE" = 1 ]; then

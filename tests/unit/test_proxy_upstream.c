@@ -530,18 +530,24 @@ Test(live, body_too_large)
     cr_assert_eq(ndata, 36);
 }
 
+/* Fetch /v2/r/huge with on_data checking the pattern, refusing call <refuse_at> (0: none). */
+static void run_huge(int refuse_at, int retries)
+{
+    huge_mode = 1;
+    huge_refuse_at = refuse_at;
+    huge_got = huge_calls = huge_bad = 0;
+    huge_max = 0;
+    run("/v2/r/huge", retries, -1);
+    huge_mode = 0;
+}
+
 /*
  * libcurl hands a body over 16 KiB at a time; on_data gets it gathered into larger batches,
  * every byte in order, and all of it before on_done.
  */
 Test(live, body_delivered_in_batches)
 {
-    huge_mode = 1;
-    huge_refuse_at = 0;
-    huge_got = huge_calls = huge_bad = 0;
-    huge_max = 0;
-    run("/v2/r/huge", 0, -1);
-    huge_mode = 0;
+    run_huge(0, 0);
     cr_assert_eq(res, UPSTREAM_OK, "%d: %s", res, errmsg);
     cr_assert_eq(huge_got, HUGE_LEN);
     cr_assert_eq(huge_bad, 0, "%d bytes out of order or changed", huge_bad);
@@ -554,12 +560,7 @@ Test(live, body_delivered_in_batches)
 /* An on_data that refuses a batch ends the xfer as aborted, with on_done called once. */
 Test(live, refused_batch_aborts)
 {
-    huge_mode = 1;
-    huge_refuse_at = 2;
-    huge_got = huge_calls = huge_bad = 0;
-    huge_max = 0;
-    run("/v2/r/huge", 3, -1);
-    huge_mode = 0;
+    run_huge(2, 3);
     cr_assert_eq(res, UPSTREAM_ABORTED, "%d: %s", res, errmsg);
     cr_assert_eq(done, 1);
     cr_assert_eq(huge_calls, 2, "on_data called %d times", huge_calls);
