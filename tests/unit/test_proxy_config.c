@@ -193,16 +193,24 @@ Test(config, per_rule_overrides_and_sizes)
     config_free(cfg);
 }
 
+/* Create the mkstemp <path> (its template is overwritten) holding <content>. */
+static void temp_file_with(char *path, const char *content)
+{
+    int fd = mkstemp(path);
+    size_t n = strlen(content);
+
+    cr_assert_neq(fd, -1);
+    cr_assert_eq(write(fd, content, n), (ssize_t)n);
+    close(fd);
+}
+
 Test(config, password_file_and_inline)
 {
     char path[] = "/tmp/ecr-ptc-secret-XXXXXX";
-    int fd = mkstemp(path);
     char json[512];
     struct config *cfg;
 
-    cr_assert_neq(fd, -1);
-    cr_assert_eq(write(fd, "from-file\n", 10), 10);
-    close(fd);
+    temp_file_with(path, "from-file\n");
     snprintf(json, sizeof(json),
              "{\"rules\":[{\"prefix\":\"q\",\"upstream\":\"https://quay.io\",\"credentials\":"
              "{\"username\":\"u\",\"password_file\":\"%s\"}},{\"prefix\":\"g\",\"upstream\":"
@@ -299,12 +307,10 @@ Test(config_errors, rule_keys)
 Test(config, ca_file_kept_when_readable)
 {
     char path[] = "/tmp/ecr-ptc-ca-XXXXXX";
-    int fd = mkstemp(path);
     char json[512];
     struct config *cfg;
 
-    cr_assert_neq(fd, -1);
-    close(fd);
+    temp_file_with(path, "-----BEGIN CERTIFICATE-----\n");
     snprintf(json, sizeof(json),
              "{\"rules\":[{\"prefix\":\"p\",\"upstream\":\"https://registry.corp.example\","
              "\"ca_file\":\"%s\"},{\"prefix\":\"q\",\"upstream\":\"https://quay.io\"}]}",
