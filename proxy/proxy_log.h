@@ -15,6 +15,10 @@ int log_format_parse(const char *s, enum log_format *out);
  * Write one event: <event> is a short name ("listen", "request"), followed by pairs of
  * const char * key and value, ending with NULL. A NULL value is written as an empty string.
  * Nothing here is retained after the call.
+ *
+ * A line is at most 4096 bytes, its newline included. In JSON, every line is one complete
+ * object: values that do not fit are cut (the longest first, each ending in "…", U+2026) and
+ * the object then carries "truncated":true; bytes that are not valid UTF-8 become U+FFFD.
  */
 void log_event(enum log_level level, const char *event, ...) __attribute__((sentinel));
 

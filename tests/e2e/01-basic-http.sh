@@ -49,13 +49,25 @@ port=$(free_port)
 start_proxy proxyjson --listen "127.0.0.1:$port" --data-dir "$E2E_TMP/data" --log-format json
 wait_port "$port"
 curl -s -o /dev/null "http://127.0.0.1:$port/v2/"
+# A URI of about 64 KiB (the most evhttp takes in a request line): logged as one valid line of
+# at most 4 KiB, the URI cut and marked, never the object.
+long=$(python3 -c 'print("/v2/library/x/manifests/" + "a" * (64 * 1024 - 512))')
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port$long")
+check "a 64 KiB URI is answered ($code)" test "$code" = 400
 stop_pid "$PROXY_PID"
 check "json logs parse line by line" python3 -c '
 import json, sys
-lines = open(sys.argv[1]).read().splitlines()
-assert len(lines) >= 3, lines
-events = [json.loads(l)["event"] for l in lines]
+raw = open(sys.argv[1], "rb").read()
+assert raw.endswith(b"\n"), raw[-80:]
+lines = raw.split(b"\n")[:-1]
+assert len(lines) >= 4, lines
+assert all(len(l) + 1 <= 4096 for l in lines), [len(l) for l in lines]
+objs = [json.loads(l) for l in lines]
+events = [o["event"] for o in objs]
 assert "listening" in events and "request" in events and "stopped" in events, events
+long = [o for o in objs if o["event"] == "request" and o["uri"].startswith("/v2/library/x/manifests/aaaa")]
+assert len(long) == 1, events
+assert long[0]["truncated"] is True and long[0]["uri"].endswith("\u2026") and long[0]["status"] == "400", long[0]
 ' "$E2E_TMP/proxyjson.log"
 
 # --version and --help
