@@ -617,10 +617,10 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
     struct upstream_xfer *x = userdata;
     size_t n = size * nmemb;
 
-    x->up->stats.us_bytes += n;
     if (x->kind == XFER_TOKEN || !final_2xx(x)) {
         size_t cap = x->kind == XFER_TOKEN ? TOKEN_BODY_MAX : ERR_BODY_MAX;
         size_t take = x->errlen + n > cap ? cap - x->errlen : n;
+        x->up->stats.us_bytes += n;
         if (x->kind == XFER_TOKEN && x->errlen + n > cap) {
             x->too_large = 1;
             return 0;
@@ -639,9 +639,12 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
         if (x->unpause == NULL)
             x->unpause = evtimer_new(x->up->base, unpause_cb, x);
         x->paused = 1;
+        x->up->stats.us_pauses++;
         evtimer_add(x->unpause, &now);
         return CURL_WRITEFUNC_PAUSE;
     }
+    /* Counted once, here: paused bytes above come back in a later call. */
+    x->up->stats.us_bytes += n;
     x->up->burst += n;
     x->received += (int64_t)n;
     if (x->max_body >= 0 && x->received > x->max_body) {

@@ -92,7 +92,8 @@ struct upstream_stats {
     uint64_t us_requests;       /* HTTP exchanges sent, tokens and redirects included */
     uint64_t us_token_fetches;
     uint64_t us_retries;
-    uint64_t us_bytes;          /* body bytes received */
+    uint64_t us_bytes;          /* body bytes received, each counted once (see write_cb) */
+    uint64_t us_pauses;         /* bodies paused for a turn of the loop (UPSTREAM_BURST_MAX) */
 };
 void upstream_get_stats(const struct upstream *up, struct upstream_stats *out);
 

@@ -6,9 +6,11 @@
 
 #include <criterion/criterion.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +142,7 @@ static char errmsg[512], errbody[256];
 
 /* /v2/r/huge: a body of HUGE_LEN bytes of a known pattern, checked as it arrives. */
 #define HUGE_LEN (3 * 1024 * 1024 + 7)
+#define BULK_LEN (24 * 1024 * 1024 + 5) /* /v2/r/bulk: the same pattern, sent in large writes */
 static int huge_mode;             /* on_data checks the pattern instead of keeping bytes */
 static int huge_refuse_at;        /* on_data returns -1 on this call (1-based; 0 never) */
 static int64_t huge_got;
@@ -229,6 +232,19 @@ static void serve(struct evhttp_request *req, void *arg)
             p[i] = huge_byte(i);
         evbuffer_add(b, p, HUGE_LEN);
         free(p);
+        evhttp_send_reply(req, 200, "OK", b);
+        evbuffer_free(b);
+    } else if (strcmp(uri, "/v2/r/bulk") == 0) {
+        /* Large writes (libevent's default is 16 KiB a write) let more than a burst's worth
+         * wait in the socket when the client reads. */
+        struct evbuffer *b = evbuffer_new();
+        unsigned char *p = malloc(BULK_LEN);
+        for (int64_t i = 0; i < BULK_LEN; i++)
+            p[i] = huge_byte(i);
+        evbuffer_add(b, p, BULK_LEN);
+        free(p);
+        bufferevent_set_max_single_write(
+            evhttp_connection_get_bufferevent(evhttp_request_get_connection(req)), BULK_LEN);
         evhttp_send_reply(req, 200, "OK", b);
         evbuffer_free(b);
     } else if (strcmp(uri, "/v2/r/big") == 0) {
@@ -530,15 +546,20 @@ Test(live, body_too_large)
     cr_assert_eq(ndata, 36);
 }
 
-/* Fetch /v2/r/huge with on_data checking the pattern, refusing call <refuse_at> (0: none). */
-static void run_huge(int refuse_at, int retries)
+/* Fetch <path> with on_data checking the pattern, refusing call <refuse_at> (0: none). */
+static void run_pattern(const char *path, int refuse_at, int retries)
 {
     huge_mode = 1;
     huge_refuse_at = refuse_at;
     huge_got = huge_calls = huge_bad = 0;
     huge_max = 0;
-    run("/v2/r/huge", retries, -1);
+    run(path, retries, -1);
     huge_mode = 0;
+}
+
+static void run_huge(int refuse_at, int retries)
+{
+    run_pattern("/v2/r/huge", refuse_at, retries);
 }
 
 /*
@@ -555,6 +576,25 @@ Test(live, body_delivered_in_batches)
     /* libcurl's own pieces would be HUGE_LEN / 16 KiB = 192 calls. */
     cr_assert_lt(huge_calls, HUGE_LEN / (16 * 1024), "%d deliveries for %d bytes", huge_calls,
                  HUGE_LEN);
+}
+
+/*
+ * us_bytes is what crossed the network: each body byte once. Past UPSTREAM_BURST_MAX in one
+ * turn the write callback pauses the transfer and libcurl hands the same bytes over again on
+ * resume; those must not be counted twice (a 64 MiB cold blob once counted 67,944,448).
+ */
+Test(live, body_bytes_counted_once_across_pauses)
+{
+    uint64_t before = stats().us_bytes, paused = stats().us_pauses;
+
+    run_pattern("/v2/r/bulk", 0, 0);
+    cr_assert_eq(res, UPSTREAM_OK, "%d: %s", res, errmsg);
+    cr_assert_eq(huge_got, BULK_LEN);
+    cr_assert_eq(huge_bad, 0, "%d bytes out of order or changed", huge_bad);
+    cr_assert_gt(stats().us_pauses, paused, "the body never paused: the test proves nothing");
+    cr_assert_eq(stats().us_bytes - before, (uint64_t)BULK_LEN,
+                 "us_bytes counted %" PRIu64 " for a body of %d bytes (%" PRIu64 " pauses)",
+                 stats().us_bytes - before, BULK_LEN, stats().us_pauses - paused);
 }
 
 /* An on_data that refuses a batch ends the xfer as aborted, with on_done called once. */
