@@ -20,10 +20,11 @@
 
 struct store {
     unsigned magic;
-    char *root;    /* DATA_DIR */
-    char *blobs;   /* DATA_DIR/blobs */
-    char *tmp;     /* DATA_DIR/tmp */
+    char *root;  /* DATA_DIR */
+    char *blobs; /* DATA_DIR/blobs */
+    char *tmp;   /* DATA_DIR/tmp */
     unsigned long seq;
+    char err[STORE_PATH_MAX + 128]; /* why store_exists_cb last returned -1 */
 };
 
 static int mkdir_p(const char *path)
@@ -119,9 +120,31 @@ int store_has(const struct store *st, const char *digest)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/*
+ * Only ENOENT and ENOTDIR (a path component is a file) mean "not there". Any other failure
+ * (EACCES, EIO, ELOOP, ...) says nothing about the blob: -1, so that index_reconcile drops
+ * nothing, and the reason is kept for store_last_error.
+ */
 int store_exists_cb(const char *digest, void *arg)
 {
-    return store_has(arg, digest);
+    struct store *st = arg;
+    char path[STORE_PATH_MAX];
+    struct stat sb;
+
+    if (store_blob_path(st, digest, path, sizeof(path)) == -1)
+        return 0; /* not a digest: nothing the store could hold */
+    if (stat(path, &sb) == 0)
+        return S_ISREG(sb.st_mode);
+    if (errno == ENOENT || errno == ENOTDIR)
+        return 0;
+    snprintf(st->err, sizeof(st->err), "cannot stat %s: %s (errno %d)", path, strerror(errno),
+             errno);
+    return -1;
+}
+
+const char *store_last_error(const struct store *st)
+{
+    return st->err[0] != '\0' ? st->err : NULL;
 }
 
 int store_open_blob(const struct store *st, const char *digest, int64_t *size)

@@ -26,8 +26,16 @@ int store_blob_path(const struct store *st, const char *digest, char *buf, size_
 /* 1 when <digest> is stored, else 0. */
 int store_has(const struct store *st, const char *digest);
 
-/* For index_reconcile: <arg> is the struct store. */
+/*
+ * For index_reconcile: <arg> is the struct store. 1 when <digest> is stored, 0 when it is not
+ * (the file or a directory on its path does not exist), -1 when stat failed for any other
+ * reason (EACCES, EIO, ...): the store cannot tell, and store_last_error says why.
+ */
 int store_exists_cb(const char *digest, void *arg);
+
+/* The last failure of store_exists_cb, one line naming the path and errno ("cannot stat
+ * PATH: REASON (errno N)"), owned by <st>; NULL when there was none. */
+const char *store_last_error(const struct store *st);
 
 /*
  * Open stored <digest> for reading: returns an fd the caller closes and sets *size; -1 when

@@ -1,4 +1,5 @@
-/* Unit tests for proxy/proxy_store.c: layout, digests, temp files, commits, small reads. */
+/* Unit tests for proxy/proxy_store.c: layout, digests, temp files, commits, small reads, what
+ * reconcile is told. */
 #include "config.h"
 
 #include <criterion/criterion.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "db_index.h"
 #include "proxy_store.h"
 
 /* sha256("") and sha512(""); the store trusts its caller to have verified content. */
@@ -414,6 +416,76 @@ Test(store, exists_cb)
     cr_assert_eq(store_exists_cb(D256, st), 1);
     cr_assert_eq(store_exists_cb(D512, st), 0);
     cr_assert_eq(store_exists_cb("garbage", st), 0);
+}
+
+/* The shard directory of <digest> (blobs/sha256/xx) into <p>. */
+static void shard_path(const char *digest, char *p, size_t size)
+{
+    cr_assert_eq(store_blob_path(st, digest, p, size), 0);
+    *strrchr(p, '/') = '\0';
+}
+
+/*
+ * Only "no such file" means absent. Tests run as root, where a chmod 000 denies nothing, so
+ * the failure that is neither present nor absent is a real stat(2) error another way: the
+ * shard directory is a symlink to itself (ELOOP), as EACCES or EIO would be.
+ */
+Test(store, exists_cb_tells_absent_from_unknown)
+{
+    char p[STORE_PATH_MAX];
+    const char *why;
+
+    open_store();
+    cr_assert_null(store_last_error(st));
+    /* ENOENT: the shard directory does not exist. */
+    cr_assert_eq(store_exists_cb(D256B, st), 0);
+    /* ENOTDIR: the shard is a file, so the blob cannot be there either. */
+    shard_path(D256B, p, sizeof(p));
+    write_file(p, "not a directory");
+    cr_assert_eq(store_exists_cb(D256B, st), 0);
+    cr_assert_null(store_last_error(st), "absent is not an error");
+    cr_assert_eq(unlink(p), 0);
+    /* ELOOP: the store cannot tell. */
+    cr_assert_eq(symlink(p, p), 0, "%s", strerror(errno));
+    cr_assert_eq(store_exists_cb(D256B, st), -1, "a stat error was taken for a missing blob");
+    why = store_last_error(st);
+    cr_assert_not_null(why);
+    cr_assert_eq(store_blob_path(st, D256B, p, sizeof(p)), 0);
+    cr_assert_not_null(strstr(why, p), "the message does not name the path: %s", why);
+    cr_assert_not_null(strstr(why, strerror(ELOOP)), "%s", why);
+    cr_assert_not_null(strstr(why, "errno 40"), "%s", why);
+    cr_assert_null(strchr(why, '\n'), "one line");
+}
+
+/* The real pair at start-up: a store that cannot tell makes index_reconcile drop nothing. */
+Test(store, reconcile_drops_nothing_when_stat_fails)
+{
+    char loop[STORE_PATH_MAX], *err = NULL;
+    struct index *ix;
+    int64_t size;
+
+    open_store();
+    ix = index_open(":memory:", &err);
+    cr_assert_not_null(ix, "%s", err ? err : "");
+    cr_assert_eq(store_put_small(st, D256, "", 0, &err), 0);
+    cr_assert_eq(index_blob_put(ix, D256, 0, 1), 0);  /* stored */
+    cr_assert_eq(index_blob_put(ix, D256B, 5, 1), 0); /* its shard cannot be read */
+    cr_assert_eq(index_blob_put(ix, D512, 0, 1), 0);  /* really missing */
+    shard_path(D256B, loop, sizeof(loop));
+    cr_assert_eq(symlink(loop, loop), 0, "%s", strerror(errno));
+
+    cr_assert_eq(index_reconcile(ix, store_exists_cb, st), -1);
+    cr_assert_eq(index_blob_get(ix, D256, &size), 1);
+    cr_assert_eq(index_blob_get(ix, D256B, &size), 1, "a row was dropped on a stat error");
+    cr_assert_eq(index_blob_get(ix, D512, &size), 1, "nothing is dropped when the pass aborts");
+
+    /* Once the store can tell again, only what is missing goes. */
+    cr_assert_eq(unlink(loop), 0);
+    cr_assert_eq(index_reconcile(ix, store_exists_cb, st), 2);
+    cr_assert_eq(index_blob_get(ix, D256, &size), 1);
+    cr_assert_eq(index_blob_get(ix, D256B, &size), 0);
+    cr_assert_eq(index_blob_get(ix, D512, &size), 0);
+    index_close(ix);
 }
 
 Test(store, has_ignores_directories)
