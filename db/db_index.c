@@ -56,6 +56,13 @@ static const char *const migrations[] = {
     "\n  digest TEXT NOT NULL,"
     "\n  PRIMARY KEY (repo_id, digest)) WITHOUT ROWID;\n"
     "CREATE INDEX repo_digests_digest ON repo_digests (digest);\n",
+    /*
+     * 2: a manifest's descriptor list no longer vouches that its repository holds what it
+     * lists (any repository can list any digest). The marks that version 1 made from
+     * descriptors cannot be told from marks of real fetches, so all marks of referenced
+     * digests go; each costs one upstream confirmation (HEAD) the next time it is asked.
+     */
+    "DELETE FROM repo_digests WHERE digest IN (SELECT child FROM manifest_refs);\n",
 };
 
 #define INDEX_SCHEMA_VERSION ((int)ARRAY_LEN(migrations))
@@ -118,21 +125,12 @@ static const char *const statements[ST_COUNT] = {
     [ST_REPO_DIGEST_INS] = "INSERT INTO repo_digests (repo_id, digest) VALUES (?1, ?2)"
                            " ON CONFLICT (repo_id, digest) DO NOTHING",
     /*
-     * Known in a repository: marked there directly, or any ancestor is. The ancestors are
-     * walked upwards through manifest_refs(child), which stays small (a layer's manifests,
-     * their indexes) where walking downwards from everything the repository holds would not.
-     * UNION, not UNION ALL, so a cycle in bad data terminates. CASE short-circuits: the direct
-     * mark, the common case, never builds the walk.
+     * Known in a repository: marked there directly, and only by a fetch from that repository
+     * upstream or upstream's confirmation (HEAD). A manifest known in the repository does not
+     * vouch for what it lists: the spec allows dangling references, so listing a digest
+     * proves nothing about who may read it.
      */
-    [ST_REPO_HAS] =
-        "SELECT CASE"
-        " WHEN EXISTS (SELECT 1 FROM repo_digests WHERE repo_id = ?1 AND digest = ?2) THEN 1"
-        " WHEN EXISTS (WITH RECURSIVE up (d) AS ("
-        "    SELECT ?2"
-        "    UNION SELECT r.manifest FROM manifest_refs AS r"
-        "     JOIN up ON r.child = up.d AND r.kind <> 'subject')"
-        "  SELECT 1 FROM up JOIN repo_digests AS rd ON rd.repo_id = ?1 AND rd.digest = up.d)"
-        " THEN 1 ELSE 0 END",
+    [ST_REPO_HAS] = "SELECT EXISTS (SELECT 1 FROM repo_digests WHERE repo_id = ?1 AND digest = ?2)",
     [ST_REFERRERS] = "SELECT manifest FROM manifest_refs WHERE kind = 'subject' AND child = ?1"
                      " ORDER BY manifest",
     [ST_BLOB_PUT] = "INSERT INTO blobs (digest, size, stored_at, last_access)"
@@ -399,6 +397,12 @@ out:
     return id;
 }
 
+int64_t index_repo_find(struct index *ix, const char *rule, const char *name)
+{
+    CHECK_INDEX(ix);
+    return repo_get(ix, rule, name);
+}
+
 int64_t index_repo_id(struct index *ix, const char *rule, const char *name)
 {
     sqlite3_stmt *s;
@@ -605,16 +609,6 @@ int index_manifest_put(struct index *ix, int64_t repo, const char *digest, const
         s = st(ix, ST_REF_INS);
         if (bind_text(s, 1, digest) == -1 || bind_text(s, 2, children[i].ic_digest) == -1 ||
             bind_text(s, 3, children[i].ic_kind) == -1) {
-            st_done(s);
-            goto out;
-        }
-        if (st_exec(s) == -1)
-            goto out;
-        /* A subject is what this manifest points at, not what it vouches for. */
-        if (strcmp(children[i].ic_kind, "subject") == 0)
-            continue;
-        s = st(ix, ST_REPO_DIGEST_INS);
-        if (bind_int(s, 1, repo) == -1 || bind_text(s, 2, children[i].ic_digest) == -1) {
             st_done(s);
             goto out;
         }

@@ -26,6 +26,10 @@ void index_close(struct index *ix); /* accepts NULL */
  * prefix, <name> the repository's name on the upstream. */
 int64_t index_repo_id(struct index *ix, const char *rule, const char *name);
 
+/* The id of repository (<rule>, <name>) when it exists, 0 when not (nothing is created), -1
+ * on error. */
+int64_t index_repo_find(struct index *ix, const char *rule, const char *name);
+
 struct index_tag {
     char it_digest[INDEX_DIGEST_MAX];
     char it_media_type[INDEX_MEDIA_TYPE_MAX];
@@ -65,8 +69,10 @@ struct index_child {
 };
 
 /*
- * Record manifest <digest> (<media_type>, <size> bytes) with its <n> children, and mark it
- * and every child as known in <repo>, in one transaction. Idempotent. 0 or -1.
+ * Record manifest <digest> (<media_type>, <size> bytes) with its <n> children, and mark the
+ * manifest (fetched from <repo> upstream) known in <repo>, in one transaction. The children
+ * are recorded, not marked: a descriptor list is no proof that a repository holds them.
+ * Idempotent. 0 or -1.
  */
 int index_manifest_put(struct index *ix, int64_t repo, const char *digest, const char *media_type,
                        int64_t size, const struct index_child *children, size_t n, int64_t now);
@@ -91,8 +97,9 @@ int index_blobs_touch(struct index *ix, const char *const *digests, size_t n, in
 int index_repo_digest_add(struct index *ix, int64_t repo, const char *digest);
 
 /*
- * 1 when <digest> is known in <repo>: added directly, or referenced by a manifest known in
- * <repo> (through any depth of index children). 0 when not, -1 on error.
+ * 1 when <digest> is known in <repo>: marked there by index_repo_digest_add or as the
+ * manifest of index_manifest_put, never through another manifest's references. 0 when not,
+ * -1 on error.
  */
 int index_repo_has(struct index *ix, int64_t repo, const char *digest);
 

@@ -48,9 +48,12 @@
 #define MREQ_MAGIC 0x4d524551u  /* "MREQ" */
 #define FETCH_MAGIC 0x46544348u /* "FTCH" */
 #define TAGS_BODY_MAX (4 * 1024 * 1024)
+/* The distribution spec's warning: clients show only code 299 to their users. */
+#define STALE_WARNING "299 - \"stale: upstream failed, serving the cached copy\""
 #define REFERRERS_BODY_MAX (4 * 1024 * 1024)
 
 struct fetch;
+struct tags_acc;
 
 /* Counters for /metrics (Prometheus text format). */
 struct api_metrics {
@@ -58,6 +61,7 @@ struct api_metrics {
     uint64_t manifest_hits, manifest_misses;
     uint64_t blob_hits, blob_misses;
     uint64_t tag_fresh, tag_checks, tag_changed, tag_check_errors, stale_served;
+    uint64_t confirmations;     /* HEADs sent: does this repository hold a digest stored here? */
     uint64_t bytes_from_store;  /* body bytes served from stored files */
 };
 
@@ -88,6 +92,14 @@ struct api {
     struct hot *hot_tags;      /* "repo\ntag" -> struct index_tag */
     struct hot *hot_known;     /* "repo\ndigest" -> "" (index_repo_has said 1) */
     struct hot *hot_manifests; /* digest -> media type, NUL, manifest bytes */
+    /*
+     * Repositories upstream has not confirmed yet live only here, under ids from -2 down
+     * (-1 is the index's error): "rule\nname" -> id and "#id" -> "rule\nname". The index row
+     * is made by repo_confirm, when upstream first answers with content for it, so anonymous
+     * probes of made-up names never grow the repositories table.
+     */
+    struct hot *hot_pending;
+    int64_t next_pending;
 };
 
 #define API_BATCH_MAX 4096
@@ -109,6 +121,8 @@ struct mreq {
     char accept[1024];
     char tagname[ROUTE_REF_MAX + 1]; /* the tag asked for, "" for pulls by digest */
     char want[INDEX_DIGEST_MAX];     /* the digest being fetched */
+    int child;                       /* serving the platform child of the tag's index */
+    struct tags_acc *tags;           /* tags/list: upstream's pages gathered so far */
     void (*cont)(struct mreq *m, struct fetch *f);
     struct mreq *next_waiter;
 };
@@ -181,6 +195,10 @@ static void send_body(struct evhttp_request *req, int status, const char *conten
     struct evbuffer *buf = evbuffer_new();
     char clen[32];
 
+    /* An error after a stored object's headers were set (416) replaces them, once each. */
+    evhttp_remove_header(h, "Content-Type");
+    evhttp_remove_header(h, "Docker-Distribution-API-Version");
+    evhttp_remove_header(h, "Content-Length");
     set_common_headers(req);
     evhttp_add_header(h, "Content-Type", content_type);
     snprintf(clen, sizeof(clen), "%zu", len);
@@ -236,7 +254,9 @@ static int serve_stored(struct evhttp_request *req, struct exchange *x, const st
                         int ranges)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    const char *range = evhttp_find_header(evhttp_request_get_input_headers(req), "Range");
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *range = fill_range_header(evhttp_find_header(in, "Range"),
+                                          evhttp_find_header(in, "If-Range"), digest);
     int64_t size, start = 0, end;
     char buf[192];
     int status = 200;
@@ -379,9 +399,15 @@ static void hot_key2(char *out, size_t size, int64_t repo, const char *s)
     snprintf(out, size, "%" PRId64 "\n%s", repo, s);
 }
 
+#define REPO_KEY_MAX (RULES_NAME_MAX + 256)
+
+/*
+ * The id of repository (<rule>, <name>): the index's when it has a row, else a pending id
+ * (< -1) held in memory until repo_confirm; -1 on an index error.
+ */
 static int64_t repo_id_cached(struct api *api, const char *rule, const char *name)
 {
-    char key[RULES_NAME_MAX + 256];
+    char key[REPO_KEY_MAX], rkey[32];
     const void *v;
     size_t n;
     int64_t id;
@@ -392,9 +418,54 @@ static int64_t repo_id_cached(struct api *api, const char *rule, const char *nam
         memcpy(&id, v, sizeof(id));
         return id;
     }
-    id = index_repo_id(api->ix, rule, name);
-    if (id > 0)
+    id = index_repo_find(api->ix, rule, name);
+    if (id > 0) {
         hot_put(api->hot_repos, key, &id, sizeof(id));
+        return id;
+    }
+    if (id == -1)
+        return -1;
+    v = hot_get(api->hot_pending, key, &n);
+    if (v != NULL && n == sizeof(id)) {
+        memcpy(&id, v, sizeof(id));
+        return id;
+    }
+    id = api->next_pending--;
+    hot_put(api->hot_pending, key, &id, sizeof(id));
+    snprintf(rkey, sizeof(rkey), "#%" PRId64, id);
+    hot_put(api->hot_pending, rkey, key, strlen(key) + 1);
+    return id;
+}
+
+/*
+ * Upstream answered with content for repository <repo>: make its index row if it is still
+ * pending. Returns the index's id, or -1 when the row cannot be made (or the pending entry
+ * was evicted: the caller then records nothing, which only costs a later confirmation).
+ */
+static int64_t repo_confirm(struct api *api, int64_t repo)
+{
+    char rkey[32], key[REPO_KEY_MAX];
+    const char *v, *nl;
+    size_t n;
+    int64_t id;
+
+    if (repo > 0 || repo == -1)
+        return repo;
+    snprintf(rkey, sizeof(rkey), "#%" PRId64, repo);
+    v = hot_get(api->hot_pending, rkey, &n);
+    if (v == NULL || n == 0 || n > sizeof(key) || v[n - 1] != '\0')
+        return -1;
+    memcpy(key, v, n);
+    nl = strchr(key, '\n');
+    if (nl == NULL)
+        return -1;
+    key[nl - key] = '\0';
+    id = index_repo_id(api->ix, key, nl + 1);
+    key[nl - key] = '\n';
+    if (id <= 0)
+        return -1;
+    hot_put(api->hot_repos, key, &id, sizeof(id));
+    hot_del(api->hot_pending, key);
     return id;
 }
 
@@ -428,7 +499,12 @@ static void tag_forget(struct api *api, int64_t repo, const char *tag)
 static int tag_put_cached(struct api *api, int64_t repo, const char *tag, const char *digest,
                           const char *media_type, int64_t now)
 {
-    int rc = index_tag_put(api->ix, repo, tag, digest, media_type, now);
+    int rc;
+
+    repo = repo_confirm(api, repo);
+    if (repo <= 0)
+        return -1;
+    rc = index_tag_put(api->ix, repo, tag, digest, media_type, now);
     tag_forget(api, repo, tag);
     return rc;
 }
@@ -457,7 +533,12 @@ static int repo_has_cached(struct api *api, int64_t repo, const char *digest)
 static int repo_add_cached(struct api *api, int64_t repo, const char *digest)
 {
     char key[INDEX_DIGEST_MAX + 32];
-    int rc = index_repo_digest_add(api->ix, repo, digest);
+    int rc;
+
+    repo = repo_confirm(api, repo);
+    if (repo <= 0)
+        return -1;
+    rc = index_repo_digest_add(api->ix, repo, digest);
 
     if (rc == 0) {
         hot_key2(key, sizeof(key), repo, digest);
@@ -557,8 +638,11 @@ static void mreq_unhook(struct mreq *m)
 }
 
 /* The request is answered (or its client left): release it. */
+static void tags_acc_free(struct mreq *m);
+
 static void mreq_free(struct mreq *m)
 {
+    tags_acc_free(m);
     if (m->gone && m->req != NULL && evhttp_request_get_connection(m->req) == NULL)
         evhttp_send_reply_end(m->req); /* frees the detached request */
     m->magic = 0;
@@ -634,9 +718,12 @@ static void fetch_on_done(void *arg, enum upstream_result res, const struct upst
     free(f);
 }
 
-/* Join the fetch named <key>, or start it with <t>; <m> continues in <cont> when it ends. */
-static void fetch_join(struct mreq *m, const char *key, const struct upstream_target *t,
-                       void (*cont)(struct mreq *, struct fetch *))
+/*
+ * Join the fetch named <key>, or start it with <t>; <m> continues in <cont> when it ends.
+ * Returns 1 when this call sent a request upstream, 0 when it joined one in flight.
+ */
+static int fetch_join(struct mreq *m, const char *key, const struct upstream_target *t,
+                      void (*cont)(struct mreq *, struct fetch *))
 {
     struct api *api = m->api;
     struct fetch *f;
@@ -657,10 +744,11 @@ static void fetch_join(struct mreq *m, const char *key, const struct upstream_ta
         api->fetches = f;
         f->waiters = m;
         f->xfer = upstream_start(api->up, t, &cbs, f);
-        return;
+        return 1;
     }
     m->next_waiter = f->waiters;
     f->waiters = m;
+    return 0;
 }
 
 static void target_init(struct upstream_target *t, const struct mreq *m, const char *path,
@@ -709,6 +797,9 @@ static int manifest_index(struct mreq *m, const char *digest, const char *media_
     struct index_child *kids = NULL;
     int rc;
 
+    m->repo = repo_confirm(m->api, m->repo);
+    if (m->repo <= 0)
+        return -1;
     memset(&mi, 0, sizeof(mi));
     if (manifest_parse(body, len, media_type, &mi, &err) == -1)
         return index_manifest_put(m->api->ix, m->repo, digest, media_type, (int64_t)len, NULL,
@@ -770,6 +861,46 @@ static void send_manifest(struct evhttp_request *req, const char *digest, const 
  * Serve manifest <digest> to <m> and release it: from memory, else from the store (and keep
  * it in memory for the next time). -1 when the store does not have it (nothing was sent).
  */
+static void manifest_fetch_digest(struct mreq *m, const char *digest);
+static int manifest_serve(struct mreq *m, const char *digest, const char *warning);
+
+/*
+ * A tag's manifest of type <mt> for <m>'s client: 1 when the client cannot take it and must
+ * get a platform child instead (the tag is an index or list and the client's Accept names
+ * manifest types, none of which covers it).
+ */
+static int wants_child(const struct mreq *m, const char *mt)
+{
+    return m->tagname[0] != '\0' && !m->child && manifest_is_index_type(mt) &&
+           manifest_accepts(m->accept, mt) == 0;
+}
+
+#define CHILD_OS "linux"
+#define CHILD_ARCH "amd64"
+
+/*
+ * <m>'s client takes no index: answer with the linux/amd64 child of index <body> (as
+ * distribution and ECR do), from the store when this repository is known to hold it, else
+ * fetched by digest. Releases <m>.
+ */
+static void serve_child(struct mreq *m, const char *body, size_t len, const char *warning)
+{
+    char digest[INDEX_DIGEST_MAX], mt[INDEX_MEDIA_TYPE_MAX];
+    int r = manifest_pick_platform(body, len, CHILD_OS, CHILD_ARCH, digest, sizeof(digest), mt,
+                                   sizeof(mt));
+
+    m->child = 1;
+    if (r != 1) {
+        mreq_error(m, OCI_ERR_MANIFEST_UNKNOWN,
+                   "the client accepts no index and the index has no linux/amd64 manifest",
+                   m->tagname);
+        return;
+    }
+    if (repo_has_cached(m->api, m->repo, digest) == 1 && manifest_serve(m, digest, warning) == 0)
+        return;
+    manifest_fetch_digest(m, digest);
+}
+
 static int manifest_serve(struct mreq *m, const char *digest, const char *warning)
 {
     struct api *api = m->api;
@@ -792,11 +923,20 @@ static int manifest_serve(struct mreq *m, const char *digest, const char *warnin
         if (mt == NULL)
             return -1;
     }
-    if (repo_has_cached(api, m->repo, digest) != 1)
+    m->repo = repo_confirm(api, m->repo);
+    if (m->repo > 0 && repo_has_cached(api, m->repo, digest) != 1)
         repo_add_cached(api, m->repo, digest);
-    if (m->tagname[0] != '\0')
-        note_pulled(api, m->repo, m->tagname);
     note_touched(api, digest);
+    if (wants_child(m, mt)) {
+        /* The hot map's bytes may move on the next put: serve_child reads them first. */
+        char *copy = xmalloc(len + 1);
+        memcpy(copy, body, len);
+        serve_child(m, copy, len, warning);
+        free(copy);
+        return 0;
+    }
+    if (m->tagname[0] != '\0' && m->repo > 0)
+        note_pulled(api, m->repo, m->tagname);
     if (!m->gone)
         send_manifest(m->req, digest, mt, body, len, warning);
     mreq_free(m);
@@ -855,10 +995,14 @@ static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
     }
     manifest_index(m, digest, mt, f->body ? f->body : "", f->len);
     manifest_remember(m->api, digest, mt, f->body ? f->body : "", f->len);
-    if (m->tagname[0] != '\0')
+    if (m->tagname[0] != '\0' && !m->child)
         tag_put_cached(m->api, m->repo, m->tagname, digest, mt, util_now());
     if (m->gone) {
         mreq_free(m);
+        return;
+    }
+    if (wants_child(m, mt)) {
+        serve_child(m, f->body ? f->body : "", f->len, NULL);
         return;
     }
     /* Answer from the bytes in hand: the store may have refused them (disk full). */
@@ -879,14 +1023,15 @@ static void manifest_by_digest_fetched(struct mreq *m, struct fetch *f)
 }
 
 /*
- * The Accept header for manifest requests upstream: the client's when it names manifest
- * types, else every type we know. ("*" + "/" + "*" alone would make a registry such as
- * distribution 2.8 answer 404 for an OCI manifest, or down-convert a Docker one.)
+ * The Accept header for manifest requests upstream: every type we know, whatever the client
+ * sent. A tag then means what upstream calls it (an index stays an index), requests joined
+ * by several clients are the same request, and each client is answered by its own Accept
+ * (manifest_serve). ("*" + "/" + "*" alone would make a registry such as distribution 2.8
+ * answer 404 for an OCI manifest, or down-convert a Docker one.)
  */
 static const char *upstream_accept(const struct mreq *m)
 {
-    if (strstr(m->accept, "manifest") != NULL || strstr(m->accept, "image.index") != NULL)
-        return m->accept;
+    (void)m;
     return manifest_accept_all;
 }
 
@@ -918,7 +1063,7 @@ static int serve_stale(struct mreq *m, struct fetch *f)
                                   m->rule->rule_refresh_interval, m->rule->rule_stale_if_error};
     char status[16];
 
-    if (m->tagname[0] == '\0' || !m->have_tag)
+    if (m->tagname[0] == '\0' || !m->have_tag || m->child)
         return 0;
     if (f->res != UPSTREAM_NETWORK &&
         !(f->res == UPSTREAM_HTTP && (f->resp.ur_status >= 500 || f->resp.ur_status == 429)))
@@ -930,7 +1075,7 @@ static int serve_stale(struct mreq *m, struct fetch *f)
     api->mx.stale_served++;
     log_event(LOG_WARN, "serve-stale", "repo", m->upname, "tag", m->tagname, "digest",
               m->tag.it_digest, "upstream_status", status, "error", f->err, NULL);
-    return manifest_serve(m, m->tag.it_digest, "110 - \"Response is Stale\"") == 0;
+    return manifest_serve(m, m->tag.it_digest, STALE_WARNING) == 0;
 }
 
 /* The tag check (HEAD) ended. */
@@ -982,6 +1127,28 @@ static void serve_tag_after_fetch(struct mreq *m, struct fetch *f)
     manifest_fetched(m, f, "");
 }
 
+/* Upstream answered the HEAD for a manifest stored for another repository. */
+static void manifest_confirmed(struct mreq *m, struct fetch *f)
+{
+    const char *d = f->resp.ur_digest;
+
+    if (f->res != UPSTREAM_OK) {
+        mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
+                   "manifest unknown to this repository upstream", f->err);
+        return;
+    }
+    if (d[0] != '\0' && strcmp(d, m->rt.rq_ref) != 0) {
+        mreq_error(m, OCI_ERR_UPSTREAM, "upstream confirmed another digest", d);
+        return;
+    }
+    m->api->mx.manifest_hits++;
+    if (manifest_serve(m, m->rt.rq_ref, NULL) == 0)
+        return;
+    m->api->mx.manifest_hits--;
+    m->api->mx.manifest_misses++;
+    manifest_fetch_digest(m, m->rt.rq_ref);
+}
+
 static void handle_manifest(struct mreq *m)
 {
     struct api *api = m->api;
@@ -994,6 +1161,18 @@ static void handle_manifest(struct mreq *m)
                 api->mx.manifest_hits++;
                 return;
             }
+        } else if (store_has(api->st, m->rt.rq_ref) &&
+                   index_manifest_get(api->ix, m->rt.rq_ref, NULL, 0, NULL) == 1) {
+            /* Stored for another repository: upstream's HEAD says whether this one has it. */
+            struct upstream_target t;
+            char path[1024], key[1200];
+            snprintf(path, sizeof(path), "/v2/%s/manifests/%s", m->upname, m->rt.rq_ref);
+            snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
+            target_init(&t, m, path, 1);
+            t.ut_accept = upstream_accept(m);
+            if (fetch_join(m, key, &t, manifest_confirmed))
+                api->mx.confirmations++;
+            return;
         }
         api->mx.manifest_misses++;
         manifest_fetch_digest(m, m->rt.rq_ref);
@@ -1014,7 +1193,6 @@ static void handle_manifest(struct mreq *m)
             }
         }
     }
-    api->mx.tag_checks++;
     {
         struct upstream_target t;
         char path[1024], key[1200];
@@ -1024,7 +1202,8 @@ static void handle_manifest(struct mreq *m)
         t.ut_accept = upstream_accept(m);
         /* A tag check with a cached answer does not linger on a failing upstream. */
         t.ut_max_retries = m->have_tag ? 0 : 2;
-        fetch_join(m, key, &t, tag_checked);
+        if (fetch_join(m, key, &t, tag_checked))
+            api->mx.tag_checks++;
     }
 }
 
@@ -1075,9 +1254,13 @@ static void blob_serve_or_fill(struct mreq *m)
 
     if (store_has(api->st, m->rt.rq_ref)) {
         if (index_blob_get(api->ix, m->rt.rq_ref, &size) == 0 &&
-            store_open_blob(api->st, m->rt.rq_ref, &size) != -1) {
+            index_manifest_get(api->ix, m->rt.rq_ref, NULL, 0, NULL) == 0) {
             /* A stored file the index lost (crash between rename and insert). */
-            index_blob_put(api->ix, m->rt.rq_ref, size, util_now());
+            int fd = store_open_blob(api->st, m->rt.rq_ref, &size);
+            if (fd != -1) {
+                close(fd);
+                index_blob_put(api->ix, m->rt.rq_ref, size, util_now());
+            }
         }
         if (repo_has_cached(api, m->repo, m->rt.rq_ref) != 1)
             repo_add_cached(api, m->repo, m->rt.rq_ref);
@@ -1095,7 +1278,10 @@ static void blob_serve_or_fill(struct mreq *m)
     blob_start_or_join(m);
 }
 
-/* Upstream answered the HEAD that confirms a blob belongs to this repository. */
+/*
+ * Upstream answered the HEAD that confirms a blob belongs to this repository: from now on it
+ * is known there (the one place besides a fill for this repository that marks a blob).
+ */
 static void blob_confirmed(struct mreq *m, struct fetch *f)
 {
     if (f->res != UPSTREAM_OK) {
@@ -1103,6 +1289,7 @@ static void blob_confirmed(struct mreq *m, struct fetch *f)
                    "blob unknown to this repository upstream", f->err);
         return;
     }
+    repo_add_cached(m->api, m->repo, m->rt.rq_ref);
     blob_serve_or_fill(m);
 }
 
@@ -1150,7 +1337,8 @@ static void handle_blob(struct mreq *m)
                         fill_repo(f) == m->repo)) {
             snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
             target_init(&t, m, path, 1);
-            fetch_join(m, key, &t, blob_confirmed);
+            if (fetch_join(m, key, &t, blob_confirmed))
+                api->mx.confirmations++;
             return;
         }
         blob_serve_or_fill(m);
@@ -1167,101 +1355,195 @@ static void handle_blob(struct mreq *m)
 
 /* ---- tags/list and referrers ------------------------------------------------------------ */
 
-static void tags_from_index(struct mreq *m, const char *why)
-{
-    char **tags = NULL;
-    size_t n = 0;
-    json_t *root, *arr;
-    char *s;
-    int limit = m->rt.rq_n >= 0 ? m->rt.rq_n : -1;
+#define TAGS_PAGES_MAX 64 /* upstream pages followed for one list */
 
-    if (index_tags_list(m->api->ix, m->repo, m->rt.rq_last, limit, &tags, &n) == -1 || n == 0) {
-        index_strings_free(tags, n);
-        mreq_error(m, OCI_ERR_UPSTREAM, "upstream failed and no tags are cached", why);
-        return;
-    }
-    root = json_object();
-    arr = json_array();
-    for (size_t i = 0; i < n; i++)
+/* The Link to the page after <last>, for <m>'s client: its own name and ?ns=. */
+static void tags_link(struct mreq *m, int n, const char *last)
+{
+    char link[1400];
+
+    snprintf(link, sizeof(link), "</v2/%s/tags/list?n=%d&last=%s%s%s>; rel=\"next\"",
+             m->rt.rq_name, n, last, m->rt.rq_ns[0] ? "&ns=" : "", m->rt.rq_ns);
+    evhttp_add_header(evhttp_request_get_output_headers(m->req), "Link", link);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Answer <m> with <n> tag names <tags> (sorted here, whatever order they came in), the
+ * client's ?last= and ?n= applied, and a Link when more follow. <warning> adds a Warning.
+ * Releases <m>.
+ */
+static void tags_answer(struct mreq *m, char **tags, size_t n, const char *warning)
+{
+    json_t *root = json_object(), *arr = json_array();
+    size_t i = 0, out = 0, k = 0;
+    int limit = m->rt.rq_n;
+    char *s;
+
+    qsort(tags, n, sizeof(*tags), str_cmp);
+    /* Drop duplicates (pages that overlap). */
+    for (size_t j = 0; j < n; j++)
+        if (k == 0 || strcmp(tags[k - 1], tags[j]) != 0)
+            tags[k++] = tags[j];
+    n = k;
+    if (m->rt.rq_last[0] != '\0')
+        while (i < n && strcmp(tags[i], m->rt.rq_last) <= 0)
+            i++;
+    for (; i < n && (limit < 0 || out < (size_t)limit); i++, out++)
         json_array_append_new(arr, json_string(tags[i]));
     json_object_set_new(root, "name", json_string(m->rt.rq_name));
     json_object_set_new(root, "tags", arr);
     s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (!m->gone) {
-        evhttp_add_header(evhttp_request_get_output_headers(m->req), "Warning",
-                          "110 - \"Response is Stale\"");
-        if (limit > 0 && (int)n == limit) {
-            char link[1024];
-            snprintf(link, sizeof(link), "</v2/%s/tags/list?n=%d&last=%s>; rel=\"next\"",
-                     m->rt.rq_name, limit, tags[n - 1]);
-            evhttp_add_header(evhttp_request_get_output_headers(m->req), "Link", link);
-        }
+        if (warning != NULL)
+            evhttp_add_header(evhttp_request_get_output_headers(m->req), "Warning", warning);
+        if (limit > 0 && out == (size_t)limit && i < n)
+            tags_link(m, limit, tags[i - 1]);
         send_body(m->req, 200, "application/json", s, strlen(s));
     }
     free(s);
-    index_strings_free(tags, n);
     mreq_free(m);
 }
 
-static void tags_fetched(struct mreq *m, struct fetch *f)
+static void tags_from_index(struct mreq *m, const char *why)
 {
-    json_error_t jerr;
-    json_t *root;
-    char *s;
+    char **tags = NULL;
+    size_t n = 0;
 
-    if (f->res == UPSTREAM_HTTP && (f->resp.ur_status == 404 || f->resp.ur_status == 401 ||
-                                    f->resp.ur_status == 403)) {
-        mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_NAME_UNKNOWN),
-                   "upstream refused the tag list", f->err);
+    if (index_tags_list(m->api->ix, m->repo, NULL, -1, &tags, &n) == -1 || n == 0) {
+        index_strings_free(tags, n);
+        mreq_error(m, OCI_ERR_UPSTREAM, "upstream failed and no tags are cached", why);
         return;
     }
-    if (f->res != UPSTREAM_OK) {
-        tags_from_index(m, f->err);
-        return;
-    }
-    root = json_loadb(f->body ? f->body : "", f->len, 0, &jerr);
-    if (root == NULL || !json_is_object(root)) {
-        json_decref(root);
-        tags_from_index(m, "upstream sent a malformed tag list");
-        return;
-    }
-    json_object_set_new(root, "name", json_string(m->rt.rq_name));
-    s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    if (!m->gone) {
-        if (f->resp.ur_link[0] != '\0') {
-            /* </v2/UPNAME/tags/list?...>: point it back at the client's name. */
-            const char *q = strstr(f->resp.ur_link, "/tags/list");
-            if (q != NULL) {
-                char link[1200];
-                snprintf(link, sizeof(link), "</v2/%s%s", m->rt.rq_name, q);
-                evhttp_add_header(evhttp_request_get_output_headers(m->req), "Link", link);
-            }
-        }
-        send_body(m->req, 200, "application/json", s, strlen(s));
-    }
-    free(s);
-    mreq_free(m);
+    tags_answer(m, tags, n, STALE_WARNING);
+    index_strings_free(tags, n);
 }
 
-static void handle_tags(struct mreq *m)
+/* The tags gathered so far from upstream's pages, for one client. */
+struct tags_acc {
+    char **ta_tags;
+    size_t ta_n, ta_cap;
+    int ta_pages;
+};
+
+static void tags_acc_free(struct mreq *m)
+{
+    struct tags_acc *a = m->tags;
+
+    if (a == NULL)
+        return;
+    index_strings_free(a->ta_tags, a->ta_n);
+    free(a);
+    m->tags = NULL;
+}
+
+static void tags_fetched(struct mreq *m, struct fetch *f);
+
+/*
+ * The next page's path from upstream's Link header, when it is a page of the same list on
+ * the same upstream ("</v2/UPNAME/tags/list?...>"); else 0.
+ */
+static int tags_next_page(const struct mreq *m, const char *link, char *path, size_t size)
+{
+    char want[RULES_NAME_MAX + 32];
+    const char *lt = strchr(link, '<'), *gt;
+    size_t wl;
+
+    if (lt == NULL || (gt = strchr(lt, '>')) == NULL || strstr(link, "rel=\"next\"") == NULL)
+        return 0;
+    lt++;
+    wl = (size_t)snprintf(want, sizeof(want), "/v2/%s/tags/list?", m->upname);
+    if ((size_t)(gt - lt) <= wl || strncmp(lt, want, wl) != 0 || (size_t)(gt - lt) >= size)
+        return 0;
+    for (const char *p = lt; p < gt; p++)
+        if ((unsigned char)*p <= ' ' || *p == '#')
+            return 0;
+    memcpy(path, lt, (size_t)(gt - lt));
+    path[gt - lt] = '\0';
+    return 1;
+}
+
+static void tags_fetch_page(struct mreq *m, const char *path)
 {
     struct upstream_target t;
-    char path[1400], key[1500];
-    size_t n;
+    char key[1500];
 
-    n = (size_t)snprintf(path, sizeof(path), "/v2/%s/tags/list", m->upname);
-    if (m->rt.rq_n >= 0)
-        n += (size_t)snprintf(path + n, sizeof(path) - n, "?n=%d", m->rt.rq_n);
-    if (m->rt.rq_last[0] != '\0' && n < sizeof(path))
-        snprintf(path + n, sizeof(path) - n, "%slast=%s", m->rt.rq_n >= 0 ? "&" : "?",
-                 m->rt.rq_last);
     target_init(&t, m, path, 0);
     t.ut_max_body = TAGS_BODY_MAX;
     t.ut_max_retries = 1;
     snprintf(key, sizeof(key), "GET %s %s", m->rule->rule_prefix, path);
     fetch_join(m, key, &t, tags_fetched);
+}
+
+static void tags_fetched(struct mreq *m, struct fetch *f)
+{
+    json_error_t jerr;
+    json_t *root, *arr;
+    struct tags_acc *a;
+    char next[1400];
+
+    if (f->res == UPSTREAM_HTTP && (f->resp.ur_status == 404 || f->resp.ur_status == 401 ||
+                                    f->resp.ur_status == 403)) {
+        tags_acc_free(m);
+        mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_NAME_UNKNOWN),
+                   "upstream refused the tag list", f->err);
+        return;
+    }
+    if (f->res != UPSTREAM_OK) {
+        tags_acc_free(m);
+        tags_from_index(m, f->err);
+        return;
+    }
+    root = json_loadb(f->body ? f->body : "", f->len, 0, &jerr);
+    arr = json_is_object(root) ? json_object_get(root, "tags") : NULL;
+    if (root == NULL || !json_is_object(root) || !(json_is_array(arr) || json_is_null(arr))) {
+        json_decref(root);
+        tags_acc_free(m);
+        tags_from_index(m, "upstream sent a malformed tag list");
+        return;
+    }
+    if (m->tags == NULL)
+        m->tags = xcalloc(1, sizeof(*m->tags));
+    a = m->tags;
+    a->ta_pages++;
+    for (size_t i = 0; json_is_array(arr) && i < json_array_size(arr); i++) {
+        json_t *t = json_array_get(arr, i);
+        if (!json_is_string(t) || json_string_length(t) > ROUTE_REF_MAX)
+            continue;
+        if (a->ta_n == a->ta_cap) {
+            a->ta_cap = a->ta_cap ? a->ta_cap * 2 : 64;
+            a->ta_tags = xrealloc(a->ta_tags, a->ta_cap * sizeof(*a->ta_tags));
+        }
+        a->ta_tags[a->ta_n++] = xstrdup(json_string_value(t));
+    }
+    json_decref(root);
+    /* Upstream pages (ghcr, quay): gather every page, then sort and page for the client. */
+    if (f->resp.ur_link[0] != '\0' && a->ta_pages < TAGS_PAGES_MAX &&
+        tags_next_page(m, f->resp.ur_link, next, sizeof(next))) {
+        tags_fetch_page(m, next);
+        return;
+    }
+    m->tags = NULL;
+    tags_answer(m, a->ta_tags, a->ta_n, NULL);
+    index_strings_free(a->ta_tags, a->ta_n);
+    free(a);
+}
+
+/*
+ * tags/list: upstream's whole list (every page of it), sorted and paged here by the client's
+ * ?n= and ?last= (distribution 2.8 does neither); the cached tags when upstream fails.
+ */
+static void handle_tags(struct mreq *m)
+{
+    char path[1400];
+
+    snprintf(path, sizeof(path), "/v2/%s/tags/list", m->upname);
+    tags_fetch_page(m, path);
 }
 
 static const char empty_index[] =
@@ -1400,6 +1682,9 @@ static void handle_metrics(struct api *api, struct evhttp_request *req)
            mx->tag_changed);
     metric(b, "ecr_ptc_tag_check_errors_total", "counter", "tag checks upstream failed", NULL,
            mx->tag_check_errors);
+    metric(b, "ecr_ptc_upstream_confirmations_total", "counter",
+           "HEADs sent to confirm that a repository holds a digest stored for another", NULL,
+           mx->confirmations);
     metric(b, "ecr_ptc_stale_served_total", "counter",
            "tags served stale because upstream failed (stale_if_error)", NULL, mx->stale_served);
     metric(b, "ecr_ptc_bytes_served_total", "counter",
@@ -1575,6 +1860,8 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
     api->hot_tags = hot_new(HOT_TAGS, 8 * 1024 * 1024);
     api->hot_known = hot_new(HOT_KNOWN, 8 * 1024 * 1024);
     api->hot_manifests = hot_new(HOT_MANIFESTS, HOT_MANIFEST_BYTES);
+    api->hot_pending = hot_new(HOT_REPOS, 1024 * 1024);
+    api->next_pending = -2;
     api->pulled_repos = xcalloc(API_BATCH_MAX, sizeof(*api->pulled_repos));
     api->pulled_tags = xcalloc(API_BATCH_MAX, sizeof(*api->pulled_tags));
     api->touched = xcalloc(API_BATCH_MAX, sizeof(*api->touched));
@@ -1610,6 +1897,7 @@ void api_destroy(struct api *api)
         while (f->waiters != NULL) {
             struct mreq *w = f->waiters;
             f->waiters = w->next_waiter;
+            tags_acc_free(w);
             w->magic = 0;
             free(w);
         }
@@ -1625,6 +1913,7 @@ void api_destroy(struct api *api)
     hot_free(api->hot_tags);
     hot_free(api->hot_known);
     hot_free(api->hot_manifests);
+    hot_free(api->hot_pending);
     free(api->pulled_repos);
     free(api->pulled_tags);
     free(api->touched);

@@ -475,7 +475,9 @@ static void follower_start(struct follower *fw)
 {
     struct fill *f = fw->fill;
     struct evkeyvalq *h = evhttp_request_get_output_headers(fw->req);
-    const char *range = evhttp_find_header(evhttp_request_get_input_headers(fw->req), "Range");
+    struct evkeyvalq *in = evhttp_request_get_input_headers(fw->req);
+    const char *range = fill_range_header(evhttp_find_header(in, "Range"),
+                                          evhttp_find_header(in, "If-Range"), f->digest);
     char buf[96];
     int64_t start = 0, end = f->length;
     int status = 200;
@@ -935,6 +937,21 @@ void fills_destroy(struct fills *fs)
     }
     fs->magic = 0;
     free(fs);
+}
+
+const char *fill_range_header(const char *range, const char *if_range, const char *digest)
+{
+    size_t dl;
+
+    if (range == NULL || if_range == NULL)
+        return range;
+    /* RFC 9110 13.1.5: a strong comparison with our ETag, "<digest>"; a date (we send no
+     * Last-Modified) or another tag never matches, and the Range is then ignored. */
+    dl = strlen(digest);
+    if (strlen(if_range) == dl + 2 && if_range[0] == '"' && if_range[dl + 1] == '"' &&
+        strncmp(if_range + 1, digest, dl) == 0)
+        return range;
+    return NULL;
 }
 
 int fill_parse_range(const char *hdr, int64_t size, int64_t *start, int64_t *end)

@@ -62,4 +62,10 @@ void fills_get_stats(const struct fills *fs, struct fill_stats *out);
  */
 int fill_parse_range(const char *hdr, int64_t size, int64_t *start, int64_t *end);
 
+/*
+ * The Range header to honour for the object <digest> (ETag "<digest>"): <range> unless the
+ * request's <if_range> (may be NULL) does not match, in which case NULL (answer 200 whole).
+ */
+const char *fill_range_header(const char *range, const char *if_range, const char *digest);
+
 #endif

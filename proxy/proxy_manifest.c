@@ -211,3 +211,102 @@ void manifest_info_free(struct manifest_info *mi)
     mi->mi_refs = NULL;
     mi->mi_nrefs = 0;
 }
+
+int manifest_is_index_type(const char *media_type)
+{
+    return media_type != NULL &&
+           (strcmp(media_type, MT_OCI_INDEX) == 0 || strcmp(media_type, MT_DOCKER_LIST) == 0);
+}
+
+/* 1 when the media range <r> (<n> bytes, parameters stripped) covers <mt>. */
+static int range_covers(const char *r, size_t n, const char *mt)
+{
+    if (n == 3 && memcmp(r, "*/*", 3) == 0)
+        return 1;
+    if (n == strlen(mt) && strncasecmp(r, mt, n) == 0)
+        return 1;
+    return 0;
+}
+
+int manifest_accepts(const char *accept, const char *media_type)
+{
+    const char *p = accept;
+    int names_manifests = 0, covered = 0;
+
+    if (accept == NULL)
+        return -1;
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        const char *semi;
+        size_t n;
+        if (end == NULL)
+            end = p + strlen(p);
+        semi = memchr(p, ';', (size_t)(end - p));
+        if (semi != NULL && semi < end)
+            n = (size_t)(semi - p);
+        else
+            n = (size_t)(end - p);
+        while (n > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n > 0) {
+            /* Media types of manifests: "...manifest..." or "...image.index...". */
+            for (size_t i = 0; i + 8 <= n; i++)
+                if (strncasecmp(p + i, "manifest", 8) == 0 ||
+                    (i + 11 <= n && strncasecmp(p + i, "image.index", 11) == 0))
+                    names_manifests = 1;
+            if (media_type != NULL && range_covers(p, n, media_type))
+                covered = 1;
+        }
+        p = *end == ',' ? end + 1 : end;
+    }
+    if (!names_manifests)
+        return -1;
+    return covered;
+}
+
+int manifest_pick_platform(const char *body, size_t len, const char *os, const char *arch,
+                           char *digest, size_t dsize, char *media_type, size_t mtsize)
+{
+    json_t *root = NULL, *a;
+    json_error_t jerr;
+    int rc = -1;
+
+    if (body == NULL || len > MANIFEST_MAX_BYTES)
+        return -1;
+    root = json_loadb(body, len, 0, &jerr);
+    a = json_is_object(root) ? json_object_get(root, "manifests") : NULL;
+    if (!json_is_array(a))
+        goto out;
+    rc = 0;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *d = json_array_get(a, i), *pl, *dg, *mt, *v;
+        if (!json_is_object(d))
+            continue;
+        pl = json_object_get(d, "platform");
+        dg = json_object_get(d, "digest");
+        if (!json_is_object(pl) || !json_is_string(dg) ||
+            oci_digest_parse(json_string_value(dg), json_string_length(dg)) == OCI_DIGEST_NONE)
+            continue;
+        v = json_object_get(pl, "os");
+        if (!json_is_string(v) || strcmp(json_string_value(v), os) != 0)
+            continue;
+        v = json_object_get(pl, "architecture");
+        if (!json_is_string(v) || strcmp(json_string_value(v), arch) != 0)
+            continue;
+        if (str_copy(digest, dsize, json_string_value(dg)) == -1)
+            continue;
+        mt = json_object_get(d, "mediaType");
+        media_type[0] = '\0';
+        if (json_is_string(mt))
+            str_copy(media_type, mtsize, json_string_value(mt));
+        rc = 1;
+        break;
+    }
+out:
+    json_decref(root);
+    return rc;
+}

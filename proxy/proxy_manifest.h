@@ -42,7 +42,27 @@ int manifest_parse(const char *body, size_t len, const char *content_type,
 
 void manifest_info_free(struct manifest_info *mi);
 
-/* The Accept header the proxy sends upstream for manifests when the client sent none. */
+/* The Accept header the proxy sends upstream for manifests: every type it reads. Tags are
+ * always resolved with it, so what a tag means never depends on the first client's Accept. */
 extern const char *const manifest_accept_all;
+
+/* 1 when <media_type> is an OCI index or a Docker manifest list. */
+int manifest_is_index_type(const char *media_type);
+
+/*
+ * Does a client whose joined Accept header values are <accept> take <media_type>? 1 when a
+ * listed media range covers it (parameters ignored, "*" "/" "*" covers all), 0 when the
+ * client names manifest types but not this one, -1 when it names no manifest type at all
+ * (no Accept, or only "*" "/" "*" and the like: such a client takes what the tag is).
+ */
+int manifest_accepts(const char *accept, const char *media_type);
+
+/*
+ * In index <body> (<len> bytes), the first child whose platform is <os>/<arch>: 1 with its
+ * digest and media type ("" when the descriptor has none) copied out, 0 when no child
+ * matches, -1 when <body> is not an index.
+ */
+int manifest_pick_platform(const char *body, size_t len, const char *os, const char *arch,
+                           char *digest, size_t dsize, char *media_type, size_t mtsize);
 
 #endif

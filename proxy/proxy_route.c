@@ -271,10 +271,12 @@ static int parse_path(const char *p, size_t plen, struct route_req *out, enum oc
         return 0;
     if (oci_digest_parse(ref, reflen) != OCI_DIGEST_NONE) {
         out->rq_ref_is_digest = 1;
-    } else if (out->rq_kind != ROUTE_MANIFEST || memchr(ref, ':', reflen) != NULL) {
+    } else if (out->rq_kind != ROUTE_MANIFEST) {
         return set_error(err, why, OCI_ERR_DIGEST_INVALID, "invalid digest");
-    } else if (!oci_tag_valid(ref, reflen)) {
-        return set_error(err, why, OCI_ERR_MANIFEST_INVALID, "invalid tag");
+    } else if (memchr(ref, ':', reflen) != NULL || !oci_tag_valid(ref, reflen)) {
+        /* The spec: a manifest GET or HEAD fails only with 404 (MANIFEST_INVALID is an
+         * upload error). No tag or digest of that spelling can exist. */
+        return set_error(err, why, OCI_ERR_MANIFEST_UNKNOWN, "no manifest can have this name");
     }
     /* A digest is at most 135 bytes and a tag at most 128: both fit rq_ref. */
     memcpy(out->rq_ref, ref, reflen);

@@ -70,6 +70,23 @@ check "Range sends Content-Range" grep -qi "^Content-Range: bytes 10-19/$size" "
 check "Range sends the right 10 bytes" cmp -s "$E2E_TMP/part" <(tail -c +11 "$E2E_TMP/blob" | head -c 10)
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Range: bytes=$size-" "http://$P/v2/hub/$repo/blobs/$blob")
 check "an unsatisfiable Range answers 416" test "$code" = 416
+curl -s -D "$E2E_TMP/h" -o /dev/null -H "Range: bytes=$size-" "http://$P/v2/hub/$repo/blobs/$blob"
+check "a 416 carries one Content-Type and one API-Version header" bash -c "
+    [ \$(grep -ci '^Content-Type:' '$E2E_TMP/h') = 1 ] &&
+    [ \$(grep -ci '^Docker-Distribution-API-Version:' '$E2E_TMP/h') = 1 ] &&
+    [ \$(grep -ci '^Content-Length:' '$E2E_TMP/h') = 1 ]"
+curl -s -D "$E2E_TMP/h" -o "$E2E_TMP/part" -H 'Range: bytes=10-19' -H "If-Range: \"$blob\"" \
+    "http://$P/v2/hub/$repo/blobs/$blob"
+check "If-Range with the blob's ETag: 206" grep -q '^HTTP/1.1 206' "$E2E_TMP/h"
+curl -s -D "$E2E_TMP/h" -o "$E2E_TMP/part" -H 'Range: bytes=10-19' \
+    -H 'If-Range: "sha256:0000000000000000000000000000000000000000000000000000000000000000"' \
+    "http://$P/v2/hub/$repo/blobs/$blob"
+check "If-Range that does not match: 200 with the whole body (RFC 9110)" bash -c "
+    grep -q '^HTTP/1.1 200' '$E2E_TMP/h' && cmp -s '$E2E_TMP/part' '$E2E_TMP/blob'"
+curl -s -D "$E2E_TMP/h" -o "$E2E_TMP/part" -H 'Range: bytes=10-19' \
+    -H 'If-Range: Tue, 01 Dec 2026 08:00:00 GMT' "http://$P/v2/hub/$repo/blobs/$blob"
+check "If-Range with a date (no Last-Modified is sent): 200 whole" bash -c "
+    grep -q '^HTTP/1.1 200' '$E2E_TMP/h' && cmp -s '$E2E_TMP/part' '$E2E_TMP/blob'"
 curl -s -I -o "$E2E_TMP/h" "http://$P/v2/hub/$repo/blobs/$blob"
 check "HEAD blob gives its Content-Length" grep -qi "^Content-Length: $size" "$E2E_TMP/h"
 curl -s -I -o "$E2E_TMP/h" "http://$P/v2/hub/$repo/manifests/$tag"
@@ -84,11 +101,44 @@ check "... after asking upstream with a HEAD" test "$(fake_count 'HEAD blob')" =
 # Tags list, from upstream, with the client's name.
 tags=$(curl -s "http://$P/v2/hub/library/alpinetest/tags/list")
 check "tags/list lists both tags ($tags)" test "$tags" = '{"name":"hub/library/alpinetest","tags":["3","latest"]}'
-# docker-registry 2.8 ignores n and last (pagination came with distribution 3): the proxy
-# passes them on; 12-faults.sh checks the proxy's own paging from the index.
-curl -s -o /dev/null "http://$P/v2/hub/library/alpinetest/tags/list?n=1&last=2"
-check "tags/list passes n and last upstream" bash -c \
-    "curl -s http://127.0.0.1:$FAKE_PORT/_ctl/counts | grep -q 'n=1&last=2'"
+# docker-registry 2.8 neither sorts nor pages (distribution 3 does): the proxy takes upstream's
+# whole list and applies n and last itself, as the spec's content-discovery workflow expects.
+for t in b a zeta 10 2; do
+    skopeo copy -q --src-tls-verify=false --dest-tls-verify=false \
+        "docker://127.0.0.1:$REGISTRY_PORT/library/alpinetest:latest" \
+        "docker://127.0.0.1:$REGISTRY_PORT/library/alpinetest:$t"
+done
+T="http://$P/v2/hub/library/alpinetest/tags/list"
+tl() { curl -s -D "$E2E_TMP/th" "$T$1"; }
+check "tags/list in lexical order ($(tl ''))" \
+    test "$(tl '')" = '{"name":"hub/library/alpinetest","tags":["10","2","3","a","b","latest","zeta"]}'
+check "n=3: the first three ($(tl '?n=3'))" \
+    test "$(tl '?n=3')" = '{"name":"hub/library/alpinetest","tags":["10","2","3"]}'
+check "... and a Link to the next page" \
+    grep -qi '^Link: </v2/hub/library/alpinetest/tags/list?n=3&last=3>; rel="next"' "$E2E_TMP/th"
+check "n=3&last=3: the next three ($(tl '?n=3&last=3'))" \
+    test "$(tl '?n=3&last=3')" = '{"name":"hub/library/alpinetest","tags":["a","b","latest"]}'
+check "last=latest: what sorts after it ($(tl '?last=latest'))" \
+    test "$(tl '?last=latest')" = '{"name":"hub/library/alpinetest","tags":["zeta"]}'
+check "... and no Link on the last page" bash -c "! grep -qi '^Link:' '$E2E_TMP/th'"
+check "last= between two tags ($(tl '?last=2a&n=2'))" \
+    test "$(tl '?last=2a&n=2')" = '{"name":"hub/library/alpinetest","tags":["3","a"]}'
+check "n=0: an empty list ($(tl '?n=0'))" \
+    test "$(tl '?n=0')" = '{"name":"hub/library/alpinetest","tags":[]}'
+check "n=7 with exactly 7 tags: no Link" bash -c "curl -s -D '$E2E_TMP/th' -o /dev/null '$T?n=7' && ! grep -qi '^Link:' '$E2E_TMP/th'"
+# An upstream that pages (ghcr, quay) and does not sort: every page is gathered first.
+fake_ctl faults '[{"match":"^GET /v2/library/pager/tags/list\\?.*last=m","kind":"status","status":200,"count":-1,"body":{"name":"library/pager","tags":["y","c","x"]}},
+                  {"match":"^GET /v2/library/pager/tags/list$","kind":"status","status":200,"count":-1,"body":{"name":"library/pager","tags":["m","b","a"]},"headers":{"Link":"</v2/library/pager/tags/list?n=3&last=m>; rel=\"next\""}}]' >/dev/null
+check "a paging, unsorted upstream: all pages, sorted ($(curl -s "http://$P/v2/hub/library/pager/tags/list?n=4"))" \
+    test "$(curl -s "http://$P/v2/hub/library/pager/tags/list?n=4")" = '{"name":"hub/library/pager","tags":["a","b","c","m"]}'
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$P/v2/hub/library/pager/tags/list?n=-1")
+check "n=-1 is a bad request ($code)" test "$code" = 400
+fake_ctl faults '[]' >/dev/null
+code=$(curl -s -o "$E2E_TMP/b" -w '%{http_code}' "http://$P/v2/hub/library/alpinetest/manifests/.INVALID_MANIFEST_NAME")
+check "GET manifests/.INVALID_MANIFEST_NAME: 404 MANIFEST_UNKNOWN ($code)" \
+    bash -c "[ $code = 404 ] && grep -q MANIFEST_UNKNOWN '$E2E_TMP/b'"
+code=$(curl -s -I -o /dev/null -w '%{http_code}' "http://$P/v2/hub/library/alpinetest/manifests/.INVALID_MANIFEST_NAME")
+check "HEAD manifests/.INVALID_MANIFEST_NAME: 404 ($code)" test "$code" = 404
 
 # Referrers: docker-registry 2.8 lacks the API; the proxy answers what it knows, an OCI index.
 ref=$(curl -s "http://$P/v2/hub/library/alpinetest/referrers/$digest")
@@ -142,8 +192,9 @@ bad "/v2/hub/a%00b/manifests/latest" 400 NAME_INVALID
 bad "/v2/hub/$(printf 'a%.0s' $(seq 1 300))/manifests/latest" 400 NAME_INVALID
 bad "/v2/hub/a/blobs/sha256:1234" 400 DIGEST_INVALID
 bad "/v2/hub/a/blobs/latest" 400 DIGEST_INVALID
-bad "/v2/hub/a/manifests/sha256:XYZ" 400 DIGEST_INVALID
-bad "/v2/hub/a/manifests/-bad-tag" 400 MANIFEST_INVALID
+bad "/v2/hub/a/manifests/sha256:XYZ" 404 MANIFEST_UNKNOWN
+bad "/v2/hub/a/manifests/-bad-tag" 404 MANIFEST_UNKNOWN
+bad "/v2/hub/a/manifests/.INVALID_MANIFEST_NAME" 404 MANIFEST_UNKNOWN
 bad "/v2/hub/a/blobs/uploads/" 404 NOT_FOUND
 check "bad input never reached upstream" test "$(fake_ctl counts | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["requests"]))')" = 0
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://$P/v2/hub/library/nosuch/manifests/latest")

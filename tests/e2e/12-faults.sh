@@ -120,7 +120,7 @@ A faults '[{"match":"^HEAD /v2/.*/manifests/","kind":"status","status":429,"coun
 curl -s -D "$E2E_TMP/h" -o /dev/null "$tagurl"
 check "429 on HEAD: still 200 from cache" grep -q '^HTTP/1.1 200' "$E2E_TMP/h"
 check "429 on HEAD: the cached digest" grep -qi "^Docker-Content-Digest: $new" "$E2E_TMP/h"
-check "429 on HEAD: a Warning header" grep -qi '^Warning: 110' "$E2E_TMP/h"
+check "429 on HEAD: a Warning header" grep -qi '^Warning: 299 - "' "$E2E_TMP/h"
 check "429 on HEAD: no GET upstream" test "$(count "$A_PORT" 'GET manifest')" = 0
 check "429 on HEAD: a log line" grep -q 'serve-stale .*upstream_status=429' "$E2E_TMP/proxy.log"
 A faults '[]' >/dev/null
@@ -136,7 +136,7 @@ check "upstream down: an uncached tag is an upstream error ($code)" test "$code"
 curl -s -D "$E2E_TMP/h" -o "$E2E_TMP/b" "$P/v2/hub/library/alpinetest/tags/list?n=1"
 check "upstream down: tags/list from the index ($(cat "$E2E_TMP/b"))" \
     grep -q '{"name":"hub/library/alpinetest","tags":\["latest"\]}' "$E2E_TMP/b"
-check "... with a Link to the next page" grep -qi '^Link: </v2/hub/library/alpinetest/tags/list?n=1&last=latest>' "$E2E_TMP/h"
+check "... and no Link: nothing follows" bash -c "! grep -qi '^Link:' '$E2E_TMP/h'"
 check "pull by digest never needs upstream" \
     test "$(curl -s -o /dev/null -w '%{http_code}' "$P/v2/hub/library/alpinetest/manifests/$new")" = 200
 

@@ -195,6 +195,39 @@ Test(open, newer_schema_refused)
     rm_tmp(&t);
 }
 
+Test(open, v2_drops_marks_made_from_descriptor_lists)
+{
+    struct tmpdb t;
+    char *err = NULL;
+    struct index *ix;
+    sqlite3 *db;
+
+    mk_tmp(&t);
+    ix = index_open(t.path, &err);
+    cr_assert_not_null(ix, "%s", err ? err : "");
+    index_close(ix);
+    /* A version-1 database: the manifest's layer was marked known from its descriptor list. */
+    db = raw_open(t.path);
+    cr_assert_eq(sqlite3_exec(db,
+                              "PRAGMA user_version = 1;"
+                              "INSERT INTO repositories (id, rule, name) VALUES (1, 'r', 'evil');"
+                              "INSERT INTO manifests VALUES ('" D_MAN "', 'x', 10, 1);"
+                              "INSERT INTO manifest_refs VALUES ('" D_MAN "', '" D_L1 "', 'layer');"
+                              "INSERT INTO repo_digests VALUES (1, '" D_MAN "');"
+                              "INSERT INTO repo_digests VALUES (1, '" D_L1 "');"
+                              "INSERT INTO repo_digests VALUES (1, '" D_L2 "');",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    ix = index_open(t.path, &err);
+    cr_assert_not_null(ix, "%s", err ? err : "");
+    cr_assert_eq(index_repo_has(ix, 1, D_MAN), 1);
+    cr_assert_eq(index_repo_has(ix, 1, D_L1), 0, "a descriptor-made mark survived");
+    cr_assert_eq(index_repo_has(ix, 1, D_L2), 1, "a mark nothing references is a real fetch");
+    index_close(ix);
+    rm_tmp(&t);
+}
+
 Test(repo, id_create_and_lookup)
 {
     struct index *ix = open_mem();
@@ -367,8 +400,9 @@ Test(manifest, put_get_with_children)
     /* A short buffer gets a truncated, terminated copy. */
     cr_assert_eq(index_manifest_get(ix, D_MAN, tiny, sizeof(tiny), &size), 1);
     cr_assert_str_eq(tiny, "applica");
+    /* The manifest was fetched from the repository; what it lists was not. */
     for (size_t i = 0; i < ARRAY_LEN(ch); i++)
-        cr_assert_eq(index_repo_has(ix, repo, ch[i].ic_digest), 1, "%s", ch[i].ic_digest);
+        cr_assert_eq(index_repo_has(ix, repo, ch[i].ic_digest), 0, "%s", ch[i].ic_digest);
     cr_assert_eq(index_repo_has(ix, repo, D_MAN), 1);
     index_close(ix);
 }
@@ -390,7 +424,7 @@ Test(manifest, failed_put_leaves_nothing)
     /* No transaction is left open: the next put commits. */
     cr_assert_eq(index_manifest_put(ix, repo, D_MAN, MT_MANIFEST, 10, ch, 1, 1), 0);
     cr_assert_eq(index_manifest_get(ix, D_MAN, NULL, 0, NULL), 1);
-    cr_assert_eq(index_repo_has(ix, repo, D_L1), 1);
+    cr_assert_eq(index_repo_has(ix, repo, D_MAN), 1);
     index_close(ix);
 }
 
@@ -430,71 +464,53 @@ Test(repo_has, direct_and_not_across_repos)
     index_close(ix);
 }
 
-Test(repo_has, via_manifest_recorded_in_another_repo)
+Test(repo_has, a_descriptor_list_vouches_for_nothing)
 {
+    /*
+     * Issue 9: a manifest in lax/evil lists the private repository's layers while its own blob
+     * endpoint answers 404. Knowing that manifest must not make those layers readable there.
+     */
     struct index *ix = open_mem();
-    int64_t a = index_repo_id(ix, "r", "a"), b = index_repo_id(ix, "r", "b");
-    const struct index_child ch[] = {{D_CFG, "config"}, {D_L1, "layer"}};
+    int64_t victim = index_repo_id(ix, "cred", "private/a");
+    int64_t evil = index_repo_id(ix, "anon", "lax/evil");
+    const struct index_child man[] = {{D_CFG, "config"}, {D_L1, "layer"}, {D_L2, "layer"}};
 
-    /* Recorded through B; then A learns only of the manifest itself. */
-    cr_assert_eq(index_manifest_put(ix, b, D_MAN, MT_MANIFEST, 10, ch, 2, 1), 0);
-    cr_assert_eq(index_repo_has(ix, a, D_L1), 0);
-    cr_assert_eq(index_repo_digest_add(ix, a, D_MAN), 0);
-    cr_assert_eq(index_repo_has(ix, a, D_L1), 1);
-    cr_assert_eq(index_repo_has(ix, a, D_CFG), 1);
-    cr_assert_eq(index_repo_has(ix, a, D_L2), 0);
+    cr_assert_eq(index_repo_digest_add(ix, victim, D_L1), 0); /* fetched there */
+    cr_assert_eq(index_repo_digest_add(ix, victim, D_L2), 0);
+    cr_assert_eq(index_manifest_put(ix, evil, D_MAN, MT_MANIFEST, 10, man, 3, 1), 0);
+    cr_assert_eq(index_repo_has(ix, evil, D_MAN), 1);
+    cr_assert_eq(index_repo_has(ix, evil, D_L1), 0);
+    cr_assert_eq(index_repo_has(ix, evil, D_L2), 0);
+    cr_assert_eq(index_repo_has(ix, evil, D_CFG), 0);
+    cr_assert_eq(index_repo_has(ix, victim, D_L1), 1);
     index_close(ix);
 }
 
-Test(repo_has, recursive_index_manifest_layer)
+Test(repo_has, no_walk_through_indexes_or_subjects)
 {
     struct index *ix = open_mem();
     int64_t a = index_repo_id(ix, "r", "a"), b = index_repo_id(ix, "r", "b");
-    int64_t c = index_repo_id(ix, "r", "c");
     const struct index_child man[] = {{D_CFG, "config"}, {D_L1, "layer"}, {D_L2, "layer"}};
     const struct index_child idx[] = {{D_MAN, "manifest"}};
-
-    cr_assert_eq(index_manifest_put(ix, b, D_MAN, MT_MANIFEST, 10, man, 3, 1), 0);
-    cr_assert_eq(index_manifest_put(ix, b, D_IDX, MT_INDEX, 10, idx, 1, 1), 0);
-    /* A knows only the index: the child manifest and its layers are two levels down. */
-    cr_assert_eq(index_repo_digest_add(ix, a, D_IDX), 0);
-    cr_assert_eq(index_repo_has(ix, a, D_IDX), 1);
-    cr_assert_eq(index_repo_has(ix, a, D_MAN), 1);
-    cr_assert_eq(index_repo_has(ix, a, D_L1), 1);
-    cr_assert_eq(index_repo_has(ix, a, D_L2), 1);
-    cr_assert_eq(index_repo_has(ix, a, D_CFG), 1);
-    /* Reachability goes down, never up: knowing a layer does not give its manifest. */
-    cr_assert_eq(index_repo_digest_add(ix, c, D_L1), 0);
-    cr_assert_eq(index_repo_has(ix, c, D_MAN), 0);
-    cr_assert_eq(index_repo_has(ix, c, D_IDX), 0);
-    cr_assert_eq(index_repo_has(ix, c, D_L2), 0);
-    index_close(ix);
-}
-
-Test(repo_has, a_subject_is_not_vouched_for)
-{
-    struct index *ix = open_mem();
-    int64_t victim = index_repo_id(ix, "r", "private"), other = index_repo_id(ix, "r", "other");
-    const struct index_child man[] = {{D_CFG, "config"}, {D_L1, "layer"}};
     const struct index_child art[] = {{D_MAN, "subject"}, {D_L2, "layer"}};
 
-    cr_assert_eq(index_manifest_put(ix, victim, D_MAN, MT_MANIFEST, 10, man, 2, 1), 0);
-    /* An artifact in another repository names the private manifest as its subject. */
-    cr_assert_eq(index_manifest_put(ix, other, D_SIG, MT_MANIFEST, 10, art, 2, 1), 0);
-    cr_assert_eq(index_repo_has(ix, other, D_SIG), 1);
-    cr_assert_eq(index_repo_has(ix, other, D_L2), 1);
-    cr_assert_eq(index_repo_has(ix, other, D_MAN), 0);
-    cr_assert_eq(index_repo_has(ix, other, D_L1), 0);
-    cr_assert_eq(index_repo_has(ix, other, D_CFG), 0);
-    /* Even when the artifact is known only through an index. */
+    cr_assert_eq(index_manifest_put(ix, b, D_MAN, MT_MANIFEST, 10, man, 3, 1), 0);
+    cr_assert_eq(index_manifest_put(ix, a, D_IDX, MT_INDEX, 10, idx, 1, 1), 0);
+    cr_assert_eq(index_manifest_put(ix, a, D_SIG, MT_MANIFEST, 10, art, 2, 1), 0);
+    cr_assert_eq(index_repo_has(ix, a, D_IDX), 1);
+    cr_assert_eq(index_repo_has(ix, a, D_SIG), 1);
+    cr_assert_eq(index_repo_has(ix, a, D_MAN), 0);
+    cr_assert_eq(index_repo_has(ix, a, D_L1), 0);
+    cr_assert_eq(index_repo_has(ix, a, D_L2), 0);
+    /* The references are still recorded: the referrers list finds the artifact. */
     {
-        const struct index_child idx[] = {{D_SIG, "manifest"}};
-        int64_t third = index_repo_id(ix, "r", "third");
-        cr_assert_eq(index_manifest_put(ix, third, D_IDX, MT_INDEX, 10, idx, 1, 1), 0);
-        cr_assert_eq(index_repo_has(ix, third, D_SIG), 1);
-        cr_assert_eq(index_repo_has(ix, third, D_MAN), 0);
+        char **v = NULL;
+        size_t n = 0;
+        cr_assert_eq(index_referrers(ix, D_MAN, &v, &n), 0);
+        cr_assert_eq(n, 1);
+        cr_assert_str_eq(v[0], D_SIG);
+        index_strings_free(v, n);
     }
-    cr_assert_eq(index_repo_has(ix, victim, D_L1), 1);
     index_close(ix);
 }
 
@@ -586,6 +602,7 @@ Test(reconcile, drops_missing_blobs_manifests_and_their_tags)
     cr_assert_eq(index_manifest_put(ix, repo, D_SIG, MT_MANIFEST, 10, sig, 1, 1), 0);
     cr_assert_eq(index_blob_put(ix, D_CFG, 5, 1), 0);
     cr_assert_eq(index_blob_put(ix, D_L1, 5, 1), 0);
+    cr_assert_eq(index_repo_digest_add(ix, repo, D_CFG), 0); /* fetched through repo */
     cr_assert_eq(index_tag_put(ix, repo, "latest", D_MAN, MT_MANIFEST, 1), 0);
     cr_assert_eq(index_tag_put(ix, repo, "sig", D_SIG, MT_MANIFEST, 1), 0);
 

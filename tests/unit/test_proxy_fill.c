@@ -157,3 +157,20 @@ Test(range, large_resource)
     range_ok("bytes=1073741824-2147483647", tib, (int64_t)1 << 30, (int64_t)1 << 31);
     range_unsatisfiable("bytes=1099511627776-", tib);
 }
+
+Test(range, if_range_must_match_the_etag)
+{
+    const char *d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const char *etag =
+        "\"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"";
+
+    cr_assert_str_eq(fill_range_header("bytes=0-9", NULL, d), "bytes=0-9");
+    cr_assert_str_eq(fill_range_header("bytes=0-9", etag, d), "bytes=0-9");
+    cr_assert_null(fill_range_header(NULL, etag, d));
+    /* RFC 9110: If-Range that does not match means the whole body, 200. */
+    cr_assert_null(fill_range_header("bytes=0-9", "\"sha256:0000\"", d));
+    cr_assert_null(fill_range_header("bytes=0-9", "W/" "\"sha256:e3b0\"", d));
+    cr_assert_null(fill_range_header("bytes=0-9", "Tue, 01 Dec 2026 08:00:00 GMT", d));
+    cr_assert_null(fill_range_header("bytes=0-9", d, d)); /* unquoted is not our ETag */
+    cr_assert_null(fill_range_header("bytes=0-9", "", d));
+}
