@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds and runs every test three ways: gcc, clang with ASan+UBSan, and `make distcheck`.
+# Builds and runs every test three ways: gcc, clang with ASan+UBSan, and `make distcheck`; and
+# fuzzes each parser's libFuzzer target for a bounded time (CI_FUZZ_SECONDS each, default 45).
 # Each build lives in its own directory under build/; the source tree stays clean.
 # Prints one closing line "N passed, N failed" summed over the runs; exits non-zero on failure.
 set -euo pipefail
@@ -41,6 +42,27 @@ if [ -f config.status ]; then make -s distclean >/dev/null 2>&1 || true; fi
 autoreconf -fi >/dev/null
 run gcc CC=gcc
 run asan CC=clang --enable-sanitizers
+
+# Fuzzing (docs/internals/fuzzing.md): every target on a copy of its seeds in build/fuzz; one pass
+# or fail per target. A failure prints the sanitizer's report and the reproducer's path.
+fuzz_seconds=${CI_FUZZ_SECONDS:-45}
+echo "=== fuzz: configure CC=clang --enable-fuzzing; ${fuzz_seconds} s per target"
+fuzz_start=$SECONDS
+rm -rf build/fuzz
+mkdir -p build/fuzz
+if (cd build/fuzz && "$top/configure" -q CC=clang --enable-fuzzing && make -s -j"$jobs"); then
+    for dir in tests/fuzz/corpus/*/; do
+        if bash tests/fuzz/run.sh "$top/build/fuzz" "$(basename "$dir")" "$fuzz_seconds"; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1))
+        fi
+    done
+else
+    echo "=== fuzz: build FAILED"
+    failed=$((failed + 1))
+fi
+echo "=== fuzz: $((SECONDS - fuzz_start)) s"
 echo "=== distcheck"
 rm -rf build/dist && mkdir -p build/dist
 if (cd build/dist && "$top/configure" -q && make -s -j"$jobs" distcheck >distcheck.log 2>&1); then
