@@ -406,3 +406,66 @@ Test(api, accept_all)
     cr_assert_null(strstr(manifest_accept_all, "q="));
     cr_assert_null(strstr(manifest_accept_all, "v1+prettyjws"));
 }
+
+Test(accept, names_covers_and_ignores_parameters)
+{
+    /* A client naming no manifest type takes what the tag is. */
+    cr_assert_eq(manifest_accepts("", MT_OCI_INDEX), -1);
+    cr_assert_eq(manifest_accepts("*/*", MT_OCI_INDEX), -1);
+    cr_assert_eq(manifest_accepts("application/json, */*;q=0.5", MT_DOCKER_LIST), -1);
+    cr_assert_eq(manifest_accepts(NULL, MT_OCI_INDEX), -1);
+    /* Docker v2 only: neither index type. */
+    cr_assert_eq(manifest_accepts(MT_DOCKER_MANIFEST, MT_DOCKER_LIST), 0);
+    cr_assert_eq(manifest_accepts(MT_DOCKER_MANIFEST, MT_OCI_INDEX), 0);
+    cr_assert_eq(manifest_accepts(MT_DOCKER_MANIFEST, MT_DOCKER_MANIFEST), 1);
+    /* Joined headers, spaces, parameters, case. */
+    cr_assert_eq(manifest_accepts(MT_OCI_MANIFEST ", " MT_DOCKER_LIST ";q=0.9", MT_DOCKER_LIST), 1);
+    cr_assert_eq(manifest_accepts(" " MT_OCI_INDEX " ;q=1", MT_OCI_INDEX), 1);
+    cr_assert_eq(manifest_accepts("Application/Vnd.Oci.Image.Index.V1+Json", MT_OCI_INDEX), 1);
+    /* Naming manifests and the any-type range too: that range covers everything. */
+    cr_assert_eq(manifest_accepts(MT_DOCKER_MANIFEST ", */*", MT_OCI_INDEX), 1);
+    /* A type that merely starts like another is not it. */
+    cr_assert_eq(manifest_accepts(MT_OCI_INDEX "x", MT_OCI_INDEX), 0);
+    cr_assert_eq(manifest_is_index_type(MT_OCI_INDEX), 1);
+    cr_assert_eq(manifest_is_index_type(MT_DOCKER_LIST), 1);
+    cr_assert_eq(manifest_is_index_type(MT_OCI_MANIFEST), 0);
+    cr_assert_eq(manifest_is_index_type(NULL), 0);
+}
+
+Test(platform, picks_linux_amd64)
+{
+    static const char idx[] =
+        "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX "\",\"manifests\":["
+        "{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" DA "\",\"size\":1,"
+        " \"platform\":{\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\"}},"
+        "{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"sha256:bad\",\"size\":1,"
+        " \"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}},"
+        "{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" DB "\",\"size\":1,"
+        " \"platform\":{\"architecture\":\"amd64\",\"os\":\"windows\"}},"
+        "{\"digest\":\"" DC "\",\"size\":1,"
+        " \"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}},"
+        "{\"mediaType\":\"" MT_OCI_MANIFEST "\",\"digest\":\"" DD "\",\"size\":1,"
+        " \"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}}]}";
+    char d[140], mt[256], tiny[8];
+
+    /* The first valid linux/amd64 child; a bad digest is skipped; no mediaType gives "". */
+    cr_assert_eq(manifest_pick_platform(idx, strlen(idx), "linux", "amd64", d, sizeof(d), mt,
+                                        sizeof(mt)), 1);
+    cr_assert_str_eq(d, DC);
+    cr_assert_str_eq(mt, "");
+    cr_assert_eq(manifest_pick_platform(idx, strlen(idx), "linux", "arm64", d, sizeof(d), mt,
+                                        sizeof(mt)), 1);
+    cr_assert_str_eq(d, DA);
+    cr_assert_str_eq(mt, MT_OCI_MANIFEST);
+    cr_assert_eq(manifest_pick_platform(idx, strlen(idx), "linux", "s390x", d, sizeof(d), mt,
+                                        sizeof(mt)), 0);
+    /* A digest that does not fit is not half-copied. */
+    cr_assert_eq(manifest_pick_platform(idx, strlen(idx), "linux", "arm64", tiny, sizeof(tiny),
+                                        mt, sizeof(mt)), 0);
+    cr_assert_eq(manifest_pick_platform(docker_manifest, strlen(docker_manifest), "linux",
+                                        "amd64", d, sizeof(d), mt, sizeof(mt)), -1);
+    cr_assert_eq(manifest_pick_platform("[]", 2, "linux", "amd64", d, sizeof(d), mt, sizeof(mt)),
+                 -1);
+    cr_assert_eq(manifest_pick_platform(NULL, 0, "linux", "amd64", d, sizeof(d), mt, sizeof(mt)),
+                 -1);
+}
