@@ -30,6 +30,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -825,14 +826,12 @@ static void fill_settle(struct fill *f)
     fill_maybe_free(f);
 }
 
-/* The commit thread is done with <f>: the blob is in the store (<ok>) or it is not. */
-static void commit_done(struct fill *f, int ok, const char *err)
+/* Log and count how the commit of <f> ended: in the store (<ok>) or not (<err>). */
+static void commit_note(struct fill *f, int ok, const char *err)
 {
     struct fills *fs = f->fs;
     char size[32];
 
-    f->committing = 0;
-    fill_unlist(f);
     snprintf(size, sizeof(size), "%" PRId64, f->written);
     if (ok) {
         fs->stats.fs_completed++;
@@ -840,8 +839,19 @@ static void commit_done(struct fill *f, int ok, const char *err)
     } else {
         fs->stats.fs_failed++;
         log_event(LOG_ERROR, "fill-commit-failed", "digest", f->digest, "error", err, NULL);
-        store_tmp_discard(fs->st, f->tmp);
     }
+}
+
+/* The commit thread is done with <f>: the blob is in the store (<ok>) or it is not. */
+static void commit_done(struct fill *f, int ok, const char *err)
+{
+    struct fills *fs = f->fs;
+
+    f->committing = 0;
+    fill_unlist(f);
+    commit_note(f, ok, err);
+    if (!ok)
+        store_tmp_discard(fs->st, f->tmp);
     if (fs->done != NULL)
         fs->done(fs->done_arg, f->digest, ok, f->written, f->repo);
     fill_maybe_free(f);
@@ -889,6 +899,25 @@ static void worker_stop(pthread_mutex_t *mu, pthread_cond_t *cv, int *stopping, 
     pthread_join(t, NULL);
 }
 
+void fills_drain(struct fills *fs)
+{
+    if (fs == NULL || !fs->worker_started)
+        return;
+    for (;;) { /* each turn takes at least one result, or ends */
+        struct pollfd pfd = {fs->pipe_rd, POLLIN, 0};
+        struct fill *f;
+        int pending = 0;
+
+        for (f = fs->list; f != NULL; f = f->next)
+            pending += f->committing;
+        if (pending == 0)
+            return;
+        if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+            return;
+        commit_pipe_cb(fs->pipe_rd, EV_READ, fs);
+    }
+}
+
 void fills_destroy(struct fills *fs)
 {
     if (fs == NULL)
@@ -900,13 +929,20 @@ void fills_destroy(struct fills *fs)
     pthread_mutex_destroy(&fs->hmu);
     pthread_cond_destroy(&fs->hcv);
     if (fs->worker_started) {
-        /* Let queued commits land, then take their results without callbacks. */
+        /*
+         * Let queued commits land, then take their results without callbacks (the owner is
+         * going away; fills_drain first gives it them). A drain usually gets here with one:
+         * the loop stops when the last client is done, which is before the fsync is. The
+         * blob is kept, so fill-done is still logged; the index learns it when it is next
+         * asked for (a stored file the index lacks is put back).
+         */
         worker_stop(&fs->mu, &fs->cv, &fs->stopping, fs->worker);
         for (;;) {
             struct commit_job *job;
             if (read(fs->pipe_rd, &job, sizeof(job)) != (ssize_t)sizeof(job))
                 break;
             job->fill->committing = 0;
+            commit_note(job->fill, job->ok, job->err);
             if (!job->ok)
                 store_tmp_discard(fs->st, job->tmp);
             free(job->err);
@@ -922,8 +958,14 @@ void fills_destroy(struct fills *fs)
         if (f->xfer != NULL)
             upstream_cancel(f->xfer);
         f->xfer = NULL;
-        if (f->state == FILL_RUNNING)
+        if (f->state == FILL_RUNNING) {
+            char size[32];
+            snprintf(size, sizeof(size), "%" PRId64, f->written);
+            fs->stats.fs_failed++;
+            log_event(LOG_WARN, "fill-failed", "digest", f->digest, "bytes", size, "error",
+                      "the proxy stopped before the fill ended", NULL);
             store_tmp_discard(fs->st, f->tmp);
+        }
         f->state = FILL_FAILED;
         while (f->followers != NULL) {
             struct follower *fw = f->followers;

@@ -27,7 +27,15 @@ typedef void (*fill_done_fn)(void *arg, const char *digest, int ok, int64_t size
  * failure. */
 struct fills *fills_create(struct event_base *base, struct store *st, struct upstream *up,
                            fill_done_fn done, void *arg);
-/* Cancel every fill (followers are cut off) and free; accepts NULL. */
+/*
+ * Once the loop has stopped: wait for every verified fill's commit (fsync and rename) and
+ * report each through the done callback, with its fill-done line, as the loop would have.
+ * Call it before freeing what the callback uses; fills_destroy logs any result left but no
+ * longer calls back. Accepts NULL.
+ */
+void fills_drain(struct fills *fs);
+/* Cancel every fill (followers are cut off; one still fetching is logged as failed) and free;
+ * accepts NULL. */
 void fills_destroy(struct fills *fs);
 
 /* The fill in progress for <digest>, or NULL. */

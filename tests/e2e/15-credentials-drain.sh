@@ -58,4 +58,16 @@ wait "$PROXY_PID"; rc=$?
 set -e
 check "the proxy exited 0 after draining ($rc)" test "$rc" = 0
 check "the drained fill was committed" test -f "$E2E_TMP/data/blobs/sha256/${blob:7:2}/${blob:7}"
+# The commit lands after the last client is done and the loop has stopped: it is still told.
+check "the drain logged fill-done for the blob" grep -q "fill-done digest=$blob bytes=" "$E2E_TMP/proxy.log"
+
+# After a restart the drained blob comes from the store: upstream sees no GET for it.
+FAKE_PORT=$T_PORT fake_ctl faults '[]' >/dev/null
+FAKE_PORT=$T_PORT fake_ctl reset-counts '' >/dev/null
+E2E_UPSTREAM_TOKEN='s3cr3t-T0ken' start_proxy proxy2 --config "$E2E_TMP/config.json"
+wait_port "$port"
+sum=$(curl -s --max-time 10 "http://$P/v2/tok/test/drain/blobs/$blob" | sha256sum | cut -d' ' -f1)
+check "after a restart the drained blob is served" test "sha256:$sum" = "$blob"
+check "from the store, not fetched again" test "$(FAKE_PORT=$T_PORT fake_count 'GET blob')" = 0
+stop_pid "$PROXY_PID"
 e2e_done
