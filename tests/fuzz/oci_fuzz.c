@@ -32,8 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (alg == OCI_DIGEST_SHA256)
         FUZZ_CHECK(size == 7 + 64 && memcmp(s, "sha256:", 7) == 0 && is_lower_hex(data + 7, 64));
     else if (alg == OCI_DIGEST_SHA512)
-        FUZZ_CHECK(size == 7 + 128 && memcmp(s, "sha512:", 7) == 0 &&
-                   is_lower_hex(data + 7, 128));
+        FUZZ_CHECK(size == 7 + 128 && memcmp(s, "sha512:", 7) == 0 && is_lower_hex(data + 7, 128));
     else
         FUZZ_CHECK(alg == OCI_DIGEST_NONE);
 
