@@ -1729,6 +1729,7 @@ static void handle_metrics(struct api *api, struct evhttp_request *req)
                    i == 0 ? "bytes held by the in-memory maps" : NULL, labels, hs.hs_bytes);
         }
     }
+    server_metrics(api->srv, b);
     len = evbuffer_get_length(b);
     body = xmalloc(len + 1);
     evbuffer_remove(b, body, len);

@@ -106,12 +106,32 @@ int config_parse_size(const char *s, int64_t *out)
     return -1;
 }
 
+/*
+ * A port: 1 to 5 decimal digits worth 1..65535, nothing else (no sign, no space). Digits are
+ * checked before any arithmetic, so no input can overflow. Sets *end past the digits.
+ */
+static int parse_port(const char *s, const char **end, int *out)
+{
+    int v = 0;
+    size_t n = 0;
+
+    while (s[n] >= '0' && s[n] <= '9') {
+        if (++n > 5)
+            return -1;
+        v = v * 10 + (s[n - 1] - '0');
+    }
+    if (n == 0 || v < 1 || v > 65535)
+        return -1;
+    *end = s + n;
+    *out = v;
+    return 0;
+}
+
 int config_parse_listen(const char *s, char *host, size_t hostsize, int *port)
 {
-    const char *colon;
+    const char *colon, *end;
     size_t hlen;
-    char *end;
-    long p;
+    int p;
 
     if (s[0] == '[') {
         const char *close = strchr(s, ']');
@@ -130,15 +150,11 @@ int config_parse_listen(const char *s, char *host, size_t hostsize, int *port)
     }
     if (hlen == 0 || hlen >= hostsize)
         return -1;
-    if (colon[1] == '\0')
-        return -1;
-    errno = 0;
-    p = strtol(colon + 1, &end, 10);
-    if (errno != 0 || *end != '\0' || p < 1 || p > 65535 || colon[1] == '+' || colon[1] == '-')
+    if (parse_port(colon + 1, &end, &p) == -1 || *end != '\0')
         return -1;
     memcpy(host, s, hlen);
     host[hlen] = '\0';
-    *port = (int)p;
+    *port = p;
     return 0;
 }
 
@@ -181,11 +197,8 @@ static int upstream_url_valid(const char *u, const char **why)
         return 0;
     }
     if (*p == ':') {
-        int digits = 0;
-        long port = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            port = port * 10 + (*p - '0');
-        if (digits == 0 || digits > 5 || port < 1 || port > 65535) {
+        int port;
+        if (parse_port(p + 1, &p, &port) == -1) {
             *why = "not a URL (bad port)";
             return 0;
         }
@@ -271,6 +284,31 @@ static void get_duration(json_t *v, const char *key, struct problems *p, int64_t
                    "24h, 7d)", key, s);
 }
 
+/* A whole JSON number from <min> to <max>. */
+static void get_count(json_t *v, const char *key, struct problems *p, int64_t min, int64_t max,
+                      int64_t *out)
+{
+    json_int_t n;
+
+    if (!json_is_integer(v) || (n = json_integer_value(v)) < min || n > max) {
+        problem(p, "%s: must be a whole number from %lld to %lld", key, (long long)min,
+                (long long)max);
+        return;
+    }
+    *out = (int64_t)n;
+}
+
+/* Keep <pw> (owned) as the rule's secret; a second source (an error reported later) replaces
+ * the first, which is wiped and freed. */
+static void set_password(struct config_rule *r, char *pw)
+{
+    if (r->rule_password != NULL) {
+        explicit_bzero(r->rule_password, strlen(r->rule_password));
+        free(r->rule_password);
+    }
+    r->rule_password = pw;
+}
+
 static void load_credentials(json_t *o, const char *key, struct config_rule *r, struct problems *p)
 {
     const char *k, *s;
@@ -295,7 +333,7 @@ static void load_credentials(json_t *o, const char *key, struct config_rule *r, 
         } else if (strcmp(k, "password") == 0) {
             sources++;
             if (get_string(v, path, p, &s) == 0)
-                r->rule_password = xstrdup(s);
+                set_password(r, xstrdup(s));
         } else if (strcmp(k, "password_env") == 0) {
             sources++;
             if (get_string(v, path, p, &s) == 0) {
@@ -305,12 +343,12 @@ static void load_credentials(json_t *o, const char *key, struct config_rule *r, 
                 else if (val == NULL || val[0] == '\0')
                     problem(p, "%s: environment variable %s is not set", path, s);
                 else
-                    r->rule_password = xstrdup(val);
+                    set_password(r, xstrdup(val));
             }
         } else if (strcmp(k, "password_file") == 0) {
             sources++;
             if (get_string(v, path, p, &s) == 0)
-                r->rule_password = read_secret_file(s, p, path);
+                set_password(r, read_secret_file(s, p, path));
         } else {
             problem(p, "%s: unknown key", path);
         }
@@ -460,6 +498,8 @@ static struct config *config_new(void)
     cfg->cfg_refresh_interval = CONFIG_DEFAULT_REFRESH;
     cfg->cfg_stale_if_error = CONFIG_DEFAULT_STALE;
     cfg->cfg_min_free_space = CONFIG_DEFAULT_MIN_FREE;
+    cfg->cfg_max_conn_per_client = CONFIG_DEFAULT_MAX_CONN_PER_CLIENT;
+    cfg->cfg_header_timeout = CONFIG_DEFAULT_HEADER_TIMEOUT;
     return cfg;
 }
 
@@ -507,6 +547,17 @@ struct config *config_load_string(const char *json, char **errs)
             if (get_string(v, k, &p, &s) == 0 &&
                 config_parse_size(s, &cfg->cfg_min_free_space) == -1)
                 problem(&p, "min_free_space: \"%s\" is not a size (use e.g. 500MiB, 200GiB)", s);
+        } else if (strcmp(k, "max_connections") == 0) {
+            get_count(v, k, &p, 1, CONFIG_MAX_CONNECTIONS_LIMIT, &cfg->cfg_max_connections);
+        } else if (strcmp(k, "max_connections_per_client") == 0) {
+            get_count(v, k, &p, 0, CONFIG_MAX_CONNECTIONS_LIMIT, &cfg->cfg_max_conn_per_client);
+        } else if (strcmp(k, "header_timeout") == 0) {
+            int64_t t = cfg->cfg_header_timeout;
+            get_duration(v, k, &p, &t);
+            if (t < 1 || t > 3600)
+                problem(&p, "header_timeout: must be from 1s to 1h");
+            else
+                cfg->cfg_header_timeout = t;
         } else if (strcmp(k, "rules") == 0) {
             size_t i;
             json_t *r;

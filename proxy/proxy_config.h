@@ -10,6 +10,9 @@
 #define CONFIG_DEFAULT_REFRESH (24 * 3600)
 #define CONFIG_DEFAULT_STALE (7 * 24 * 3600)
 #define CONFIG_DEFAULT_MIN_FREE ((int64_t)1 << 30)
+#define CONFIG_DEFAULT_HEADER_TIMEOUT 10 /* seconds */
+#define CONFIG_DEFAULT_MAX_CONN_PER_CLIENT 64
+#define CONFIG_MAX_CONNECTIONS_LIMIT (1 << 20)
 
 /* One rule: a repository prefix mapped to an upstream registry. Owned by its struct config. */
 struct config_rule {
@@ -33,6 +36,9 @@ struct config {
     int64_t cfg_refresh_interval;
     int64_t cfg_stale_if_error;
     int64_t cfg_min_free_space; /* bytes the store leaves free on its filesystem */
+    int64_t cfg_max_connections;   /* client connections at once; 0: derived from RLIMIT_NOFILE */
+    int64_t cfg_max_conn_per_client; /* client connections from one address; 0: no cap */
+    int64_t cfg_header_timeout;    /* seconds from a request's first byte to its end */
     struct config_rule *cfg_rules;
     size_t cfg_nrules;
 };

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 struct config;
+struct evbuffer;
 struct evhttp_request;
 struct server;
 
@@ -45,6 +46,12 @@ void exchange_on_gone(struct exchange *x, void (*cb)(void *arg), void *arg);
  * 1 GiB GET from 0.79x to 0.99x nginx. Whatever is still held goes when the response ends.
  */
 void exchange_cork(struct exchange *x);
+
+/*
+ * Append the connection metrics (open, the cap, accept pauses, evictions, refusals, header
+ * timeouts) to <b> in Prometheus text format. <b> stays the caller's.
+ */
+void server_metrics(const struct server *srv, struct evbuffer *b);
 
 /* 1 once a stop was asked for: handlers refuse new work with 503. */
 int server_stopping(const struct server *srv);

@@ -116,6 +116,101 @@ Test(listen, forms)
     cr_assert_eq(config_parse_listen("[::1]5000", host, sizeof(host), &port), -1);
 }
 
+/* A port is 1 to 5 digits and nothing else: no overflow, no sign, no space before it. */
+Test(listen, port_digits_only)
+{
+    char host[64];
+    int port = 42;
+    const char *bad[] = {"h:99999999999999999999999", "h:9223372036854775808", "h: 80",
+                         "h:\t80", "h:+80", "h:080x", "h:000080", "[::1]:99999999999999999999"};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(config_parse_listen(bad[i], host, sizeof(host), &port), -1, "accepted \"%s\"",
+                     bad[i]);
+    cr_assert_eq(port, 42, "a failed parse must not write its output");
+    cr_assert_eq(config_parse_listen("h:65535", host, sizeof(host), &port), 0);
+    cr_assert_eq(port, 65535);
+    cr_assert_eq(config_parse_listen("h:00080", host, sizeof(host), &port), 0);
+    cr_assert_eq(port, 80);
+}
+
+/* The port of an upstream URL: an overlong one is refused before any arithmetic on it. */
+Test(config_errors, upstream_port_overflow)
+{
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":"
+                 "\"https://x.example:99999999999999999999999\"}]}",
+                 "rules[0].upstream: not a URL (bad port)");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":"
+                 "\"https://[::1]:99999999999999999999999/\"}]}",
+                 "rules[0].upstream: not a URL (bad port)");
+    expect_error("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://x.example:0\"}]}",
+                 "rules[0].upstream: not a URL (bad port)");
+    expect_error("{\"listen\":\"127.0.0.1:99999999999999999999999\",\"rules\":[{\"prefix\":"
+                 "\"a\",\"upstream\":\"https://a.io\"}]}",
+                 "listen: \"127.0.0.1:99999999999999999999999\" is not HOST:PORT");
+}
+
+Test(config, connection_limits)
+{
+    struct config *cfg;
+    char json[512];
+
+    snprintf(json, sizeof(json), "{%s}", ok_rules);
+    cfg = expect_ok(json);
+    cr_assert_eq(cfg->cfg_max_connections, 0, "absent: derived from RLIMIT_NOFILE at start");
+    cr_assert_eq(cfg->cfg_max_conn_per_client, 64);
+    cr_assert_eq(cfg->cfg_header_timeout, 10);
+    config_free(cfg);
+
+    snprintf(json, sizeof(json),
+             "{\"max_connections\":1048576,\"max_connections_per_client\":0,"
+             "\"header_timeout\":\"1h\",%s}", ok_rules);
+    cfg = expect_ok(json);
+    cr_assert_eq(cfg->cfg_max_connections, 1048576);
+    cr_assert_eq(cfg->cfg_max_conn_per_client, 0);
+    cr_assert_eq(cfg->cfg_header_timeout, 3600);
+    config_free(cfg);
+
+    snprintf(json, sizeof(json), "{\"max_connections\":1,\"header_timeout\":\"1s\",%s}",
+             ok_rules);
+    cfg = expect_ok(json);
+    cr_assert_eq(cfg->cfg_max_connections, 1);
+    cr_assert_eq(cfg->cfg_header_timeout, 1);
+    config_free(cfg);
+}
+
+Test(config_errors, connection_limits)
+{
+    static const char *const bad[][2] = {
+        {"\"max_connections\":0", "max_connections: must be a whole number from 1 to 1048576"},
+        {"\"max_connections\":-5", "max_connections: must be a whole number from 1 to 1048576"},
+        {"\"max_connections\":1048577", "max_connections: must be a whole number from 1 to"},
+        {"\"max_connections\":\"100\"", "max_connections: must be a whole number"},
+        {"\"max_connections\":1.5", "max_connections: must be a whole number"},
+        {"\"max_connections\":true", "max_connections: must be a whole number"},
+        {"\"max_connections_per_client\":-1",
+         "max_connections_per_client: must be a whole number from 0 to 1048576"},
+        {"\"max_connections_per_client\":null", "max_connections_per_client: must be a whole"},
+        {"\"header_timeout\":\"0s\"", "header_timeout: must be from 1s to 1h"},
+        {"\"header_timeout\":\"2h\"", "header_timeout: must be from 1s to 1h"},
+        {"\"header_timeout\":\"10\"", "header_timeout: \"10\" is not a duration"},
+        {"\"header_timeout\":10", "header_timeout: must be a string"},
+    };
+    char json[512];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *errs = NULL;
+        struct config *cfg;
+        snprintf(json, sizeof(json), "{%s,%s}", bad[i][0], ok_rules);
+        cfg = config_load_string(json, &errs);
+        cr_assert_null(cfg, "expected %s to fail", json);
+        cr_assert(strstr(errs, bad[i][1]) != NULL, "errors \"%s\" lack \"%s\"", errs, bad[i][1]);
+        cr_assert_eq(strchr(errs, '\n'), errs + strlen(errs) - 1, "one line for %s: %s", json,
+                     errs);
+        free(errs);
+    }
+}
+
 Test(config, default_matches_design)
 {
     struct config *cfg = config_default();
