@@ -950,12 +950,22 @@ static int manifest_type_known(const char *ct)
 
 static int serve_stale(struct mreq *m, struct fetch *f);
 
+/* The commit thread stored (or failed to store) a fetched manifest. */
+static void manifest_committed(void *arg, const char *digest, int ok, const char *err)
+{
+    struct api *api = arg;
+
+    if (api->magic != API_MAGIC)
+        abort();
+    if (!ok)
+        log_event(LOG_ERROR, "store-failed", "digest", digest, "error", err, NULL);
+}
+
 /* A manifest GET ended: verify, store, index, answer. <want> is the digest asked for or "". */
 static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
 {
     char digest[INDEX_DIGEST_MAX];
     char mt[INDEX_MEDIA_TYPE_MAX];
-    char *err = NULL;
 
     if (f->res == UPSTREAM_TOO_LARGE) {
         mreq_error(m, OCI_ERR_MANIFEST_TOO_BIG, "manifest larger than 4 MiB", NULL);
@@ -988,11 +998,11 @@ static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
             str_copy(mt, sizeof(mt), mi.mi_media_type);
         manifest_info_free(&mi);
     }
-    if (!store_has(m->api->st, digest) &&
-        store_put_small(m->api->st, digest, f->body ? f->body : "", f->len, &err) == -1) {
-        log_event(LOG_ERROR, "store-failed", "digest", digest, "error", err, NULL);
-        free(err);
-    }
+    /* Written, fsynced and renamed on the commit thread: a slow disk stalls no client. Until
+     * it lands, the copy in memory (manifest_remember) serves it. */
+    if (!store_has(m->api->st, digest))
+        fills_commit_small(m->api->fills, digest, f->body ? f->body : "", f->len,
+                           manifest_committed, m->api);
     manifest_index(m, digest, mt, f->body ? f->body : "", f->len);
     manifest_remember(m->api, digest, mt, f->body ? f->body : "", f->len);
     if (m->tagname[0] != '\0' && !m->child)
@@ -1693,7 +1703,9 @@ static void handle_metrics(struct api *api, struct evhttp_request *req)
     metric(b, "ecr_ptc_bytes_served_total", "counter", NULL, "{from=\"fill\"}",
            fs.fs_bytes_sent);
     metric(b, "ecr_ptc_upstream_bytes_total", "counter",
-           "body bytes received from upstreams (what crossed the NAT)", NULL, us.us_bytes);
+           "response body bytes received from upstreams, each counted once (blobs, manifests, "
+           "tokens, error bodies; not headers): what crossed the NAT",
+           NULL, us.us_bytes);
     metric(b, "ecr_ptc_upstream_requests_total", "counter",
            "HTTP exchanges with upstreams, tokens and redirects included", NULL, us.us_requests);
     metric(b, "ecr_ptc_upstream_token_fetches_total", "counter", "token endpoint requests", NULL,
@@ -1844,6 +1856,12 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
     if (api->ix == NULL)
         goto fail;
     dropped = index_reconcile(api->ix, store_exists_cb, api->st);
+    if (dropped == -1) {
+        /* The store could not say what it holds (EACCES, EIO): drop nothing, start nothing. */
+        const char *why = store_last_error(api->st);
+        *err = xasprintf("reconcile: %s", why != NULL ? why : "cannot read the index");
+        goto fail;
+    }
     if (dropped > 0) {
         char n[32];
         snprintf(n, sizeof(n), "%ld", dropped);
@@ -1890,6 +1908,8 @@ void api_destroy(struct api *api)
 {
     if (api == NULL)
         return;
+    /* Commits still on the worker thread reach the index and the log before the maps go. */
+    fills_drain(api->fills);
     while (api->fetches != NULL) {
         struct fetch *f = api->fetches;
         api->fetches = f->next;

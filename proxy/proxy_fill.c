@@ -53,13 +53,20 @@ enum fill_state { FILL_RUNNING = 0, FILL_DONE, FILL_FAILED };
 
 struct follower;
 
-/* A verified fill waiting for its fsync and rename on the commit thread. */
+/*
+ * A verified fill waiting for its fsync and rename on the commit thread; or (fill NULL) a
+ * small verified object held in memory, a manifest, to be written, fsynced and renamed.
+ */
 struct commit_job {
     struct commit_job *next;
     struct fill *fill;
     int fd;                     /* a dup of the fill's fd, closed by the worker */
     char tmp[STORE_PATH_MAX];
     char digest[144];
+    char *data;                 /* small objects: a copy of the bytes, owned by the job */
+    size_t len;
+    fills_commit_fn done;       /* small objects: called on the loop with the result */
+    void *done_arg;
     int ok;
     char *err;
 };
@@ -82,6 +89,7 @@ struct fills {
     struct commit_job *queue, *queue_tail;
     int stopping;
     int pipe_rd, pipe_wr;
+    int small_pending;          /* small-object jobs whose result the loop has not taken */
     struct event *pipe_ev;
 
     /* Hashing happens on a second worker thread, reading back what the loop wrote to the
@@ -166,8 +174,13 @@ static void *commit_worker(void *arg)
         pthread_mutex_unlock(&fs->mu);
         if (job == NULL)
             return NULL; /* stopping and nothing left */
-        job->ok = store_commit(fs->st, job->fd, job->tmp, job->digest, &job->err) == 0;
-        close(job->fd);
+        if (job->fill == NULL) {
+            job->ok = store_has(fs->st, job->digest) ||
+                      store_put_small(fs->st, job->digest, job->data, job->len, &job->err) == 0;
+        } else {
+            job->ok = store_commit(fs->st, job->fd, job->tmp, job->digest, &job->err) == 0;
+            close(job->fd);
+        }
         while (write(fs->pipe_wr, &job, sizeof(job)) == -1 && errno == EINTR)
             ;
     }
@@ -178,7 +191,15 @@ static void commit_pipe_cb(evutil_socket_t fd, short what, void *arg)
     struct commit_job *job;
 
     while (read(fd, &job, sizeof(job)) == (ssize_t)sizeof(job)) {
-        commit_done(job->fill, job->ok, job->err);
+        if (job->fill != NULL) {
+            commit_done(job->fill, job->ok, job->err);
+        } else {
+            struct fills *fs = arg;
+            fs->small_pending--;
+            if (job->done != NULL)
+                job->done(job->done_arg, job->digest, job->ok, job->err);
+            free(job->data);
+        }
         free(job->err);
         free(job);
     }
@@ -322,6 +343,35 @@ fail:
     return NULL;
 }
 
+/* Put <job> at the tail of the commit thread's queue. */
+static void commit_queue(struct fills *fs, struct commit_job *job)
+{
+    pthread_mutex_lock(&fs->mu);
+    if (fs->queue_tail != NULL)
+        fs->queue_tail->next = job;
+    else
+        fs->queue = job;
+    fs->queue_tail = job;
+    pthread_cond_signal(&fs->cv);
+    pthread_mutex_unlock(&fs->mu);
+}
+
+void fills_commit_small(struct fills *fs, const char *digest, const char *data, size_t len,
+                        fills_commit_fn done, void *arg)
+{
+    struct commit_job *job = xcalloc(1, sizeof(*job));
+
+    job->fd = -1;
+    str_copy(job->digest, sizeof(job->digest), digest);
+    job->data = xmalloc(len > 0 ? len : 1);
+    memcpy(job->data, data, len);
+    job->len = len;
+    job->done = done;
+    job->done_arg = arg;
+    fs->small_pending++;
+    commit_queue(fs, job);
+}
+
 /* Hand verified <f> to the commit thread. */
 static void commit_enqueue(struct fill *f)
 {
@@ -337,14 +387,7 @@ static void commit_enqueue(struct fill *f)
         free(job);
         return;
     }
-    pthread_mutex_lock(&fs->mu);
-    if (fs->queue_tail != NULL)
-        fs->queue_tail->next = job;
-    else
-        fs->queue = job;
-    fs->queue_tail = job;
-    pthread_cond_signal(&fs->cv);
-    pthread_mutex_unlock(&fs->mu);
+    commit_queue(fs, job);
 }
 
 struct fill *fill_find(struct fills *fs, const char *digest)
@@ -906,7 +949,7 @@ void fills_drain(struct fills *fs)
     for (;;) { /* each turn takes at least one result, or ends */
         struct pollfd pfd = {fs->pipe_rd, POLLIN, 0};
         struct fill *f;
-        int pending = 0;
+        int pending = fs->small_pending;
 
         for (f = fs->list; f != NULL; f = f->next)
             pending += f->committing;
@@ -941,6 +984,16 @@ void fills_destroy(struct fills *fs)
             struct commit_job *job;
             if (read(fs->pipe_rd, &job, sizeof(job)) != (ssize_t)sizeof(job))
                 break;
+            if (job->fill == NULL) {
+                /* A manifest: committed or not, its owner is gone; the index has its row. */
+                if (!job->ok)
+                    log_event(LOG_ERROR, "store-failed", "digest", job->digest, "error",
+                              job->err, NULL);
+                free(job->data);
+                free(job->err);
+                free(job);
+                continue;
+            }
             job->fill->committing = 0;
             commit_note(job->fill, job->ok, job->err);
             if (!job->ok)

@@ -56,6 +56,16 @@ struct fill *fill_start(struct fills *fs, const struct upstream_target *t, const
  */
 void fill_follow(struct fill *f, struct evhttp_request *req, struct exchange *x);
 
+/*
+ * Store <len> bytes of verified <data> (copied) as <digest> on the commit thread: written,
+ * fsynced, renamed, the directory fsynced, so the loop never waits on the disk for a manifest
+ * either. <done>(<arg>, digest, ok, err) runs on the loop once it is done (err: a static-ish
+ * message, valid during the call), or at fills_drain; never after fills_destroy began.
+ */
+typedef void (*fills_commit_fn)(void *arg, const char *digest, int ok, const char *err);
+void fills_commit_small(struct fills *fs, const char *digest, const char *data, size_t len,
+                        fills_commit_fn done, void *arg);
+
 /* Counters. */
 struct fill_stats {
     uint64_t fs_started, fs_completed, fs_failed, fs_joined;

@@ -69,4 +69,22 @@ check "... and verifies" cmp -s "$E2E_TMP/before/manifest.json" "$E2E_TMP/after/
 check "the missing layer is back" eventually test -f "$E2E_TMP/data/blobs/sha256/${victim:7:2}/${victim:7}"
 stop_pid "$PROXY_PID"
 check "PRAGMA integrity_check is ok" test "$(sqlite3 "$E2E_TMP/data/index.db" 'PRAGMA integrity_check')" = ok
+
+# A store that cannot say what it holds (here ELOOP: a shard directory that is a symlink loop;
+# in life EACCES or EIO) is not a store that lost everything: start-up refuses, drops nothing.
+rows=$(sqlite3 "$E2E_TMP/data/index.db" 'SELECT count(*) FROM blobs')
+shard="$E2E_TMP/data/blobs/sha256/${victim:7:2}"
+mv "$shard" "$shard.away"
+ln -s "$(basename "$shard")" "$shard"
+start_proxy proxy3 --config "$E2E_TMP/config.json"
+rc=0
+for _ in $(seq 1 100); do kill -0 "$PROXY_PID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$PROXY_PID" 2>/dev/null; then rc=running; stop_pid "$PROXY_PID"; else wait "$PROXY_PID" || rc=$?; fi
+check "a stat error at start-up stops the start (exit $rc)" bash -c "[ '$rc' != running ] && [ '$rc' != 0 ]"
+check "... with one line naming the path and the error" \
+    grep -q "reconcile: cannot stat .*${victim:7:2}.*(errno" "$E2E_TMP/proxy3.log"
+check "... and no index row was dropped ($rows)" \
+    test "$(sqlite3 "$E2E_TMP/data/index.db" 'SELECT count(*) FROM blobs')" = "$rows"
+rm "$shard"
+mv "$shard.away" "$shard"
 e2e_done
