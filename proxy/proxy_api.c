@@ -1560,28 +1560,77 @@ static const char empty_index[] =
     "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
     "\"manifests\":[]}";
 
-/* Referrers this repository is known to hold, as an OCI index (upstream failed or lacks
- * the API). */
+/*
+ * The descriptor of referrer <digest> for a referrers answer: mediaType, digest, size, and
+ * the artifactType (the manifest's, else its config's mediaType) and annotations the spec
+ * requires, read from the manifest's bytes. NULL when its bytes are not at hand.
+ */
+static json_t *referrer_descriptor(struct api *api, const char *digest, const char *mt,
+                                   int64_t size)
+{
+    const char *held, *body = NULL;
+    size_t len = 0;
+    char *bytes = NULL;
+    json_t *root, *d = NULL, *at, *ann;
+    json_error_t jerr;
+
+    held = manifest_recall(api, digest, &body, &len);
+    if (held == NULL) {
+        bytes = store_read_small(api->st, digest, MANIFEST_MAX_BYTES, &len);
+        if (bytes == NULL)
+            return NULL;
+        body = bytes;
+    }
+    root = json_loadb(body, len, 0, &jerr);
+    if (json_is_object(root)) {
+        d = json_object();
+        json_object_set_new(d, "mediaType", json_string(mt));
+        json_object_set_new(d, "digest", json_string(digest));
+        json_object_set_new(d, "size", json_integer(size));
+        at = json_object_get(root, "artifactType");
+        if (!json_is_string(at))
+            at = json_object_get(json_object_get(root, "config"), "mediaType");
+        if (json_is_string(at))
+            json_object_set(d, "artifactType", at);
+        ann = json_object_get(root, "annotations");
+        if (json_is_object(ann))
+            json_object_set(d, "annotations", ann);
+    }
+    json_decref(root);
+    free(bytes);
+    return d;
+}
+
+/*
+ * Referrers this repository is known to hold, as an OCI index: upstream failed (an outage, not
+ * a refusal), so the answer is what this repository pulled through the proxy, marked stale.
+ * ?artifactType= is applied (and said so with OCI-Filters-Applied).
+ */
 static void referrers_from_index(struct mreq *m)
 {
     char **ds = NULL;
     size_t n = 0;
     json_t *root = json_object(), *arr = json_array();
+    const char *want = m->rt.rq_artifact_type;
     char *s;
 
     if (index_referrers(m->api->ix, m->rt.rq_ref, &ds, &n) == 0) {
         for (size_t i = 0; i < n; i++) {
             char mt[INDEX_MEDIA_TYPE_MAX];
             int64_t size = 0;
-            json_t *d;
+            json_t *d, *at;
             /* Only referrers pulled through this repository: the index is shared. */
             if (repo_has_cached(m->api, m->repo, ds[i]) != 1 ||
                 index_manifest_get(m->api->ix, ds[i], mt, sizeof(mt), &size) != 1)
                 continue;
-            d = json_object();
-            json_object_set_new(d, "mediaType", json_string(mt));
-            json_object_set_new(d, "digest", json_string(ds[i]));
-            json_object_set_new(d, "size", json_integer(size));
+            d = referrer_descriptor(m->api, ds[i], mt, size);
+            if (d == NULL)
+                continue;
+            at = json_object_get(d, "artifactType");
+            if (want[0] != '\0' && !(json_is_string(at) && strcmp(json_string_value(at), want) == 0)) {
+                json_decref(d);
+                continue;
+            }
             json_array_append_new(arr, d);
         }
     }
@@ -1592,9 +1641,14 @@ static void referrers_from_index(struct mreq *m)
     json_object_set_new(root, "manifests", arr);
     s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
-    if (!m->gone)
+    if (!m->gone) {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(m->req);
+        evhttp_add_header(h, "Warning", STALE_WARNING);
+        if (want[0] != '\0')
+            evhttp_add_header(h, "OCI-Filters-Applied", "artifactType");
         send_body(m->req, 200, "application/vnd.oci.image.index.v1+json", s ? s : empty_index,
                   strlen(s ? s : empty_index));
+    }
     free(s);
     mreq_free(m);
 }
@@ -1608,12 +1662,24 @@ static void referrers_fetched(struct mreq *m, struct fetch *f)
         mreq_free(m);
         return;
     }
-    if (f->res == UPSTREAM_HTTP && (f->resp.ur_status == 401 || f->resp.ur_status == 403)) {
+    if (f->res == UPSTREAM_HTTP && f->resp.ur_status == 404) {
+        /*
+         * The upstream has no referrers API (one that has it answers 200 for any digest).
+         * Neither has the proxy, then: a 404 sends clients to the spec's fallback, the
+         * "sha256-<hex>" tag, which the proxy serves like any tag. An index of what passed
+         * through here would hide the referrers upstream holds under that tag.
+         */
+        mreq_error(m, OCI_ERR_NOT_FOUND, "the upstream has no referrers API",
+                   "use the referrers tag schema");
+        return;
+    }
+    if (f->res == UPSTREAM_HTTP && f->resp.ur_status >= 400 && f->resp.ur_status < 500 &&
+        f->resp.ur_status != 429) {
         mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
                    "upstream refused the referrers list", f->err);
         return;
     }
-    /* 404: the upstream lacks the referrers API; other failures: what we know. */
+    /* An outage (network, 5xx, 429): what this repository is known to hold. */
     referrers_from_index(m);
 }
 

@@ -140,11 +140,11 @@ check "GET manifests/.INVALID_MANIFEST_NAME: 404 MANIFEST_UNKNOWN ($code)" \
 code=$(curl -s -I -o /dev/null -w '%{http_code}' "http://$P/v2/hub/library/alpinetest/manifests/.INVALID_MANIFEST_NAME")
 check "HEAD manifests/.INVALID_MANIFEST_NAME: 404 ($code)" test "$code" = 404
 
-# Referrers: docker-registry 2.8 lacks the API; the proxy answers what it knows, an OCI index.
-ref=$(curl -s "http://$P/v2/hub/library/alpinetest/referrers/$digest")
-check "referrers answer an OCI index" python3 -c '
-import json, sys
-d = json.loads(sys.argv[1]); assert d["schemaVersion"] == 2 and isinstance(d["manifests"], list), d' "$ref"
+# Referrers: docker-registry 2.8 lacks the API, so the proxy has none for it either: a 404
+# sends clients to the spec's fallback tag (sha256-<hex>), which the proxy serves like any tag.
+code=$(curl -s -o "$E2E_TMP/b" -w '%{http_code}' "http://$P/v2/hub/library/alpinetest/referrers/$digest")
+check "referrers without the API upstream: 404 ($code), so clients use the tag schema" \
+    test "$code" = 404
 
 # Routing: docker's registry-mirrors (no prefix: the default rule) and containerd's ?ns=.
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://$P/v2/library/alpinetest/manifests/$tag")

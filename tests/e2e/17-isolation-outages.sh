@@ -62,12 +62,31 @@ code=$(code_of "$P/v2/hub/test/attacker/manifests/$PRIV")
 check "a subject is not vouched for by its referrer: still 404 ($code)" test "$code" = 404
 code=$(code_of "$P/v2/hub/test/attacker/blobs/$PRIV_LAYER")
 check "... nor its layers ($code)" test "$code" = 404
-# distribution 2.8 has no referrers API: the proxy answers from what it has seen.
-curl -s "$P/v2/hub/test/attacker/referrers/$PRIV" >"$E2E_TMP/ref-attacker"
-check "referrers in the artifact's repository list it" grep -q "$ART" "$E2E_TMP/ref-attacker"
-curl -s -o "$E2E_TMP/ref-private" -w '%{http_code}' "$P/v2/hub/test/private/referrers/$PRIV" >"$E2E_TMP/code"
+# Referrers while upstream is out (503): what this repository pulled through the proxy, with
+# the artifactType and annotations the spec requires; never another repository's artifact.
+T="$P/v2/tok/test"
+check "through the token-auth rule: the artifact pulls" \
+    test "$(code_of "$T/attacker/manifests/claim")" = 200
+check "... and the private image" test "$(code_of "$T/private/manifests/latest")" = 200
+FAKE_PORT=$F_PORT fake_ctl faults '[{"match":"/referrers/","kind":"status","status":503,"count":-1}]' >/dev/null
+curl -s -D "$E2E_TMP/rh" "$T/attacker/referrers/$PRIV" >"$E2E_TMP/ref-attacker"
+check "referrers in the artifact's repository list it during an outage" \
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+m = [x for x in d["manifests"] if x["digest"] == sys.argv[2]]
+assert len(m) == 1 and m[0]["artifactType"] == "application/vnd.example.claim", d' \
+    "$E2E_TMP/ref-attacker" "$ART"
+check "... marked stale" grep -qi '^Warning: 299 - "' "$E2E_TMP/rh"
+curl -s -D "$E2E_TMP/rh" "$T/attacker/referrers/$PRIV?artifactType=application/vnd.other" >"$E2E_TMP/ref-f"
+check "... filtered by artifactType (and saying so)" bash -c "
+    grep -q '\"manifests\":\[\]' '$E2E_TMP/ref-f' && grep -qi '^OCI-Filters-Applied: artifactType' '$E2E_TMP/rh'"
+curl -s -o "$E2E_TMP/ref-private" -w '%{http_code}' "$T/private/referrers/$PRIV" >"$E2E_TMP/code"
 check "referrers in the subject's repository do not list another repository's artifact" \
     bash -c "[ \"\$(cat '$E2E_TMP/code')\" = 200 ] && grep -q '\"manifests\":\[\]' '$E2E_TMP/ref-private'"
+FAKE_PORT=$F_PORT fake_ctl faults '[]' >/dev/null
+code=$(code_of "$T/attacker/referrers/$PRIV")
+check "upstream back, without the API: 404 ($code)" test "$code" = 404
 check "the private image still serves from the cache in its own repository by digest" \
     test "$(code_of "$P/v2/hub/test/private/manifests/$PRIV")" = 200
 
