@@ -62,7 +62,11 @@ static const char *const migrations[] = {
      * descriptors cannot be told from marks of real fetches, so all marks of referenced
      * digests go; each costs one upstream confirmation (HEAD) the next time it is asked.
      */
-    "DELETE FROM repo_digests WHERE digest IN (SELECT child FROM manifest_refs);\n",
+    "DELETE FROM repo_digests WHERE digest IN (SELECT child FROM manifest_refs);\n"
+    /* Tags that a client taking no index pinned to an index's child (the first client's
+     * Accept used to decide what a tag meant) are re-checked at their next pull. */
+    "UPDATE tags SET checked_at = 0"
+    " WHERE digest IN (SELECT child FROM manifest_refs WHERE kind = 'manifest');\n",
 };
 
 #define INDEX_SCHEMA_VERSION ((int)ARRAY_LEN(migrations))

@@ -140,6 +140,7 @@ struct fetch {
     enum upstream_result res;
     struct upstream_response resp;
     char err[512];
+    int stored;           /* a manifest: committed and indexed by its first waiter */
     struct mreq *waiters;
 };
 
@@ -465,6 +466,8 @@ static int64_t repo_confirm(struct api *api, int64_t repo)
     if (id <= 0)
         return -1;
     hot_put(api->hot_repos, key, &id, sizeof(id));
+    /* New requests find the row now; "#id" stays until evicted, so requests that already
+     * hold the pending id (a fetch's other waiters, a fill's) resolve to the same row. */
     hot_del(api->hot_pending, key);
     return id;
 }
@@ -998,13 +1001,20 @@ static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
             str_copy(mt, sizeof(mt), mi.mi_media_type);
         manifest_info_free(&mi);
     }
-    /* Written, fsynced and renamed on the commit thread: a slow disk stalls no client. Until
-     * it lands, the copy in memory (manifest_remember) serves it. */
-    if (!store_has(m->api->st, digest))
-        fills_commit_small(m->api->fills, digest, f->body ? f->body : "", f->len,
-                           manifest_committed, m->api);
-    manifest_index(m, digest, mt, f->body ? f->body : "", f->len);
-    manifest_remember(m->api, digest, mt, f->body ? f->body : "", f->len);
+    /*
+     * Once per fetch, not per waiter (they share rule and path, so repository): written,
+     * fsynced and renamed on the commit thread, so a slow disk stalls no client; until it
+     * lands, the copy in memory (manifest_remember) serves it.
+     */
+    if (!f->stored) {
+        f->stored = 1;
+        if (!store_has(m->api->st, digest))
+            fills_commit_small(m->api->fills, digest, f->body ? f->body : "", f->len,
+                               manifest_committed, m->api);
+        manifest_index(m, digest, mt, f->body ? f->body : "", f->len);
+        manifest_remember(m->api, digest, mt, f->body ? f->body : "", f->len);
+    }
+    m->repo = repo_confirm(m->api, m->repo);
     if (m->tagname[0] != '\0' && !m->child)
         tag_put_cached(m->api, m->repo, m->tagname, digest, mt, util_now());
     if (m->gone) {
@@ -1365,7 +1375,8 @@ static void handle_blob(struct mreq *m)
 
 /* ---- tags/list and referrers ------------------------------------------------------------ */
 
-#define TAGS_PAGES_MAX 64 /* upstream pages followed for one list */
+#define TAGS_PAGES_MAX 64                  /* upstream pages followed for one list */
+#define TAGS_TOTAL_BYTES (8 * 1024 * 1024) /* and the page bodies they may add up to */
 
 /* The Link to the page after <last>, for <m>'s client: its own name and ?ns=. */
 static void tags_link(struct mreq *m, int n, const char *last)
@@ -1383,23 +1394,26 @@ static int str_cmp(const void *a, const void *b)
 }
 
 /*
- * Answer <m> with <n> tag names <tags> (sorted here, whatever order they came in), the
- * client's ?last= and ?n= applied, and a Link when more follow. <warning> adds a Warning.
- * Releases <m>.
+ * Answer <m> with the <*np> tag names <tags> (sorted here, whatever order they came in;
+ * duplicates freed, *np updated: the caller still owns and frees tags[0..*np)), the client's
+ * ?last= and ?n= applied, and a Link when more follow. <warning> adds a Warning. Releases <m>.
  */
-static void tags_answer(struct mreq *m, char **tags, size_t n, const char *warning)
+static void tags_answer(struct mreq *m, char **tags, size_t *np, const char *warning)
 {
     json_t *root = json_object(), *arr = json_array();
-    size_t i = 0, out = 0, k = 0;
+    size_t i = 0, out = 0, k = 0, n = *np;
     int limit = m->rt.rq_n;
     char *s;
 
     qsort(tags, n, sizeof(*tags), str_cmp);
     /* Drop duplicates (pages that overlap). */
-    for (size_t j = 0; j < n; j++)
+    for (size_t j = 0; j < n; j++) {
         if (k == 0 || strcmp(tags[k - 1], tags[j]) != 0)
             tags[k++] = tags[j];
-    n = k;
+        else
+            free(tags[j]);
+    }
+    n = *np = k;
     if (m->rt.rq_last[0] != '\0')
         while (i < n && strcmp(tags[i], m->rt.rq_last) <= 0)
             i++;
@@ -1430,7 +1444,7 @@ static void tags_from_index(struct mreq *m, const char *why)
         mreq_error(m, OCI_ERR_UPSTREAM, "upstream failed and no tags are cached", why);
         return;
     }
-    tags_answer(m, tags, n, STALE_WARNING);
+    tags_answer(m, tags, &n, STALE_WARNING);
     index_strings_free(tags, n);
 }
 
@@ -1439,6 +1453,7 @@ struct tags_acc {
     char **ta_tags;
     size_t ta_n, ta_cap;
     int ta_pages;
+    size_t ta_bytes; /* page bodies so far */
 };
 
 static void tags_acc_free(struct mreq *m)
@@ -1455,27 +1470,59 @@ static void tags_acc_free(struct mreq *m)
 static void tags_fetched(struct mreq *m, struct fetch *f);
 
 /*
- * The next page's path from upstream's Link header, when it is a page of the same list on
- * the same upstream ("</v2/UPNAME/tags/list?...>"); else 0.
+ * Upstream's Link header <link> (RFC 8288: one or more "<target>; params", comma separated):
+ * the target of the link whose params say rel="next", as a path on the rule's upstream (a
+ * relative reference, or an absolute URL on that upstream), in <path>. 1 when there is a next
+ * page and it is a page of this same list ("/v2/UPNAME/tags/list?..."), 0 when there is no
+ * next page, -1 when there is one the proxy cannot follow (another origin, another path,
+ * too long, malformed).
  */
 static int tags_next_page(const struct mreq *m, const char *link, char *path, size_t size)
 {
+    const char *p = link, *base = m->rule->rule_upstream;
     char want[RULES_NAME_MAX + 32];
-    const char *lt = strchr(link, '<'), *gt;
-    size_t wl;
+    size_t wl = (size_t)snprintf(want, sizeof(want), "/v2/%s/tags/list?", m->upname);
+    size_t bl = strlen(base);
 
-    if (lt == NULL || (gt = strchr(lt, '>')) == NULL || strstr(link, "rel=\"next\"") == NULL)
-        return 0;
-    lt++;
-    wl = (size_t)snprintf(want, sizeof(want), "/v2/%s/tags/list?", m->upname);
-    if ((size_t)(gt - lt) <= wl || strncmp(lt, want, wl) != 0 || (size_t)(gt - lt) >= size)
-        return 0;
-    for (const char *p = lt; p < gt; p++)
-        if ((unsigned char)*p <= ' ' || *p == '#')
-            return 0;
-    memcpy(path, lt, (size_t)(gt - lt));
-    path[gt - lt] = '\0';
-    return 1;
+    while ((p = strchr(p, '<')) != NULL) {
+        const char *lt = p + 1, *gt = strchr(lt, '>'), *params, *end, *t;
+        int next = 0;
+        size_t tl;
+        if (gt == NULL)
+            return -1;
+        params = gt + 1;
+        end = strchr(params, ',');
+        if (end == NULL)
+            end = params + strlen(params);
+        for (t = params; t < end; t++) {
+            /* rel="next" or rel=next, any case, as one of the params */
+            if (strncasecmp(t, "rel=", 4) != 0)
+                continue;
+            t += 4;
+            if (*t == '"')
+                t++;
+            if ((size_t)(end - t) >= 4 && strncasecmp(t, "next", 4) == 0 &&
+                (t + 4 == end || t[4] == '"' || t[4] == ';' || t[4] == ' '))
+                next = 1;
+        }
+        p = end;
+        if (!next)
+            continue;
+        tl = (size_t)(gt - lt);
+        if (tl > bl && strncmp(lt, base, bl) == 0 && lt[bl] == '/') {
+            lt += bl; /* an absolute URL on the rule's upstream */
+            tl -= bl;
+        }
+        if (tl <= wl || strncmp(lt, want, wl) != 0 || tl >= size)
+            return -1;
+        for (const char *c = lt; c < lt + tl; c++)
+            if ((unsigned char)*c <= ' ' || *c == '#' || (unsigned char)*c >= 0x7f)
+                return -1;
+        memcpy(path, lt, tl);
+        path[tl] = '\0';
+        return 1;
+    }
+    return 0;
 }
 
 static void tags_fetch_page(struct mreq *m, const char *path)
@@ -1496,6 +1543,7 @@ static void tags_fetched(struct mreq *m, struct fetch *f)
     json_t *root, *arr;
     struct tags_acc *a;
     char next[1400];
+    int r;
 
     if (f->res == UPSTREAM_HTTP && (f->resp.ur_status == 404 || f->resp.ur_status == 401 ||
                                     f->resp.ur_status == 403)) {
@@ -1521,9 +1569,11 @@ static void tags_fetched(struct mreq *m, struct fetch *f)
         m->tags = xcalloc(1, sizeof(*m->tags));
     a = m->tags;
     a->ta_pages++;
+    a->ta_bytes += f->len;
     for (size_t i = 0; json_is_array(arr) && i < json_array_size(arr); i++) {
         json_t *t = json_array_get(arr, i);
-        if (!json_is_string(t) || json_string_length(t) > ROUTE_REF_MAX)
+        /* A name outside the tag grammar can never be pulled, and would reshape our Link. */
+        if (!json_is_string(t) || !oci_tag_valid(json_string_value(t), json_string_length(t)))
             continue;
         if (a->ta_n == a->ta_cap) {
             a->ta_cap = a->ta_cap ? a->ta_cap * 2 : 64;
@@ -1533,13 +1583,26 @@ static void tags_fetched(struct mreq *m, struct fetch *f)
     }
     json_decref(root);
     /* Upstream pages (ghcr, quay): gather every page, then sort and page for the client. */
-    if (f->resp.ur_link[0] != '\0' && a->ta_pages < TAGS_PAGES_MAX &&
-        tags_next_page(m, f->resp.ur_link, next, sizeof(next))) {
+    r = f->resp.ur_link[0] != '\0' ? tags_next_page(m, f->resp.ur_link, next, sizeof(next)) : 0;
+    if (r == 1 && a->ta_pages < TAGS_PAGES_MAX && a->ta_bytes < TAGS_TOTAL_BYTES) {
         tags_fetch_page(m, next);
         return;
     }
+    if (r != 0) {
+        /* A list cut short would look complete to the client: say it is not. */
+        char pages[16];
+        snprintf(pages, sizeof(pages), "%d", a->ta_pages);
+        log_event(LOG_WARN, "tags-list-incomplete", "repo", m->upname, "pages", pages, "link",
+                  f->resp.ur_link, NULL);
+        tags_acc_free(m);
+        mreq_error(m, OCI_ERR_UPSTREAM,
+                   r == -1 ? "upstream's next tags page cannot be followed"
+                           : "upstream's tag list is longer than the proxy gathers",
+                   r == -1 ? "its Link leaves this repository's list" : "64 pages or 8 MiB");
+        return;
+    }
     m->tags = NULL;
-    tags_answer(m, a->ta_tags, a->ta_n, NULL);
+    tags_answer(m, a->ta_tags, &a->ta_n, NULL);
     index_strings_free(a->ta_tags, a->ta_n);
     free(a);
 }

@@ -947,17 +947,22 @@ void fills_drain(struct fills *fs)
     if (fs == NULL || !fs->worker_started)
         return;
     for (;;) { /* each turn takes at least one result, or ends */
-        struct pollfd pfd = {fs->pipe_rd, POLLIN, 0};
+        struct pollfd pfd[2] = {{fs->pipe_rd, POLLIN, 0}, {fs->hpipe_rd, POLLIN, 0}};
         struct fill *f;
         int pending = fs->small_pending;
 
+        /* Commits on the worker, and fills whose upstream ended while the hasher still had
+         * them: they settle (and most go on to commit) once it is done. */
         for (f = fs->list; f != NULL; f = f->next)
-            pending += f->committing;
+            pending += f->committing || (f->state == FILL_RUNNING && f->xfer == NULL);
         if (pending == 0)
             return;
-        if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+        if (poll(pfd, 2, -1) == -1 && errno != EINTR)
             return;
-        commit_pipe_cb(fs->pipe_rd, EV_READ, fs);
+        if (pfd[1].revents & POLLIN)
+            hash_pipe_cb(fs->hpipe_rd, EV_READ, fs);
+        if (pfd[0].revents & POLLIN)
+            commit_pipe_cb(fs->pipe_rd, EV_READ, fs);
     }
 }
 

@@ -218,13 +218,43 @@ int manifest_is_index_type(const char *media_type)
            (strcmp(media_type, MT_OCI_INDEX) == 0 || strcmp(media_type, MT_DOCKER_LIST) == 0);
 }
 
-/* 1 when the media range <r> (<n> bytes, parameters stripped) covers <mt>. */
+/* 1 when the media range <r> (<n> bytes, parameters stripped) covers <mt>: itself, its
+ * "type/" + "*", or "*" "/" "*". */
 static int range_covers(const char *r, size_t n, const char *mt)
 {
+    const char *slash = strchr(mt, '/');
+
     if (n == 3 && memcmp(r, "*/*", 3) == 0)
+        return 1;
+    if (slash != NULL && n == (size_t)(slash - mt) + 2 && r[n - 2] == '/' && r[n - 1] == '*' &&
+        strncasecmp(r, mt, n - 1) == 0)
         return 1;
     if (n == strlen(mt) && strncasecmp(r, mt, n) == 0)
         return 1;
+    return 0;
+}
+
+/* 1 when the parameters <p> (<n> bytes after the media range, ";a=b;q=0.5") give q = 0:
+ * "not acceptable" (RFC 9110 12.4.2). */
+static int params_refuse(const char *p, size_t n)
+{
+    const char *end = p + n;
+
+    while (p < end) {
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        const char *next = semi != NULL ? semi + 1 : end;
+        while (p < next && (*p == ' ' || *p == '\t' || *p == ';'))
+            p++;
+        if (next - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+            const char *v = p + 2;
+            int nonzero = 0;
+            for (; v < next && *v != ';' && *v != ' '; v++)
+                if (*v >= '1' && *v <= '9')
+                    nonzero = 1;
+            return !nonzero;
+        }
+        p = next;
+    }
     return 0;
 }
 
@@ -238,14 +268,16 @@ int manifest_accepts(const char *accept, const char *media_type)
     while (*p != '\0') {
         const char *end = strchr(p, ',');
         const char *semi;
-        size_t n;
+        size_t n, pn = 0;
         if (end == NULL)
             end = p + strlen(p);
         semi = memchr(p, ';', (size_t)(end - p));
-        if (semi != NULL && semi < end)
+        if (semi != NULL && semi < end) {
             n = (size_t)(semi - p);
-        else
+            pn = (size_t)(end - semi);
+        } else {
             n = (size_t)(end - p);
+        }
         while (n > 0 && (*p == ' ' || *p == '\t')) {
             p++;
             n--;
@@ -258,7 +290,8 @@ int manifest_accepts(const char *accept, const char *media_type)
                 if (strncasecmp(p + i, "manifest", 8) == 0 ||
                     (i + 11 <= n && strncasecmp(p + i, "image.index", 11) == 0))
                     names_manifests = 1;
-            if (media_type != NULL && range_covers(p, n, media_type))
+            if (media_type != NULL && range_covers(p, n, media_type) &&
+                !(pn > 0 && params_refuse(semi, pn)))
                 covered = 1;
         }
         p = *end == ',' ? end + 1 : end;

@@ -813,7 +813,10 @@ static struct bufferevent *conn_bev_cb(struct event_base *base, void *arg)
     if (srv->magic != SERVER_MAGIC)
         abort();
     srv->backoff_ms = ACCEPT_BACKOFF_MIN_MS;
-    bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    /* Options 0, as evhttp's own: evhttp_connection_free shuts the socket down and closes it
+     * after freeing the bufferevent; with CLOSE_ON_FREE the close came first, and the
+     * shutdown could hit a descriptor number another thread had just been given. */
+    bev = bufferevent_socket_new(base, -1, 0);
     if (bev == NULL)
         return NULL;
     c = xcalloc(1, sizeof(*c));

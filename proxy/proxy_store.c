@@ -204,7 +204,9 @@ int store_tmp_create(const struct store *st, char *path, size_t size)
     int fd, n;
 
     for (int tries = 0; tries < 100; tries++) {
-        n = snprintf(path, size, "%s/fill-%ld-%lu-%lld", st->tmp, (long)getpid(), ++mut->seq,
+        /* Atomic: the loop (fills) and the commit thread (manifests) both make temp files. */
+        unsigned long seq = __atomic_add_fetch(&mut->seq, 1, __ATOMIC_RELAXED);
+        n = snprintf(path, size, "%s/fill-%ld-%lu-%lld", st->tmp, (long)getpid(), seq,
                      (long long)util_mono_usec());
         if (n < 0 || (size_t)n >= size) {
             errno = ENAMETOOLONG;

@@ -131,6 +131,24 @@ fake_ctl faults '[{"match":"^GET /v2/library/pager/tags/list\\?.*last=m","kind":
                   {"match":"^GET /v2/library/pager/tags/list$","kind":"status","status":200,"count":-1,"body":{"name":"library/pager","tags":["m","b","a"]},"headers":{"Link":"</v2/library/pager/tags/list?n=3&last=m>; rel=\"next\""}}]' >/dev/null
 check "a paging, unsorted upstream: all pages, sorted ($(curl -s "http://$P/v2/hub/library/pager/tags/list?n=4"))" \
     test "$(curl -s "http://$P/v2/hub/library/pager/tags/list?n=4")" = '{"name":"hub/library/pager","tags":["a","b","c","m"]}'
+# Pages that overlap, a "prev" link before "next", an absolute URL on the upstream, names
+# outside the tag grammar: one sorted list, each name once, bad names left out.
+fake_ctl faults '[{"match":"^GET /v2/library/over/tags/list\\?.*last=b","kind":"status","status":200,"count":-1,"body":{"tags":["c","b","a\r\nX: y","d"]}},
+                  {"match":"^GET /v2/library/over/tags/list$","kind":"status","status":200,"count":-1,"body":{"tags":["b","a","a",".bad","x>y"]},"headers":{"Link":"</v2/library/over/tags/list?n=1>; rel=\"prev\", <'"$FAKE_URL"'/v2/library/over/tags/list?n=3&last=b>; rel=\"next\""}}]' >/dev/null
+got=$(curl -s "http://$P/v2/hub/library/over/tags/list")
+check "overlapping pages, prev before next, an absolute next URL, bad names dropped ($got)" \
+    test "$got" = '{"name":"hub/library/over","tags":["a","b","c","d"]}'
+check "... the proxy is still up" test "$(curl -s -o /dev/null -w '%{http_code}' "http://$P/v2/")" = 200
+# A next page elsewhere, or one that never ends: an error, never a list that looks complete.
+fake_ctl faults '[{"match":"^GET /v2/library/away/tags/list$","kind":"status","status":200,"count":-1,"body":{"tags":["a"]},"headers":{"Link":"<http://127.0.0.1:9/v2/library/away/tags/list?last=a>; rel=\"next\""}},
+                  {"match":"^GET /v2/library/loop/tags/list","kind":"status","status":200,"count":-1,"body":{"tags":["a","b"]},"headers":{"Link":"</v2/library/loop/tags/list?last=b>; rel=\"next\""}}]' >/dev/null
+code=$(curl -s -o "$E2E_TMP/b" -w '%{http_code}' "http://$P/v2/hub/library/away/tags/list")
+check "a next page on another origin is not followed: 502 ($code)" test "$code" = 502
+fake_ctl reset-counts '' >/dev/null
+code=$(curl -s -o "$E2E_TMP/b" -w '%{http_code}' "http://$P/v2/hub/library/loop/tags/list")
+check "a next page that never ends: 502 ($code)" test "$code" = 502
+check "... after at most 64 upstream pages ($(fake_count tags))" test "$(fake_count tags)" -le 64
+check "... and the log says so" grep -q 'tags-list-incomplete' "$E2E_TMP/proxy.log"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://$P/v2/hub/library/pager/tags/list?n=-1")
 check "n=-1 is a bad request ($code)" test "$code" = 400
 fake_ctl faults '[]' >/dev/null

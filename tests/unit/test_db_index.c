@@ -215,15 +215,29 @@ Test(open, v2_drops_marks_made_from_descriptor_lists)
                               "INSERT INTO manifest_refs VALUES ('" D_MAN "', '" D_L1 "', 'layer');"
                               "INSERT INTO repo_digests VALUES (1, '" D_MAN "');"
                               "INSERT INTO repo_digests VALUES (1, '" D_L1 "');"
-                              "INSERT INTO repo_digests VALUES (1, '" D_L2 "');",
+                              "INSERT INTO repo_digests VALUES (1, '" D_L2 "');"
+                              "INSERT INTO manifests VALUES ('" D_IDX "', 'x', 10, 1);"
+                              "INSERT INTO repo_digests VALUES (1, '" D_IDX "');"
+                              "INSERT INTO manifest_refs VALUES ('" D_IDX "', '" D_MAN "',"
+                              " 'manifest');"
+                              "INSERT INTO tags VALUES (1, 'pinned', '" D_MAN "', 'x', 50, 50, 0);"
+                              "INSERT INTO tags VALUES (1, 'index', '" D_IDX "', 'x', 50, 50, 0);",
                               NULL, NULL, NULL),
                  SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     ix = index_open(t.path, &err);
     cr_assert_not_null(ix, "%s", err ? err : "");
-    cr_assert_eq(index_repo_has(ix, 1, D_MAN), 1);
+    cr_assert_eq(index_repo_has(ix, 1, D_IDX), 1, "the top manifest's own mark went");
+    cr_assert_eq(index_repo_has(ix, 1, D_MAN), 0, "an index child's mark survived");
     cr_assert_eq(index_repo_has(ix, 1, D_L1), 0, "a descriptor-made mark survived");
     cr_assert_eq(index_repo_has(ix, 1, D_L2), 1, "a mark nothing references is a real fetch");
+    {
+        struct index_tag tg;
+        cr_assert_eq(index_tag_get(ix, 1, "pinned", &tg), 1);
+        cr_assert_eq(tg.it_checked_at, 0, "a tag pinned to an index's child is not re-checked");
+        cr_assert_eq(index_tag_get(ix, 1, "index", &tg), 1);
+        cr_assert_eq(tg.it_checked_at, 50);
+    }
     index_close(ix);
     rm_tmp(&t);
 }

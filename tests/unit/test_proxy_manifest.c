@@ -424,6 +424,16 @@ Test(accept, names_covers_and_ignores_parameters)
     cr_assert_eq(manifest_accepts("Application/Vnd.Oci.Image.Index.V1+Json", MT_OCI_INDEX), 1);
     /* Naming manifests and the any-type range too: that range covers everything. */
     cr_assert_eq(manifest_accepts(MT_DOCKER_MANIFEST ", */*", MT_OCI_INDEX), 1);
+    /* q=0 is "not acceptable" (RFC 9110); other q values are acceptable. */
+    cr_assert_eq(manifest_accepts(MT_DOCKER_MANIFEST ", " MT_OCI_INDEX ";q=0", MT_OCI_INDEX), 0);
+    cr_assert_eq(manifest_accepts(MT_DOCKER_MANIFEST ", " MT_OCI_INDEX "; q=0.000", MT_OCI_INDEX),
+                 0);
+    cr_assert_eq(manifest_accepts(MT_DOCKER_MANIFEST ", " MT_OCI_INDEX ";q=0.001", MT_OCI_INDEX),
+                 1);
+    cr_assert_eq(manifest_accepts(MT_OCI_INDEX ";foo=bar;q=1", MT_OCI_INDEX), 1);
+    /* A "type/" + "*" range covers its type's subtypes, not others. */
+    cr_assert_eq(manifest_accepts(MT_DOCKER_MANIFEST ", application/*", MT_OCI_INDEX), 1);
+    cr_assert_eq(manifest_accepts(MT_DOCKER_MANIFEST ", text/*", MT_OCI_INDEX), 0);
     /* A type that merely starts like another is not it. */
     cr_assert_eq(manifest_accepts(MT_OCI_INDEX "x", MT_OCI_INDEX), 0);
     cr_assert_eq(manifest_is_index_type(MT_OCI_INDEX), 1);
