@@ -11,7 +11,8 @@
 #define CONFIG_DEFAULT_STALE (7 * 24 * 3600)
 #define CONFIG_DEFAULT_MIN_FREE ((int64_t)1 << 30)
 #define CONFIG_DEFAULT_HEADER_TIMEOUT 10 /* seconds */
-#define CONFIG_DEFAULT_MAX_CONN_PER_CLIENT 64
+/* max_connections_per_client when absent: a quarter of max_connections (server_create). */
+#define CONFIG_DEFAULT_MAX_CONN_PER_CLIENT (-1)
 #define CONFIG_MAX_CONNECTIONS_LIMIT (1 << 20)
 
 /* One rule: a repository prefix mapped to an upstream registry. Owned by its struct config. */
@@ -37,7 +38,8 @@ struct config {
     int64_t cfg_stale_if_error;
     int64_t cfg_min_free_space; /* bytes the store leaves free on its filesystem */
     int64_t cfg_max_connections;   /* client connections at once; 0: derived from RLIMIT_NOFILE */
-    int64_t cfg_max_conn_per_client; /* client connections from one address; 0: no cap */
+    int64_t cfg_max_conn_per_client; /* client connections from one address; 0: no cap; -1:
+                                        absent (a quarter of max_connections) */
     int64_t cfg_header_timeout;    /* seconds from a request's first byte to its end */
     struct config_rule *cfg_rules;
     size_t cfg_nrules;

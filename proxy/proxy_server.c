@@ -1005,7 +1005,12 @@ static void server_limits(struct server *srv, const struct config *cfg)
         log_event(LOG_WARN, "max-connections-above-fd-limit", "max_connections", want,
                   "rlimit_nofile", lim, "fits", fits, NULL);
     }
-    srv->per_client = cfg->cfg_max_conn_per_client;
+    /* Absent: a quarter of the slots (at least 16), so one address can never take them all
+     * while a node pulling many layers at once, or a NAT in front of many, is not refused. */
+    if (cfg->cfg_max_conn_per_client >= 0)
+        srv->per_client = cfg->cfg_max_conn_per_client;
+    else
+        srv->per_client = srv->max_conns / 4 > 16 ? srv->max_conns / 4 : 16;
     srv->header_tv.tv_sec = (time_t)cfg->cfg_header_timeout;
     srv->header_common = event_base_init_common_timeout(srv->base, &srv->header_tv);
     if (srv->header_common == NULL)

@@ -51,8 +51,22 @@ fuzz_start=$SECONDS
 rm -rf build/fuzz
 mkdir -p build/fuzz
 if (cd build/fuzz && "$top/configure" -q CC=clang --enable-fuzzing && make -s -j"$jobs"); then
-    for dir in tests/fuzz/corpus/*/; do
-        if bash tests/fuzz/run.sh "$top/build/fuzz" "$(basename "$dir")" "$fuzz_seconds"; then
+    # $jobs targets at a time (each libFuzzer process uses one core); a target's output is
+    # printed when it ends.
+    fuzz_one() { # fuzz_one PARSER: run it, its output to build/fuzz/PARSER.out, status in .rc
+        local rc=0
+        bash tests/fuzz/run.sh "$top/build/fuzz" "$1" "$fuzz_seconds" >"build/fuzz/$1.out" 2>&1 || rc=$?
+        echo "$rc" >"build/fuzz/$1.rc"
+    }
+    parsers=()
+    for dir in tests/fuzz/corpus/*/; do parsers+=("$(basename "$dir")"); done
+    for ((i = 0; i < ${#parsers[@]}; i += jobs)); do
+        for ((j = i; j < i + jobs && j < ${#parsers[@]}; j++)); do fuzz_one "${parsers[$j]}" & done
+        wait
+    done
+    for name in "${parsers[@]}"; do
+        cat "build/fuzz/$name.out"
+        if [ "$(cat "build/fuzz/$name.rc" 2>/dev/null)" = 0 ]; then
             passed=$((passed + 1))
         else
             failed=$((failed + 1))

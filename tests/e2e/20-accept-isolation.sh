@@ -124,6 +124,23 @@ check "skopeo with the default platform pulls the amd64 child of the index" \
 check "... ($(sha256sum <"$E2E_TMP/amd/manifest.json" | cut -c1-12))" \
     test "sha256:$(sha256sum <"$E2E_TMP/amd/manifest.json" | cut -d' ' -f1)" = "$OAMD"
 
+# ecr_ptc_tag_checks_total counts HEADs sent, not the requests that waited on one: ten
+# concurrent pulls of a tag never seen, while its (slowed) HEAD is in flight, make one check.
+metric() { curl -s "$P/metrics" | sed -n "s/^$1 //p"; }
+reset "$ANON_PORT"
+FAKE_PORT=$ANON_PORT fake_ctl faults '[{"match":"^HEAD /v2/test/docker-v2/manifests/latest","kind":"slow","header_delay_ms":1500,"count":1}]' >/dev/null
+before=$(metric ecr_ptc_tag_checks_total)
+cpids=()
+for i in $(seq 1 10); do
+    curl -s -o /dev/null -H "Accept: $V2" "$P/v2/anon/test/docker-v2/manifests/latest" & cpids+=($!)
+done
+for p in "${cpids[@]}"; do wait "$p"; done
+heads=$(count "$ANON_PORT" 'HEAD manifest')
+after=$(metric ecr_ptc_tag_checks_total)
+check "ten concurrent pulls of a new tag: one HEAD upstream ($heads)" test "$heads" = 1
+check "... and tag_checks_total moved by one ($before -> $after)" test "$((after - before))" = 1
+FAKE_PORT=$ANON_PORT fake_ctl faults '[]' >/dev/null
+
 # --- a descriptor list vouches for nothing -------------------------------------------------------
 U="$P/v2/cred/private/a"
 check "the private image pulls with credentials" \

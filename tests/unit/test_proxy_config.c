@@ -158,7 +158,7 @@ Test(config, connection_limits)
     snprintf(json, sizeof(json), "{%s}", ok_rules);
     cfg = expect_ok(json);
     cr_assert_eq(cfg->cfg_max_connections, 0, "absent: derived from RLIMIT_NOFILE at start");
-    cr_assert_eq(cfg->cfg_max_conn_per_client, 64);
+    cr_assert_eq(cfg->cfg_max_conn_per_client, -1, "absent: a quarter of max_connections");
     cr_assert_eq(cfg->cfg_header_timeout, 10);
     config_free(cfg);
 
