@@ -1147,6 +1147,23 @@ static void serve_tag_after_fetch(struct mreq *m, struct fetch *f)
     manifest_fetched(m, f, "");
 }
 
+/*
+ * HEAD manifests/<the client's reference> upstream (joined per path, every manifest type
+ * accepted, <retries> further attempts); <m> continues in <cont>. 1 when a HEAD was sent.
+ */
+static int manifest_head(struct mreq *m, int retries, void (*cont)(struct mreq *, struct fetch *))
+{
+    struct upstream_target t;
+    char path[1024], key[1200];
+
+    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", m->upname, m->rt.rq_ref);
+    snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
+    target_init(&t, m, path, 1);
+    t.ut_accept = upstream_accept(m);
+    t.ut_max_retries = retries;
+    return fetch_join(m, key, &t, cont);
+}
+
 /* Upstream answered the HEAD for a manifest stored for another repository. */
 static void manifest_confirmed(struct mreq *m, struct fetch *f)
 {
@@ -1184,13 +1201,7 @@ static void handle_manifest(struct mreq *m)
         } else if (store_has(api->st, m->rt.rq_ref) &&
                    index_manifest_get(api->ix, m->rt.rq_ref, NULL, 0, NULL) == 1) {
             /* Stored for another repository: upstream's HEAD says whether this one has it. */
-            struct upstream_target t;
-            char path[1024], key[1200];
-            snprintf(path, sizeof(path), "/v2/%s/manifests/%s", m->upname, m->rt.rq_ref);
-            snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
-            target_init(&t, m, path, 1);
-            t.ut_accept = upstream_accept(m);
-            if (fetch_join(m, key, &t, manifest_confirmed))
+            if (manifest_head(m, 2, manifest_confirmed))
                 api->mx.confirmations++;
             return;
         }
@@ -1213,18 +1224,9 @@ static void handle_manifest(struct mreq *m)
             }
         }
     }
-    {
-        struct upstream_target t;
-        char path[1024], key[1200];
-        snprintf(path, sizeof(path), "/v2/%s/manifests/%s", m->upname, m->rt.rq_ref);
-        snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
-        target_init(&t, m, path, 1);
-        t.ut_accept = upstream_accept(m);
-        /* A tag check with a cached answer does not linger on a failing upstream. */
-        t.ut_max_retries = m->have_tag ? 0 : 2;
-        if (fetch_join(m, key, &t, tag_checked))
-            api->mx.tag_checks++;
-    }
+    /* A tag check with a cached answer does not linger on a failing upstream. */
+    if (manifest_head(m, m->have_tag ? 0 : 2, tag_checked))
+        api->mx.tag_checks++;
 }
 
 /* ---- blobs ------------------------------------------------------------------------------ */

@@ -170,6 +170,19 @@ Test(open, file_wal_and_reopen_idempotent)
     rm_tmp(&t);
 }
 
+/* A new index.db in a fresh temp dir <t>, closed again, and a raw connection to it. */
+static sqlite3 *fresh_raw(struct tmpdb *t)
+{
+    char *err = NULL;
+    struct index *ix;
+
+    mk_tmp(t);
+    ix = index_open(t->path, &err);
+    cr_assert_not_null(ix, "%s", err ? err : "");
+    index_close(ix);
+    return raw_open(t->path);
+}
+
 Test(open, newer_schema_refused)
 {
     struct tmpdb t;
@@ -177,12 +190,7 @@ Test(open, newer_schema_refused)
     struct index *ix;
     sqlite3 *db;
 
-    mk_tmp(&t);
-    ix = index_open(t.path, &err);
-    cr_assert_not_null(ix, "%s", err ? err : "");
-    index_close(ix);
-
-    db = raw_open(t.path);
+    db = fresh_raw(&t);
     cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
@@ -202,12 +210,8 @@ Test(open, v2_drops_marks_made_from_descriptor_lists)
     struct index *ix;
     sqlite3 *db;
 
-    mk_tmp(&t);
-    ix = index_open(t.path, &err);
-    cr_assert_not_null(ix, "%s", err ? err : "");
-    index_close(ix);
     /* A version-1 database: the manifest's layer was marked known from its descriptor list. */
-    db = raw_open(t.path);
+    db = fresh_raw(&t);
     cr_assert_eq(sqlite3_exec(db,
                               "PRAGMA user_version = 1;"
                               "INSERT INTO repositories (id, rule, name) VALUES (1, 'r', 'evil');"
