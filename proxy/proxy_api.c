@@ -1501,9 +1501,9 @@ static int tags_next_page(const struct mreq *m, const char *link, char *path, si
             if (strncasecmp(t, "rel=", 4) != 0)
                 continue;
             t += 4;
-            if (*t == '"')
+            if (t < end && *t == '"')
                 t++;
-            if ((size_t)(end - t) >= 4 && strncasecmp(t, "next", 4) == 0 &&
+            if (t < end && (size_t)(end - t) >= 4 && strncasecmp(t, "next", 4) == 0 &&
                 (t + 4 == end || t[4] == '"' || t[4] == ';' || t[4] == ' '))
                 next = 1;
         }
