@@ -356,7 +356,10 @@ static void api_flush(struct api *api)
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-    api_flush(arg);
+    struct api *api = arg;
+
+    CHECK_OBJ_NOTNULL(api, API_MAGIC);
+    api_flush(api);
 }
 
 /* Remember that <tag> of <repo> was pulled; written at the next flush. */
@@ -587,8 +590,7 @@ static void mreq_gone_cb(void *arg)
 {
     struct mreq *m = arg;
 
-    if (m->magic != MREQ_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(m, MREQ_MAGIC);
     m->gone = 1;
     m->x = NULL;
 }
@@ -666,6 +668,8 @@ static int fetch_on_data(void *arg, const char *data, size_t len)
 {
     struct fetch *f = arg;
 
+    CHECK_OBJ_NOTNULL(f, FETCH_MAGIC);
+
     if (f->len + len > (size_t)f->max)
         return -1;
     if (f->len + len + 1 > f->cap) {
@@ -684,12 +688,12 @@ static void fetch_on_done(void *arg, enum upstream_result res, const struct upst
                           const char *err, const char *body, size_t body_len)
 {
     struct fetch *f = arg;
-    struct api *api = f->api;
+    struct api *api;
     struct fetch **pp;
     struct mreq *w, *next;
 
-    if (f->magic != FETCH_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(f, FETCH_MAGIC);
+    api = f->api;
     f->xfer = NULL;
     f->res = res;
     f->resp = *r;
@@ -958,8 +962,7 @@ static void manifest_committed(void *arg, const char *digest, int ok, const char
 {
     struct api *api = arg;
 
-    if (api->magic != API_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(api, API_MAGIC);
     if (!ok)
         log_event(LOG_ERROR, "store-failed", "digest", digest, "error", err, NULL);
 }
@@ -1234,6 +1237,8 @@ static void handle_manifest(struct mreq *m)
 static void blob_fill_done(void *arg, const char *digest, int ok, int64_t size, int64_t repo)
 {
     struct api *api = arg;
+
+    CHECK_OBJ_NOTNULL(api, API_MAGIC);
 
     if (!ok)
         return;
@@ -1894,8 +1899,7 @@ void api_handle(struct api *api, struct evhttp_request *req, struct exchange *x)
     struct mreq *m;
     enum rules_result rr;
 
-    if (api->magic != API_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(api, API_MAGIC);
     if (strcmp(uri, "/healthz") == 0 || strncmp(uri, "/healthz?", 9) == 0) {
         if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
             api_send_error(req, OCI_ERR_METHOD, "only GET and HEAD", NULL);

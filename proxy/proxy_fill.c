@@ -161,6 +161,8 @@ static void *commit_worker(void *arg)
     struct fills *fs = arg;
     struct commit_job *job;
 
+    CHECK_OBJ_NOTNULL(fs, FILLS_MAGIC);
+
     for (;;) {
         pthread_mutex_lock(&fs->mu);
         while (fs->queue == NULL && !fs->stopping)
@@ -195,6 +197,7 @@ static void commit_pipe_cb(evutil_socket_t fd, short what, void *arg)
             commit_done(job->fill, job->ok, job->err);
         } else {
             struct fills *fs = arg;
+            CHECK_OBJ_NOTNULL(fs, FILLS_MAGIC);
             fs->small_pending--;
             if (job->done != NULL)
                 job->done(job->done_arg, job->digest, job->ok, job->err);
@@ -226,6 +229,8 @@ static void *hash_worker(void *arg)
 {
     struct fills *fs = arg;
     unsigned char *buf = xmalloc(HASH_CHUNK);
+
+    CHECK_OBJ_NOTNULL(fs, FILLS_MAGIC);
 
     pthread_mutex_lock(&fs->hmu);
     for (;;) {
@@ -471,8 +476,7 @@ static void follower_gone_cb(void *arg)
 {
     struct follower *fw = arg;
 
-    if (fw->magic != FOLLOWER_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(fw, FOLLOWER_MAGIC);
     if (fw->closing)
         return;
     fw->gone = 1;
@@ -578,8 +582,7 @@ static void follower_flushed_cb(struct evhttp_connection *evcon, void *arg)
 {
     struct follower *fw = arg;
 
-    if (fw->magic != FOLLOWER_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(fw, FOLLOWER_MAGIC);
     fw->writing = 0;
     follower_pump(fw);
 }
@@ -698,8 +701,7 @@ static int fill_on_headers(void *arg, const struct upstream_response *r)
 {
     struct fill *f = arg;
 
-    if (f->magic != FILL_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(f, FILL_MAGIC);
     f->headers = 1;
     f->length = r->ur_content_length;
     str_copy(f->content_type, sizeof(f->content_type), "application/octet-stream");
@@ -712,8 +714,7 @@ static int fill_on_data(void *arg, const char *data, size_t len)
     struct fill *f = arg;
     size_t off = 0;
 
-    if (f->magic != FILL_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(f, FILL_MAGIC);
     while (off < len) {
         ssize_t w = pwrite(f->fd, data + off, len - off, (off_t)(f->written + (int64_t)off));
         if (w == -1 && errno == EINTR)
@@ -771,13 +772,13 @@ static void fill_on_done(void *arg, enum upstream_result res, const struct upstr
                          const char *err, const char *body, size_t body_len)
 {
     struct fill *f = arg;
-    struct fills *fs = f->fs;
+    struct fills *fs;
     int idle;
 
     (void)body;
     (void)body_len;
-    if (f->magic != FILL_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(f, FILL_MAGIC);
+    fs = f->fs;
     f->xfer = NULL;
     f->up_res = res;
     f->up_status = r->ur_status;
@@ -805,8 +806,7 @@ static void fill_settle(struct fill *f)
     int64_t hashed;
     int ok = 0;
 
-    if (f->magic != FILL_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(f, FILL_MAGIC);
     pthread_mutex_lock(&fs->hmu);
     hashed = f->hashed;
     pthread_mutex_unlock(&fs->hmu);

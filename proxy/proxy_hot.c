@@ -120,7 +120,7 @@ int hot_put(struct hot *h, const char *key, const void *val, size_t len)
     uint64_t hash = fnv1a(key, klen);
     struct hot_entry *e, **slot;
 
-    assert(h != NULL && h->magic == HOT_MAGIC);
+    CHECK_OBJ_NOTNULL(h, HOT_MAGIC);
     drop_key(h, key, klen, hash);
     if (klen + len > h->max_bytes)
         return -1;
@@ -152,7 +152,7 @@ const void *hot_get(struct hot *h, const char *key, size_t *len)
     uint64_t hash = fnv1a(key, klen);
     struct hot_entry *e;
 
-    assert(h != NULL && h->magic == HOT_MAGIC);
+    CHECK_OBJ_NOTNULL(h, HOT_MAGIC);
     e = *find_slot(h, key, klen, hash);
     if (e == NULL) {
         h->stats.hs_misses++;
@@ -172,13 +172,13 @@ void hot_del(struct hot *h, const char *key)
 {
     size_t klen = strlen(key);
 
-    assert(h != NULL && h->magic == HOT_MAGIC);
+    CHECK_OBJ_NOTNULL(h, HOT_MAGIC);
     drop_key(h, key, klen, fnv1a(key, klen));
 }
 
 void hot_clear(struct hot *h)
 {
-    assert(h != NULL && h->magic == HOT_MAGIC);
+    CHECK_OBJ_NOTNULL(h, HOT_MAGIC);
     while (h->oldest != NULL) {
         struct hot_entry *old = h->oldest;
         entry_drop(h, find_slot(h, old->data, old->klen, old->hash), old);
@@ -187,7 +187,7 @@ void hot_clear(struct hot *h)
 
 void hot_get_stats(const struct hot *h, struct hot_stats *out)
 {
-    assert(h != NULL && h->magic == HOT_MAGIC);
+    CHECK_OBJ_NOTNULL(h, HOT_MAGIC);
     *out = h->stats;
 }
 
@@ -195,7 +195,7 @@ void hot_free(struct hot *h)
 {
     if (h == NULL)
         return;
-    assert(h->magic == HOT_MAGIC);
+    CHECK_OBJ_NOTNULL(h, HOT_MAGIC);
     hot_clear(h);
     free(h->buckets);
     h->magic = 0;

@@ -50,6 +50,7 @@
 #define SERVER_MAGIC 0x53525652u   /* "SRVR" */
 #define EXCHANGE_MAGIC 0x45584348u /* "EXCH" */
 #define CONN_MAGIC 0x434f4e4eu     /* "CONN" */
+#define EPISODE_MAGIC 0x45504953u  /* "EPIS" */
 #define SERVER_MAX_HEADERS (64 * 1024)
 #define SERVER_MAX_BODY (1024 * 1024)
 #define SERVER_IDLE_TIMEOUT 120 /* seconds; ECR_PTC_PROXY_CLIENT_TIMEOUT overrides */
@@ -81,6 +82,7 @@ static const char *const episode_reason[EP_NKINDS] = {"max_connections", "emfile
  * connection is one episode, not a line per accept.
  */
 struct episode {
+    unsigned magic;
     int ep_on;              /* the condition holds now (accepting paused for this reason) */
     int ep_open;            /* the start was logged, the end not yet */
     int64_t ep_since_usec;  /* the episode's start */
@@ -258,6 +260,8 @@ static void episode_quiet_cb(evutil_socket_t fd, short what, void *arg)
     struct episode *ep = arg;
     char ms[32], n[32];
 
+    CHECK_OBJ_NOTNULL(ep, EPISODE_MAGIC);
+
     (void)fd;
     (void)what;
     if (ep->ep_on || !ep->ep_open)
@@ -371,8 +375,7 @@ static void backoff_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (srv->magic != SERVER_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(srv, SERVER_MAGIC);
     accept_resume(srv, EP_EMFILE);
     accept_resume(srv, EP_ACCEPT_ERROR);
 }
@@ -505,8 +508,7 @@ static struct conn *conn_of(struct server *srv, struct evhttp_connection *evcon)
     c = srv->by_fd[fd];
     if (c == NULL || c->evcon != evcon)
         return NULL;
-    if (c->magic != CONN_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(c, CONN_MAGIC);
     return c;
 }
 
@@ -550,14 +552,14 @@ static void conn_deadline_off(struct conn *c)
 static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
-    struct server *srv = c->srv;
+    struct server *srv;
     char addr[INET6_ADDRSTRLEN], secs[32], skipped_s[32];
     uint64_t skipped;
 
     (void)fd;
     (void)what;
-    if (c->magic != CONN_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(c, CONN_MAGIC);
+    srv = c->srv;
     c->deadline_on = 0;
     srv->m_header_timeouts++;
     if (ratelog_ok(&srv->rl_timeout, &skipped)) {
@@ -576,8 +578,7 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
     struct conn *c = arg;
 
     (void)buf;
-    if (c->magic != CONN_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(c, CONN_MAGIC);
     if (info->n_added == 0 || c->state != CONN_IDLE)
         return;
     conn_set_state(c, CONN_READING);
@@ -590,8 +591,7 @@ static void conn_output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *
     struct conn *c = arg;
 
     (void)buf;
-    if (c->magic != CONN_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(c, CONN_MAGIC);
     if (info->n_added > 0 && c->x != NULL && c->x->sent_status == 0)
         c->x->sent_status = evhttp_request_get_response_code(c->x->req);
 }
@@ -629,8 +629,7 @@ static void exchange_gone(struct exchange *x)
     void (*gone)(void *) = x->gone_cb;
     void *gone_arg = x->gone_arg;
 
-    if (x->magic != EXCHANGE_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(x, EXCHANGE_MAGIC);
     x->conn = NULL;
     evhttp_request_set_on_complete_cb(x->req, NULL, NULL);
     /* The handler's gone callback may free the request: log first. */
@@ -646,8 +645,7 @@ static void conn_close_cb(struct evhttp_connection *evcon, void *arg)
     struct exchange *x;
 
     (void)evcon;
-    if (c->magic != CONN_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(c, CONN_MAGIC);
     x = c->x;
     c->x = NULL;
     if (x != NULL)
@@ -729,8 +727,7 @@ static void adopt_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (srv->magic != SERVER_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(srv, SERVER_MAGIC);
     conn_adopt_pending(srv);
 }
 
@@ -759,8 +756,7 @@ static void watch_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (srv->magic != SERVER_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(srv, SERVER_MAGIC);
     conn_evict_one(srv);
 }
 
@@ -810,8 +806,7 @@ static struct bufferevent *conn_bev_cb(struct event_base *base, void *arg)
     struct bufferevent *bev;
     struct conn *c;
 
-    if (srv->magic != SERVER_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(srv, SERVER_MAGIC);
     srv->backoff_ms = ACCEPT_BACKOFF_MIN_MS;
     /* Options 0, as evhttp's own: evhttp_connection_free shuts the socket down and closes it
      * after freeing the bufferevent; with CLOSE_ON_FREE the close came first, and the
@@ -843,12 +838,10 @@ static void exchange_complete_cb(struct evhttp_request *req, void *arg)
     struct conn *c;
 
     (void)req;
-    if (x->magic != EXCHANGE_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(x, EXCHANGE_MAGIC);
     c = x->conn;
     if (c != NULL) {
-        if (c->magic != CONN_MAGIC)
-            abort();
+        CHECK_OBJ_NOTNULL(c, CONN_MAGIC);
         c->x = NULL;
         x->conn = NULL;
         c->used = 1;
@@ -875,8 +868,7 @@ static void server_request_cb(struct evhttp_request *req, void *arg)
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct conn *c;
 
-    if (srv->magic != SERVER_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(srv, SERVER_MAGIC);
     x = xcalloc(1, sizeof(*x));
     x->magic = EXCHANGE_MAGIC;
     x->srv = srv;
@@ -919,6 +911,8 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     struct server *srv = arg;
     char n[32];
 
+    CHECK_OBJ_NOTNULL(srv, SERVER_MAGIC);
+
     snprintf(n, sizeof(n), "%lld", (long long)srv->inflight);
     log_event(LOG_WARN, "drain-deadline", "unfinished", n, NULL);
     event_base_loopbreak(srv->base);
@@ -929,6 +923,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     struct server *srv = arg;
     struct timeval tv;
     char n[32];
+
+    CHECK_OBJ_NOTNULL(srv, SERVER_MAGIC);
 
     if (srv->stopping) {
         log_event(LOG_WARN, "stop-now", "signal", strsignal((int)sig), NULL);
@@ -1102,6 +1098,7 @@ struct server *server_create(const struct config *cfg, char **err)
     srv->adopt = event_new(srv->base, -1, 0, adopt_cb, srv);
     srv->backoff = evtimer_new(srv->base, backoff_cb, srv);
     for (int k = 0; k < EP_NKINDS; k++) {
+        srv->ep[k].magic = EPISODE_MAGIC;
         srv->ep[k].ep_kind = (enum episode_kind)k;
         srv->ep[k].ep_quiet = evtimer_new(srv->base, episode_quiet_cb, &srv->ep[k]);
     }

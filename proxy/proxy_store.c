@@ -131,6 +131,8 @@ int store_exists_cb(const char *digest, void *arg)
     char path[STORE_PATH_MAX];
     struct stat sb;
 
+    CHECK_OBJ_NOTNULL(st, STORE_MAGIC);
+
     if (store_blob_path(st, digest, path, sizeof(path)) == -1)
         return 0; /* not a digest: nothing the store could hold */
     if (stat(path, &sb) == 0)

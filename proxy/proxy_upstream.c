@@ -36,6 +36,7 @@
 
 #define UPSTREAM_MAGIC 0x55505354u /* "UPST" */
 #define XFER_MAGIC 0x58464552u     /* "XFER" */
+#define TOKEN_FETCH_MAGIC 0x544f4b46u /* "TOKF" */
 #define ERR_BODY_MAX (16 * 1024)
 #define TOKEN_BODY_MAX (64 * 1024)
 #define MAX_REDIRECTS 5
@@ -120,6 +121,7 @@ struct upstream_xfer {
 
 /* One token fetch for (upstream, scope) and the xfers waiting for it. */
 struct token_fetch {
+    unsigned magic;
     struct token_fetch *next;
     char *key_upstream, *key_scope;
     struct upstream_xfer *fetcher;
@@ -200,6 +202,8 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
 {
     struct upstream_xfer *x = clientp;
 
+    CHECK_OBJ_NOTNULL(x, XFER_MAGIC);
+
     (void)purpose;
     if (xfer_checks_address(x) && sockaddr_private(&address->addr)) {
         x->refused_addr = 1;
@@ -212,6 +216,8 @@ static int prereq_cb(void *clientp, char *conn_primary_ip, char *conn_local_ip,
                      int conn_primary_port, int conn_local_port)
 {
     struct upstream_xfer *x = clientp;
+
+    CHECK_OBJ_NOTNULL(x, XFER_MAGIC);
 
     (void)conn_local_ip;
     (void)conn_primary_port;
@@ -371,6 +377,8 @@ static void socket_event_cb(evutil_socket_t fd, short kind, void *arg)
     int running = 0;
     int action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 
+    CHECK_OBJ_NOTNULL(up, UPSTREAM_MAGIC);
+
     up->burst = 0;
     curl_multi_socket_action(up->multi, fd, action, &running);
     check_multi_info(up);
@@ -379,10 +387,12 @@ static void socket_event_cb(evutil_socket_t fd, short kind, void *arg)
 static void unpause_cb(evutil_socket_t fd, short kind, void *arg)
 {
     struct upstream_xfer *x = arg;
-    struct upstream *up = x->up;
+    struct upstream *up;
 
     (void)fd;
     (void)kind;
+    CHECK_OBJ_NOTNULL(x, XFER_MAGIC);
+    up = x->up;
     if (!x->paused || x->easy == NULL)
         return;
     x->paused = 0;
@@ -396,6 +406,8 @@ static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     struct upstream *up = userp;
     struct event *ev = socketp;
     short kind;
+
+    CHECK_OBJ_NOTNULL(up, UPSTREAM_MAGIC);
 
     if (what == CURL_POLL_REMOVE) {
         if (ev != NULL) {
@@ -422,6 +434,8 @@ static void timer_event_cb(evutil_socket_t fd, short kind, void *arg)
     struct upstream *up = arg;
     int running = 0;
 
+    CHECK_OBJ_NOTNULL(up, UPSTREAM_MAGIC);
+
     up->burst = 0;
     curl_multi_socket_action(up->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_multi_info(up);
@@ -431,6 +445,8 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 {
     struct upstream *up = userp;
     struct timeval tv;
+
+    CHECK_OBJ_NOTNULL(up, UPSTREAM_MAGIC);
 
     if (timeout_ms < 0) {
         evtimer_del(up->timer);
@@ -489,6 +505,8 @@ static size_t header_cb(char *line, size_t size, size_t nitems, void *userdata)
     size_t n = size * nitems;
     const char *v;
     size_t vl;
+
+    CHECK_OBJ_NOTNULL(x, XFER_MAGIC);
 
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         const char *sp = memchr(line, ' ', n);
@@ -616,6 +634,8 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata)
 {
     struct upstream_xfer *x = userdata;
     size_t n = size * nmemb;
+
+    CHECK_OBJ_NOTNULL(x, XFER_MAGIC);
 
     if (x->kind == XFER_TOKEN || !final_2xx(x)) {
         size_t cap = x->kind == XFER_TOKEN ? TOKEN_BODY_MAX : ERR_BODY_MAX;
@@ -828,8 +848,7 @@ static void wait_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct upstream_xfer *x = arg;
 
-    if (x->magic != XFER_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(x, XFER_MAGIC);
     xfer_send(x);
 }
 
@@ -868,10 +887,13 @@ static void token_xfer_done(void *arg, enum upstream_result res, const struct up
                             const char *err, const char *body, size_t body_len)
 {
     struct token_fetch *tf = arg;
-    struct upstream_xfer *fx = tf->fetcher;
+    struct upstream_xfer *fx;
     char *tok = NULL;
     int64_t exp = 0;
     int ok = 0;
+
+    CHECK_OBJ_NOTNULL(tf, TOKEN_FETCH_MAGIC);
+    fx = tf->fetcher;
 
     if (res == UPSTREAM_OK || (res == UPSTREAM_HTTP && r->ur_status >= 200 && r->ur_status < 300)) {
         if (auth_parse_token_response(body, body_len, util_now(), &tok, &exp) == 0) {
@@ -937,6 +959,7 @@ static void token_fetch_done(struct upstream *up, struct token_fetch *tf, int ok
     }
     free(tf->key_upstream);
     free(tf->key_scope);
+    tf->magic = 0;
     free(tf);
 }
 
@@ -985,6 +1008,7 @@ static int token_join(struct upstream_xfer *x, const struct auth_challenge *ch)
         curl_url_cleanup(u);
         free(q);
         tf = xcalloc(1, sizeof(*tf));
+        tf->magic = TOKEN_FETCH_MAGIC;
         tf->key_upstream = xstrdup(x->auth_key);
         tf->key_scope = xstrdup(x->scope);
         tf->next = up->fetches;
@@ -1097,8 +1121,7 @@ static void exchange_done(struct upstream_xfer *x, CURLcode cc)
     int status = x->resp.ur_status;
     char msg[1024], shown[384];
 
-    if (x->magic != XFER_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(x, XFER_MAGIC);
     curl_multi_remove_handle(x->up->multi, x->easy);
     url_shown(x->url, shown, sizeof(shown));
     if (x->aborted) {
@@ -1260,6 +1283,7 @@ void upstream_destroy(struct upstream *up)
         up->fetches = tf->next;
         free(tf->key_upstream);
         free(tf->key_scope);
+        tf->magic = 0;
         free(tf);
     }
     curl_multi_cleanup(up->multi);
@@ -1297,8 +1321,7 @@ void upstream_cancel(struct upstream_xfer *x)
 {
     if (x == NULL)
         return;
-    if (x->magic != XFER_MAGIC)
-        abort();
+    CHECK_OBJ_NOTNULL(x, XFER_MAGIC);
     if (x->waiting_token) {
         struct token_fetch *tf;
         for (tf = x->up->fetches; tf != NULL; tf = tf->next) {

@@ -94,3 +94,11 @@ int64_t util_now(void)
 {
     return (int64_t)time(NULL);
 }
+
+void util_bad_object(const char *what, const char *file, int line)
+{
+    fprintf(stderr, "ecr-ptc-proxy: %s at %s:%d is not the object it should be (NULL, freed or"
+                    " of another type)\n",
+            what, file, line);
+    abort();
+}

@@ -23,4 +23,25 @@ int64_t util_now(void);
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Objects that live across callbacks (STYLE.md 8) start with "unsigned magic", a number of
+ * their own type, set at creation and zeroed when freed. Every callback entry takes its object
+ * through one of these, never through an unchecked cast of its void *arg (Varnish's
+ * CHECK_OBJ_NOTNULL and CAST_OBJ_NOTNULL, include/miniobj.h). They guard memory, so unlike
+ * assert() they stay in an NDEBUG build: a wrong or freed object stops the process with one
+ * line naming the place, never runs on.
+ */
+#define CHECK_OBJ_NOTNULL(ptr, type_magic)                                                      \
+    do {                                                                                       \
+        if ((ptr) == NULL || (ptr)->magic != (type_magic))                                     \
+            util_bad_object(#ptr, __FILE__, __LINE__);                                          \
+    } while (0)
+#define CAST_OBJ_NOTNULL(to, from, type_magic)                                                  \
+    do {                                                                                       \
+        (to) = (from);                                                                         \
+        CHECK_OBJ_NOTNULL(to, type_magic);                                                     \
+    } while (0)
+/* Print "<what> at <file>:<line> is not the object it should be" to stderr and abort. */
+void util_bad_object(const char *what, const char *file, int line) __attribute__((noreturn));
+
 #endif

@@ -2,10 +2,12 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "proxy_hot.h"
+#include "proxy_util.h"
 
 static const char *get_str(struct hot *h, const char *key)
 {
@@ -127,4 +129,41 @@ Test(hot, many_keys_collide_and_stay_consistent)
     cr_assert_eq(st.hs_entries, 0);
     cr_assert_eq(st.hs_bytes, 0);
     hot_free(h);
+}
+
+/* The checked-object idiom of proxy_util.h, which the maps use at every entry. */
+struct obj {
+    unsigned magic;
+};
+
+Test(check_obj, passes_the_right_object)
+{
+    struct obj o = {0x4f424a21u}, *p = NULL;
+    void *arg = &o;
+
+    CAST_OBJ_NOTNULL(p, arg, 0x4f424a21u);
+    cr_assert_eq(p, &o);
+}
+
+Test(check_obj, stops_on_another_type, .signal = SIGABRT)
+{
+    struct obj o = {1}, *p = &o;
+
+    CHECK_OBJ_NOTNULL(p, 0x4f424a21u);
+}
+
+Test(check_obj, stops_on_null, .signal = SIGABRT)
+{
+    struct obj *p = NULL;
+
+    CHECK_OBJ_NOTNULL(p, 0x4f424a21u);
+}
+
+Test(check_obj, stops_on_a_freed_map, .signal = SIGABRT)
+{
+    struct hot *h = hot_new(4, 1024);
+    struct { unsigned magic; } *raw = (void *)h;
+
+    raw->magic = 0; /* what the map's own free does before free() */
+    hot_put(h, "k", "v", 1);
 }
