@@ -154,6 +154,19 @@ static unsigned char huge_byte(int64_t i)
     return (unsigned char)((i * 7 + 3) & 0xff);
 }
 
+/* A fresh buffer of the first <len> bytes of the huge_byte pattern; the caller frees it. */
+static struct evbuffer *patterned_body(int64_t len)
+{
+    struct evbuffer *b = evbuffer_new();
+    unsigned char *p = malloc((size_t)len);
+
+    for (int64_t i = 0; i < len; i++)
+        p[i] = huge_byte(i);
+    evbuffer_add(b, p, (size_t)len);
+    free(p);
+    return b;
+}
+
 static void reply(struct evhttp_request *req, int code, const char *body)
 {
     struct evbuffer *b = evbuffer_new();
@@ -226,23 +239,13 @@ static void serve(struct evhttp_request *req, void *arg)
         snprintf(cdn_auth, sizeof(cdn_auth), "%s", a ? a : "(none)");
         reply(req, 200, "from the cdn");
     } else if (strcmp(uri, "/v2/r/huge") == 0) {
-        struct evbuffer *b = evbuffer_new();
-        unsigned char *p = malloc(HUGE_LEN);
-        for (int64_t i = 0; i < HUGE_LEN; i++)
-            p[i] = huge_byte(i);
-        evbuffer_add(b, p, HUGE_LEN);
-        free(p);
+        struct evbuffer *b = patterned_body(HUGE_LEN);
         evhttp_send_reply(req, 200, "OK", b);
         evbuffer_free(b);
     } else if (strcmp(uri, "/v2/r/bulk") == 0) {
         /* Large writes (libevent's default is 16 KiB a write) let more than a burst's worth
          * wait in the socket when the client reads. */
-        struct evbuffer *b = evbuffer_new();
-        unsigned char *p = malloc(BULK_LEN);
-        for (int64_t i = 0; i < BULK_LEN; i++)
-            p[i] = huge_byte(i);
-        evbuffer_add(b, p, BULK_LEN);
-        free(p);
+        struct evbuffer *b = patterned_body(BULK_LEN);
         bufferevent_set_max_single_write(
             evhttp_connection_get_bufferevent(evhttp_request_get_connection(req)), BULK_LEN);
         evhttp_send_reply(req, 200, "OK", b);
