@@ -27,11 +27,18 @@ SLOW_FSYNC_MS=2000 SLOW_FSYNC_LOG="$E2E_TMP/fsync.log" LD_PRELOAD="$E2E_TMP/slow
 wait_port "$port" 60
 P="http://127.0.0.1:$port"
 check "the shim is in effect (start-up fsynced through it)" eventually test -s "$E2E_TMP/fsync.log"
-sleep 0.5
+# Let start-up's own slow fsyncs (the index's) finish: the log quiet for 2.5 s (at most 40 s).
+last=-1
+for _ in $(seq 1 80); do
+    n=$(wc -l <"$E2E_TMP/fsync.log")
+    [ "$n" = "$last" ] && [ "$(curl -s -m 5 "$P/healthz")" = ok ] && break
+    last=$n
+    sleep 2.5
+done
 : >"$E2E_TMP/fsync.log"
 
 start=$(date +%s.%N)
-curl -s -o "$E2E_TMP/m" -w '%{time_total}\n' -H "Accept: $MT" \
+curl -s -D "$E2E_TMP/cold.h" -o "$E2E_TMP/m" -w '%{time_total}\n' -H "Accept: $MT" \
     "$P/v2/hub/$REPO/manifests/$DIGEST" >"$E2E_TMP/cold.time" &
 cold_pid=$!
 sleep 0.3
@@ -40,6 +47,10 @@ wait "$cold_pid"
 check "a cold manifest on a slow disk is answered without waiting for its fsyncs ($(cat "$E2E_TMP/cold.time") s)" \
     python3 -c "import sys; sys.exit(0 if float(open('$E2E_TMP/cold.time').read()) < 1.5 else 1)"
 check "... with the right bytes" test "sha256:$(sha256sum <"$E2E_TMP/m" | cut -d' ' -f1)" = "$DIGEST"
+if [ "sha256:$(sha256sum <"$E2E_TMP/m" | cut -d' ' -f1)" != "$DIGEST" ]; then
+    echo "--- the cold answer:"; head -20 "$E2E_TMP/cold.h"; head -c 400 "$E2E_TMP/m"; echo
+    echo "--- the proxy's log:"; tail -20 "$E2E_TMP/proxy.log"; echo "--- fsyncs:"; cat "$E2E_TMP/fsync.log"
+fi
 check "/healthz meanwhile answers at once (${hz} s; each fsync takes 2 s)" \
     python3 -c "import sys; sys.exit(0 if float('$hz') < 1.0 else 1)"
 f="$E2E_TMP/data/blobs/sha256/${DIGEST:7:2}/${DIGEST:7}"
