@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy_util.h"
+#include "util.h"
 
 #define INDEX_MAGIC 0x49445821u /* "IDX!" */
 #define INDEX_BUSY_TIMEOUT_MS 5000

@@ -15,10 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy_config.h"
-#include "proxy_log.h"
-#include "proxy_server.h"
-#include "proxy_util.h"
+#include "api.h"
+#include "config_file.h"
+#include "log.h"
+#include "server.h"
+#include "util.h"
 
 #define EXIT_USAGE 2
 #define EXIT_CONFIG 2
@@ -115,6 +116,7 @@ static int cmd_serve(int argc, char **argv)
     int64_t drain = 10;
     struct config *cfg;
     struct server *srv;
+    struct api *api = NULL;
     char *err = NULL;
     char host[256];
     int c, port, rc;
@@ -160,7 +162,17 @@ static int cmd_serve(int argc, char **argv)
         free(cfg->cfg_data_dir);
         cfg->cfg_data_dir = xstrdup(data_dir);
     }
+    /* The server's loop and front; then the api on that loop (store, index, reconcile);
+     * only then the listener, so no client connects before the cache is ready. */
     srv = server_create(cfg, &err);
+    if (srv != NULL) {
+        api = api_create(server_base(srv), cfg, srv, &err);
+        if (api == NULL || server_listen(srv, api_handle, api, &err) == -1) {
+            api_destroy(api);
+            server_destroy(srv);
+            srv = NULL;
+        }
+    }
     if (srv == NULL) {
         log_event(LOG_ERROR, "start-failed", "error", err, NULL);
         free(err);
@@ -168,6 +180,9 @@ static int cmd_serve(int argc, char **argv)
         return 1;
     }
     rc = server_run(srv, drain * 1000000) == 0 ? 0 : 1;
+    /* Connections first (their gone callbacks reach the api), then the api, then the loop. */
+    server_close(srv);
+    api_destroy(api);
     server_destroy(srv);
     config_free(cfg);
     return rc;

@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include "fuzz.h"
-#include "proxy_auth.h"
+#include "auth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

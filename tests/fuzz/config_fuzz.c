@@ -3,7 +3,7 @@
 #include "config.h"
 
 #include "fuzz.h"
-#include "proxy_config.h"
+#include "config_file.h"
 
 /* Values are short; longer inputs go to the document parser only. */
 #define VALUE_MAX 128

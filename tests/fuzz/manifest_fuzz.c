@@ -2,8 +2,8 @@
 #include "config.h"
 
 #include "fuzz.h"
-#include "proxy_manifest.h"
-#include "proxy_oci.h"
+#include "manifest.h"
+#include "oci.h"
 
 #define CT_PREFIX "Content-Type: "
 

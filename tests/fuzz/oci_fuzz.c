@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include "fuzz.h"
-#include "proxy_oci.h"
+#include "oci.h"
 
 static int is_lower_hex(const uint8_t *p, size_t n)
 {

@@ -1,10 +1,10 @@
-/* Fuzzes fill_parse_range (proxy/proxy_fill.c): a client's Range header against a blob size. */
+/* Fuzzes http_parse_range (proxy/proxy_fill.c): a client's Range header against a blob size. */
 #include "config.h"
 
 #include <errno.h>
 
 #include "fuzz.h"
-#include "proxy_fill.h"
+#include "range.h"
 
 /* The blob size when the input does not give one. */
 #define DEFAULT_SIZE INT64_C(1000)
@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         blob = v;
         hdr = nl + 1;
     }
-    r = fill_parse_range(hdr, blob, &start, &end);
+    r = http_parse_range(hdr, blob, &start, &end);
     FUZZ_CHECK(r >= -1 && r <= 1);
     if (r == 1)
         FUZZ_CHECK(start >= 0 && start < end && end <= blob);

@@ -2,8 +2,8 @@
 #include "config.h"
 
 #include "fuzz.h"
-#include "proxy_oci.h"
-#include "proxy_route.h"
+#include "oci.h"
+#include "route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

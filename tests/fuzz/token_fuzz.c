@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include "fuzz.h"
-#include "proxy_auth.h"
+#include "auth.h"
 
 /* A fixed clock (2023-11-14T22:13:20Z), so a crash replays the same way. */
 #define FUZZ_NOW INT64_C(1700000000)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy_auth.h"
+#include "auth.h"
 
 #define T_ISSUED 1795330800LL /* 2026-11-22T07:00:00Z */
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proxy_config.h"
+#include "config_file.h"
 
 static const char *const ok_rules =
     "\"rules\":[{\"prefix\":\"ecr-public\",\"upstream\":\"https://public.ecr.aws\"}]";

@@ -1,5 +1,5 @@
 /*
- * Unit tests for proxy/proxy_fill.c: fill_parse_range, the only pure function there (fills
+ * Unit tests for proxy/proxy_fill.c: http_parse_range, the only pure function there (fills
  * themselves are exercised end to end).
  */
 #include "config.h"
@@ -7,14 +7,14 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 
-#include "proxy_fill.h"
+#include "range.h"
 
 /* <hdr> on a resource of <size> bytes gives [<s>, <e>). */
 static void range_ok(const char *hdr, int64_t size, int64_t s, int64_t e)
 {
     int64_t start = -7, end = -7;
 
-    cr_assert_eq(fill_parse_range(hdr, size, &start, &end), 1, "\"%s\" (size %lld) not a range",
+    cr_assert_eq(http_parse_range(hdr, size, &start, &end), 1, "\"%s\" (size %lld) not a range",
                  hdr, (long long)size);
     cr_assert_eq(start, s, "\"%s\": start %lld, want %lld", hdr, (long long)start, (long long)s);
     cr_assert_eq(end, e, "\"%s\": end %lld, want %lld", hdr, (long long)end, (long long)e);
@@ -25,7 +25,7 @@ static void range_ignored(const char *hdr, int64_t size)
 {
     int64_t start = -7, end = -7;
 
-    cr_assert_eq(fill_parse_range(hdr, size, &start, &end), 0, "\"%s\" (size %lld) not ignored",
+    cr_assert_eq(http_parse_range(hdr, size, &start, &end), 0, "\"%s\" (size %lld) not ignored",
                  hdr, (long long)size);
 }
 
@@ -34,7 +34,7 @@ static void range_unsatisfiable(const char *hdr, int64_t size)
 {
     int64_t start = -7, end = -7;
 
-    cr_assert_eq(fill_parse_range(hdr, size, &start, &end), -1,
+    cr_assert_eq(http_parse_range(hdr, size, &start, &end), -1,
                  "\"%s\" (size %lld) not unsatisfiable", hdr, (long long)size);
 }
 
@@ -164,13 +164,13 @@ Test(range, if_range_must_match_the_etag)
     const char *etag =
         "\"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"";
 
-    cr_assert_str_eq(fill_range_header("bytes=0-9", NULL, d), "bytes=0-9");
-    cr_assert_str_eq(fill_range_header("bytes=0-9", etag, d), "bytes=0-9");
-    cr_assert_null(fill_range_header(NULL, etag, d));
+    cr_assert_str_eq(http_range_header("bytes=0-9", NULL, d), "bytes=0-9");
+    cr_assert_str_eq(http_range_header("bytes=0-9", etag, d), "bytes=0-9");
+    cr_assert_null(http_range_header(NULL, etag, d));
     /* RFC 9110: If-Range that does not match means the whole body, 200. */
-    cr_assert_null(fill_range_header("bytes=0-9", "\"sha256:0000\"", d));
-    cr_assert_null(fill_range_header("bytes=0-9", "W/" "\"sha256:e3b0\"", d));
-    cr_assert_null(fill_range_header("bytes=0-9", "Tue, 01 Dec 2026 08:00:00 GMT", d));
-    cr_assert_null(fill_range_header("bytes=0-9", d, d)); /* unquoted is not our ETag */
-    cr_assert_null(fill_range_header("bytes=0-9", "", d));
+    cr_assert_null(http_range_header("bytes=0-9", "\"sha256:0000\"", d));
+    cr_assert_null(http_range_header("bytes=0-9", "W/" "\"sha256:e3b0\"", d));
+    cr_assert_null(http_range_header("bytes=0-9", "Tue, 01 Dec 2026 08:00:00 GMT", d));
+    cr_assert_null(http_range_header("bytes=0-9", d, d)); /* unquoted is not our ETag */
+    cr_assert_null(http_range_header("bytes=0-9", "", d));
 }

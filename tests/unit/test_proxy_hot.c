@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy_hot.h"
-#include "proxy_util.h"
+#include "hot.h"
+#include "util.h"
 
 static const char *get_str(struct hot *h, const char *key)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proxy_log.h"
+#include "log.h"
 
 static char path[] = "/tmp/test_proxy_log.XXXXXX";
 static int saved = -1;

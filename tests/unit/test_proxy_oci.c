@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy_oci.h"
+#include "oci.h"
 
 #define NAME_OK(s) cr_assert(oci_name_valid(s, strlen(s)), "rejected name \"%s\"", s)
 #define NAME_BAD(s) cr_assert(!oci_name_valid(s, strlen(s)), "accepted name \"%s\"", s)

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy_route.h"
+#include "route.h"
 
 #define D256 "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define D512                                                                                       \

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "db_index.h"
-#include "proxy_store.h"
+#include "store.h"
 
 /* sha256("") and sha512(""); the store trusts its caller to have verified content. */
 #define HEX256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "proxy_config.h"
-#include "proxy_log.h"
-#include "proxy_upstream.h"
+#include "config_file.h"
+#include "log.h"
+#include "registry.h"
 
 /* ---- upstream_addr_is_private ----------------------------------------------------------- */
 

@@ -20,7 +20,7 @@
  */
 #include "config.h"
 
-#include "proxy_fill.h"
+#include "fill.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -37,12 +37,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proxy_api.h"
-#include "proxy_log.h"
-#include "proxy_server.h"
-#include "proxy_store.h"
-#include "proxy_upstream.h"
-#include "proxy_util.h"
+#include "exchange.h"
+#include "log.h"
+#include "range.h"
+#include "reply.h"
+#include "server.h"
+#include "store.h"
+#include "registry.h"
+#include "util.h"
 
 #define FILLS_MAGIC 0x46494c53u    /* "FILS" */
 #define FILL_MAGIC 0x46494c4cu     /* "FILL" */
@@ -524,7 +526,7 @@ static void follower_start(struct follower *fw)
     struct fill *f = fw->fill;
     struct evkeyvalq *h = evhttp_request_get_output_headers(fw->req);
     struct evkeyvalq *in = evhttp_request_get_input_headers(fw->req);
-    const char *range = fill_range_header(evhttp_find_header(in, "Range"),
+    const char *range = http_range_header(evhttp_find_header(in, "Range"),
                                           evhttp_find_header(in, "If-Range"), f->digest);
     char buf[96];
     int64_t start = 0, end = f->length;
@@ -535,13 +537,13 @@ static void follower_start(struct follower *fw)
         return;
     set_blob_headers(fw->req, f);
     if (f->length >= 0 && range != NULL) {
-        int r = fill_parse_range(range, f->length, &start, &end);
+        int r = http_parse_range(range, f->length, &start, &end);
         if (r == -1) {
             snprintf(buf, sizeof(buf), "bytes */%" PRId64, f->length);
             evhttp_add_header(h, "Content-Range", buf);
             fw->started = 1;
             follower_unhook(fw);
-            api_send_error(fw->req, OCI_ERR_RANGE_INVALID, "range not satisfiable", range);
+            http_send_error(fw->req, OCI_ERR_RANGE_INVALID, "range not satisfiable", range);
             fw->req = NULL;
             fw->closing = 1;
             follower_detach(fw);
@@ -678,7 +680,7 @@ void fill_follow(struct fill *f, struct evhttp_request *req, struct exchange *x)
     if (fw->fd == -1) {
         fw->closing = 1;
         follower_unhook(fw);
-        api_send_error(req, OCI_ERR_UNAVAILABLE, "cannot follow the fill", strerror(errno));
+        http_send_error(req, OCI_ERR_UNAVAILABLE, "cannot follow the fill", strerror(errno));
         fw->req = NULL;
         follower_detach(fw);
         return;
@@ -686,7 +688,7 @@ void fill_follow(struct fill *f, struct evhttp_request *req, struct exchange *x)
     if (f->state == FILL_FAILED) {
         fw->closing = 1;
         follower_unhook(fw);
-        api_send_error(req, f->err, f->errmsg, NULL);
+        http_send_error(req, f->err, f->errmsg, NULL);
         fw->req = NULL;
         follower_detach(fw);
         return;
@@ -855,7 +857,7 @@ static void fill_settle(struct fill *f)
             if (!fw->started && !ok) {
                 fw->closing = 1;
                 follower_unhook(fw);
-                api_send_error(fw->req, f->err, f->errmsg, NULL);
+                http_send_error(fw->req, f->err, f->errmsg, NULL);
                 fw->req = NULL;
                 follower_detach(fw);
             } else if (!fw->started) {
@@ -1037,59 +1039,4 @@ void fills_destroy(struct fills *fs)
     }
     fs->magic = 0;
     free(fs);
-}
-
-const char *fill_range_header(const char *range, const char *if_range, const char *digest)
-{
-    size_t dl;
-
-    if (range == NULL || if_range == NULL)
-        return range;
-    /* RFC 9110 13.1.5: a strong comparison with our ETag, "<digest>"; a date (we send no
-     * Last-Modified) or another tag never matches, and the Range is then ignored. */
-    dl = strlen(digest);
-    if (strlen(if_range) == dl + 2 && if_range[0] == '"' && if_range[dl + 1] == '"' &&
-        strncmp(if_range + 1, digest, dl) == 0)
-        return range;
-    return NULL;
-}
-
-int fill_parse_range(const char *hdr, int64_t size, int64_t *start, int64_t *end)
-{
-    const char *p;
-    char *e;
-    long long a = -1, b = -1;
-
-    if (strncmp(hdr, "bytes=", 6) != 0)
-        return 0;
-    p = hdr + 6;
-    if (strchr(p, ',') != NULL)
-        return 0; /* several ranges: answer with the whole thing, as RFC 9110 allows */
-    if (*p == '-') {
-        errno = 0;
-        b = strtoll(p + 1, &e, 10);
-        if (errno != 0 || *e != '\0' || e == p + 1 || b < 0)
-            return 0;
-        if (b == 0 || size == 0)
-            return -1;
-        *start = b >= size ? 0 : size - b;
-        *end = size;
-        return 1;
-    }
-    errno = 0;
-    a = strtoll(p, &e, 10);
-    if (errno != 0 || e == p || *e != '-' || a < 0)
-        return 0;
-    p = e + 1;
-    if (*p != '\0') {
-        errno = 0;
-        b = strtoll(p, &e, 10);
-        if (errno != 0 || *e != '\0' || b < a)
-            return 0;
-    }
-    if (a >= size)
-        return -1;
-    *start = a;
-    *end = (b < 0 || b >= size) ? size : b + 1;
-    return 1;
 }

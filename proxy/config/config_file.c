@@ -1,7 +1,7 @@
 /* Loads and validates the JSON configuration; every problem becomes one line naming its key. */
 #include "config.h"
 
-#include "proxy_config.h"
+#include "config_file.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy_oci.h"
-#include "proxy_util.h"
+#include "oci.h"
+#include "util.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 #define SECRET_MAX_BYTES 4096

@@ -16,7 +16,7 @@
  */
 #include "config.h"
 
-#include "proxy_upstream.h"
+#include "registry.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -29,10 +29,10 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include "proxy_auth.h"
-#include "proxy_config.h"
-#include "proxy_log.h"
-#include "proxy_util.h"
+#include "auth.h"
+#include "config_file.h"
+#include "log.h"
+#include "util.h"
 
 #define UPSTREAM_MAGIC 0x55505354u /* "UPST" */
 #define XFER_MAGIC 0x58464552u     /* "XFER" */

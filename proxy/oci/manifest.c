@@ -1,15 +1,15 @@
 /* Reads the descriptors an image manifest, index or artifact manifest references. */
 #include "config.h"
 
-#include "proxy_manifest.h"
+#include "manifest.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "proxy_oci.h"
-#include "proxy_util.h"
+#include "oci.h"
+#include "util.h"
 
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"

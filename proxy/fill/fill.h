@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "proxy_oci.h"
+#include "oci.h"
 
 struct event_base;
 struct evhttp_request;
@@ -72,18 +72,5 @@ struct fill_stats {
     uint64_t fs_bytes_sent;  /* body bytes followers handed to clients */
 };
 void fills_get_stats(const struct fills *fs, struct fill_stats *out);
-
-/*
- * Range header parsing shared with cached serving: for a resource of <size> bytes, parse
- * <hdr> ("bytes=a-b", "bytes=a-", "bytes=-n"). Returns 0 when there is no usable single
- * range (serve everything), 1 with [*start, *end) set, or -1 when unsatisfiable (416).
- */
-int fill_parse_range(const char *hdr, int64_t size, int64_t *start, int64_t *end);
-
-/*
- * The Range header to honour for the object <digest> (ETag "<digest>"): <range> unless the
- * request's <if_range> (may be NULL) does not match, in which case NULL (answer 200 whole).
- */
-const char *fill_range_header(const char *range, const char *if_range, const char *digest);
 
 #endif

@@ -9,11 +9,26 @@ struct evbuffer;
 struct evhttp_request;
 struct server;
 
+struct event_base;
+struct exchange;
+
 /*
- * Create a server for <cfg> (borrowed; must outlive the server), bind its listener and open
- * its data directory. Returns NULL with *err set (caller frees) when it cannot start.
+ * Create a server for <cfg> (borrowed; must outlive the server): its event loop and HTTP
+ * front, not yet listening. Returns NULL with *err set (caller frees) when it cannot.
  */
 struct server *server_create(const struct config *cfg, char **err);
+
+/* The server's event loop, for the handler's own events. */
+struct event_base *server_base(const struct server *srv);
+
+/*
+ * Every request the server does not refuse itself (503 while stopping) goes to <handler>
+ * with <arg> and its exchange. The handler answers it now or later (see exchange.h).
+ */
+typedef void (*server_handler_fn)(void *arg, struct evhttp_request *req, struct exchange *x);
+
+/* Set the handler and bind the listener. Returns -1 with *err set when it cannot listen. */
+int server_listen(struct server *srv, server_handler_fn handler, void *arg, char **err);
 
 /*
  * Run the loop until SIGTERM/SIGINT: then stop accepting, let in-flight responses finish for
@@ -21,7 +36,14 @@ struct server *server_create(const struct config *cfg, char **err);
  */
 int server_run(struct server *srv, int64_t drain_usec);
 
-/* Undo server_create; accepts NULL. */
+/*
+ * Close the listener and every connection: requests still waiting get their gone callbacks,
+ * so the handler's state must still be alive. Then the handler may be freed, and last
+ * server_destroy. Idempotent.
+ */
+void server_close(struct server *srv);
+
+/* Undo server_create (closing first if need be); accepts NULL. */
 void server_destroy(struct server *srv);
 
 /*
@@ -30,22 +52,6 @@ void server_destroy(struct server *srv);
  */
 void server_inflight_begin(struct server *srv);
 void server_inflight_end(struct server *srv);
-
-/*
- * One client request from arrival until its response is written or its connection dies.
- * A handler that answers later registers <cb> to learn that the client went away first: the
- * request then usually has no connection, and the handler must still end it once with
- * evhttp_send_reply_end() (which frees it); when it still has one (the server itself is
- * freeing the connection), the connection frees it. Either way the exchange is gone.
- */
-struct exchange;
-void exchange_on_gone(struct exchange *x, void (*cb)(void *arg), void *arg);
-/*
- * A large body follows: hold partial TCP segments (TCP_CORK) until the response completes, so
- * sendfile's pieces leave as full segments (nginx's tcp_nopush). On loopback this moved a warm
- * 1 GiB GET from 0.79x to 0.99x nginx. Whatever is still held goes when the response ends.
- */
-void exchange_cork(struct exchange *x);
 
 /*
  * Append the connection metrics (open, the cap, accept pauses, evictions, refusals, header

@@ -4,13 +4,13 @@
  */
 #include "config.h"
 
-#include "proxy_hot.h"
+#include "hot.h"
 
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy_util.h"
+#include "util.h"
 
 #define HOT_MAGIC 0x484f5421u /* "HOT!" */
 

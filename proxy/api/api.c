@@ -13,7 +13,7 @@
  */
 #include "config.h"
 
-#include "proxy_api.h"
+#include "api.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -33,16 +33,19 @@
 #include "db_index.h"
 #include "policy_refresh.h"
 #include "policy_rules.h"
-#include "proxy_config.h"
-#include "proxy_fill.h"
-#include "proxy_hot.h"
-#include "proxy_log.h"
-#include "proxy_manifest.h"
-#include "proxy_route.h"
-#include "proxy_server.h"
-#include "proxy_store.h"
-#include "proxy_upstream.h"
-#include "proxy_util.h"
+#include "config_file.h"
+#include "fill.h"
+#include "hot.h"
+#include "log.h"
+#include "manifest.h"
+#include "range.h"
+#include "reply.h"
+#include "route.h"
+#include "exchange.h"
+#include "server.h"
+#include "store.h"
+#include "registry.h"
+#include "util.h"
 
 #define API_MAGIC 0x41504921u   /* "API!" */
 #define MREQ_MAGIC 0x4d524551u  /* "MREQ" */
@@ -146,82 +149,6 @@ struct fetch {
 
 /* ---- responses -------------------------------------------------------------------------- */
 
-static void set_common_headers(struct evhttp_request *req)
-{
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Docker-Distribution-API-Version",
-                      "registry/2.0");
-}
-
-/* The headers of a stored object's answer: type, digest, ETag, and a Warning if any. */
-static void set_object_headers(struct evhttp_request *req, const char *content_type,
-                               const char *digest, const char *warning)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    char etag[INDEX_DIGEST_MAX + 4];
-
-    set_common_headers(req);
-    evhttp_add_header(h, "Content-Type", content_type);
-    evhttp_add_header(h, "Docker-Content-Digest", digest);
-    snprintf(etag, sizeof(etag), "\"%s\"", digest);
-    evhttp_add_header(h, "ETag", etag);
-    if (warning != NULL)
-        evhttp_add_header(h, "Warning", warning);
-}
-
-static const char *reason_for(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 206: return "Partial Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 416: return "Range Not Satisfiable";
-    case 429: return "Too Many Requests";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
-    }
-}
-
-/* Send <body> of <len> bytes with <status>; for HEAD only the headers go out. */
-static void send_body(struct evhttp_request *req, int status, const char *content_type,
-                      const char *body, size_t len)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    struct evbuffer *buf = evbuffer_new();
-    char clen[32];
-
-    /* An error after a stored object's headers were set (416) replaces them, once each. */
-    evhttp_remove_header(h, "Content-Type");
-    evhttp_remove_header(h, "Docker-Distribution-API-Version");
-    evhttp_remove_header(h, "Content-Length");
-    set_common_headers(req);
-    evhttp_add_header(h, "Content-Type", content_type);
-    snprintf(clen, sizeof(clen), "%zu", len);
-    evhttp_add_header(h, "Content-Length", clen);
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
-        evbuffer_add(buf, body, len);
-    evhttp_send_reply(req, status, reason_for(status), buf);
-    evbuffer_free(buf);
-}
-
-static uint64_t error_responses; /* api_send_error's count; the loop is single-threaded */
-
-void api_send_error(struct evhttp_request *req, enum oci_error e, const char *message,
-                    const char *detail)
-{
-    error_responses++;
-    char *body = oci_error_body(e, message, detail);
-
-    send_body(req, oci_error_status(e), "application/json", body, strlen(body));
-    free(body);
-}
-
 /* The OCI error that answers a failed upstream request. */
 static enum oci_error upstream_error(enum upstream_result res, int status, enum oci_error notfound)
 {
@@ -241,93 +168,17 @@ static enum oci_error upstream_error(enum upstream_result res, int status, enum 
     return OCI_ERR_UPSTREAM;
 }
 
-/*
- * Serve stored <digest> with <content_type>: the whole file, or the client's Range, through a
- * sendfile file segment, corked (exchange_cork) for <x>. <warning> adds a Warning header
- * (stale-if-error). Returns -1 when the file is gone (nothing was sent).
- */
-static uint64_t bytes_from_store; /* serve_stored's count; the loop is single-threaded */
-
-#define SERVE_COPY_MAX (64 * 1024) /* bodies up to this size are read, not sendfile'd */
-
+/* Serve stored <digest> (http_send_file); -1 when it is not in the store or unreadable. */
 static int serve_stored(struct evhttp_request *req, struct exchange *x, const struct store *st,
                         const char *digest, const char *content_type, const char *warning,
                         int ranges)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
-    const char *range = fill_range_header(evhttp_find_header(in, "Range"),
-                                          evhttp_find_header(in, "If-Range"), digest);
-    int64_t size, start = 0, end;
-    char buf[192];
-    int status = 200;
+    int64_t size;
     int fd = store_open_blob(st, digest, &size);
-    struct evbuffer *out;
 
     if (fd == -1)
         return -1;
-    end = size;
-    set_object_headers(req, content_type, digest, warning);
-    if (ranges) {
-        evhttp_add_header(h, "Accept-Ranges", "bytes");
-        if (range != NULL) {
-            int r = fill_parse_range(range, size, &start, &end);
-            if (r == -1) {
-                close(fd);
-                snprintf(buf, sizeof(buf), "bytes */%" PRId64, size);
-                evhttp_add_header(h, "Content-Range", buf);
-                api_send_error(req, OCI_ERR_RANGE_INVALID, "range not satisfiable", range);
-                return 0;
-            }
-            if (r == 1) {
-                status = 206;
-                snprintf(buf, sizeof(buf), "bytes %" PRId64 "-%" PRId64 "/%" PRId64, start,
-                         end - 1, size);
-                evhttp_add_header(h, "Content-Range", buf);
-            }
-        }
-    }
-    snprintf(buf, sizeof(buf), "%" PRId64, end - start);
-    evhttp_add_header(h, "Content-Length", buf);
-    out = evbuffer_new();
-    /* Without this flag libevent maps a file segment into memory instead of sendfile'ing it. */
-    evbuffer_set_flags(out, EVBUFFER_FLAG_DRAINS_TO_FD);
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD && end > start &&
-        end - start <= SERVE_COPY_MAX) {
-        /* Small (manifests): one read, and the body leaves with the headers. */
-        struct evbuffer_iovec v;
-        ssize_t got = -1;
-        if (evbuffer_reserve_space(out, end - start, &v, 1) == 1) {
-            got = pread(fd, v.iov_base, (size_t)(end - start), start);
-            if (got == end - start) {
-                v.iov_len = (size_t)got;
-                evbuffer_commit_space(out, &v, 1);
-            }
-        }
-        close(fd);
-        if (got != end - start) {
-            evbuffer_free(out);
-            return -1;
-        }
-        bytes_from_store += (uint64_t)(end - start);
-    } else if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD && end > start) {
-        struct evbuffer_file_segment *seg =
-            evbuffer_file_segment_new(fd, start, end - start, EVBUF_FS_CLOSE_ON_FREE);
-        if (seg == NULL) {
-            close(fd);
-            evbuffer_free(out);
-            return -1;
-        }
-        evbuffer_add_file_segment(out, seg, 0, end - start);
-        evbuffer_file_segment_free(seg);
-        bytes_from_store += (uint64_t)(end - start);
-        exchange_cork(x);
-    } else {
-        close(fd);
-    }
-    evhttp_send_reply(req, status, reason_for(status), out);
-    evbuffer_free(out);
-    return 0;
+    return http_send_file(req, x, fd, size, digest, content_type, warning, ranges);
 }
 
 /* ---- batched index writes --------------------------------------------------------------- */
@@ -658,7 +509,7 @@ static void mreq_free(struct mreq *m)
 static void mreq_error(struct mreq *m, enum oci_error e, const char *msg, const char *detail)
 {
     if (!m->gone)
-        api_send_error(m->req, e, msg, detail);
+        http_send_error(m->req, e, msg, detail);
     mreq_free(m);
 }
 
@@ -855,7 +706,7 @@ static void send_manifest(struct evhttp_request *req, const char *digest, const 
     struct evbuffer *out = evbuffer_new();
     char buf[32];
 
-    set_object_headers(req, media_type, digest, warning);
+    http_set_object_headers(req, media_type, digest, warning);
     snprintf(buf, sizeof(buf), "%zu", len);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", buf);
     if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
@@ -1035,7 +886,7 @@ static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
         evhttp_add_header(h, "Docker-Content-Digest", digest);
         snprintf(etag, sizeof(etag), "\"%s\"", digest);
         evhttp_add_header(h, "ETag", etag);
-        send_body(m->req, 200, mt, f->body ? f->body : "", f->len);
+        http_send_body(m->req, 200, mt, f->body ? f->body : "", f->len);
     }
     mreq_free(m);
 }
@@ -1333,7 +1184,7 @@ static void blob_head_answered(struct mreq *m, struct fetch *f)
     }
     if (!m->gone) {
         h = evhttp_request_get_output_headers(m->req);
-        set_common_headers(m->req);
+        http_set_common_headers(m->req);
         evhttp_add_header(h, "Content-Type", "application/octet-stream");
         evhttp_add_header(h, "Docker-Content-Digest", m->rt.rq_ref);
         evhttp_add_header(h, "Accept-Ranges", "bytes");
@@ -1435,7 +1286,7 @@ static void tags_answer(struct mreq *m, char **tags, size_t *np, const char *war
             evhttp_add_header(evhttp_request_get_output_headers(m->req), "Warning", warning);
         if (limit > 0 && out == (size_t)limit && i < n)
             tags_link(m, limit, tags[i - 1]);
-        send_body(m->req, 200, "application/json", s, strlen(s));
+        http_send_body(m->req, 200, "application/json", s, strlen(s));
     }
     free(s);
     mreq_free(m);
@@ -1716,7 +1567,7 @@ static void referrers_from_index(struct mreq *m)
         evhttp_add_header(h, "Warning", STALE_WARNING);
         if (want[0] != '\0')
             evhttp_add_header(h, "OCI-Filters-Applied", "artifactType");
-        send_body(m->req, 200, "application/vnd.oci.image.index.v1+json", s ? s : empty_index,
+        http_send_body(m->req, 200, "application/vnd.oci.image.index.v1+json", s ? s : empty_index,
                   strlen(s ? s : empty_index));
     }
     free(s);
@@ -1728,7 +1579,7 @@ static void referrers_fetched(struct mreq *m, struct fetch *f)
     if (f->res == UPSTREAM_OK && !m->gone) {
         const char *ct = f->resp.ur_content_type[0] ? f->resp.ur_content_type
                                                     : "application/vnd.oci.image.index.v1+json";
-        send_body(m->req, 200, ct, f->body ? f->body : "", f->len);
+        http_send_body(m->req, 200, ct, f->body ? f->body : "", f->len);
         mreq_free(m);
         return;
     }
@@ -1835,7 +1686,7 @@ static void handle_metrics(struct api *api, struct evhttp_request *req)
            "tags served stale because upstream failed (stale_if_error)", NULL, mx->stale_served);
     metric(b, "ecr_ptc_bytes_served_total", "counter",
            "body bytes sent to clients, by where they came from", "{from=\"store\"}",
-           bytes_from_store);
+           http_file_bytes());
     metric(b, "ecr_ptc_bytes_served_total", "counter", NULL, "{from=\"fill\"}",
            fs.fs_bytes_sent);
     metric(b, "ecr_ptc_upstream_bytes_total", "counter",
@@ -1854,7 +1705,7 @@ static void handle_metrics(struct api *api, struct evhttp_request *req)
     metric(b, "ecr_ptc_fills_total", "counter", NULL, "{state=\"failed\"}", fs.fs_failed);
     metric(b, "ecr_ptc_fill_followers_total", "counter",
            "client responses streamed from fills", NULL, fs.fs_joined);
-    metric(b, "ecr_ptc_error_responses_total", "counter", "OCI error answers", NULL, error_responses);
+    metric(b, "ecr_ptc_error_responses_total", "counter", "OCI error answers", NULL, http_error_responses());
     metric(b, "ecr_ptc_uptime_seconds", "gauge", "seconds since start", NULL,
            (uint64_t)(util_now() - api->started_at));
     {
@@ -1881,15 +1732,16 @@ static void handle_metrics(struct api *api, struct evhttp_request *req)
     len = evbuffer_get_length(b);
     body = xmalloc(len + 1);
     evbuffer_remove(b, body, len);
-    send_body(req, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+    http_send_body(req, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
     free(body);
     evbuffer_free(b);
 }
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
-void api_handle(struct api *api, struct evhttp_request *req, struct exchange *x)
+void api_handle(void *arg, struct evhttp_request *req, struct exchange *x)
 {
+    struct api *api = arg;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     const char *uri = evhttp_request_get_uri(req);
     struct route_req rt;
@@ -1902,10 +1754,10 @@ void api_handle(struct api *api, struct evhttp_request *req, struct exchange *x)
     CHECK_OBJ_NOTNULL(api, API_MAGIC);
     if (strcmp(uri, "/healthz") == 0 || strncmp(uri, "/healthz?", 9) == 0) {
         if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-            api_send_error(req, OCI_ERR_METHOD, "only GET and HEAD", NULL);
+            http_send_error(req, OCI_ERR_METHOD, "only GET and HEAD", NULL);
             return;
         }
-        send_body(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
+        http_send_body(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
         return;
     }
     if (strcmp(uri, "/metrics") == 0 && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
@@ -1913,23 +1765,23 @@ void api_handle(struct api *api, struct evhttp_request *req, struct exchange *x)
         return;
     }
     if (strncmp(uri, "/v2", 3) != 0 || (uri[3] != '\0' && uri[3] != '/' && uri[3] != '?')) {
-        api_send_error(req, OCI_ERR_NOT_FOUND, "not an OCI distribution API path",
+        http_send_error(req, OCI_ERR_NOT_FOUND, "not an OCI distribution API path",
                        "the API lives under /v2/");
         return;
     }
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-        api_send_error(req, OCI_ERR_UNSUPPORTED,
+        http_send_error(req, OCI_ERR_UNSUPPORTED,
                        "this is a pull-through cache: only GET and HEAD are supported", NULL);
         return;
     }
     if (route_parse(uri, &rt, &e, &why) == -1) {
-        api_send_error(req, e, why, NULL);
+        http_send_error(req, e, why, NULL);
         return;
     }
     if (rt.rq_kind < ARRAY_LEN(api->mx.requests))
         api->mx.requests[rt.rq_kind]++;
     if (rt.rq_kind == ROUTE_BASE) {
-        send_body(req, 200, "application/json", "{}", 2);
+        http_send_body(req, 200, "application/json", "{}", 2);
         return;
     }
     rr = rules_match(api->rules, api->cfg->cfg_nrules, rt.rq_name, rt.rq_ns, &match);
@@ -1938,17 +1790,17 @@ void api_handle(struct api *api, struct evhttp_request *req, struct exchange *x)
         rules_prefix_list(api->rules, api->cfg->cfg_nrules, prefixes, sizeof(prefixes));
         snprintf(detail, sizeof(detail), "configured prefixes: %s", prefixes);
         if (rr == RULES_EMPTY_NAME)
-            api_send_error(req, OCI_ERR_NAME_INVALID, "a prefix alone is not a repository",
+            http_send_error(req, OCI_ERR_NAME_INVALID, "a prefix alone is not a repository",
                            detail);
         else
-            api_send_error(req, OCI_ERR_NAME_UNKNOWN,
+            http_send_error(req, OCI_ERR_NAME_UNKNOWN,
                            rt.rq_ns[0] ? "no rule mirrors this namespace or prefix"
                                        : "no rule answers this repository prefix",
                            detail);
         return;
     }
     if (server_stopping(api->srv)) {
-        api_send_error(req, OCI_ERR_UNAVAILABLE, "the proxy is shutting down", NULL);
+        http_send_error(req, OCI_ERR_UNAVAILABLE, "the proxy is shutting down", NULL);
         return;
     }
     m = mreq_new(api, req, x);

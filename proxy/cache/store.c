@@ -1,7 +1,7 @@
 /* The content-addressed store: verified blobs and manifests on disk, temp files for fills. */
 #include "config.h"
 
-#include "proxy_store.h"
+#include "store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,8 +13,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "proxy_oci.h"
-#include "proxy_util.h"
+#include "oci.h"
+#include "util.h"
 
 #define STORE_MAGIC 0x53544f52u /* "STOR" */
 

@@ -7,7 +7,7 @@
  */
 #include "config.h"
 
-#include "proxy_log.h"
+#include "log.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proxy_util.h"
+#include "util.h"
 
 static enum log_format log_fmt = LOG_FORMAT_TEXT;
 static enum log_level log_min = LOG_INFO;

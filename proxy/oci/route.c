@@ -1,12 +1,12 @@
 /* Parses request URIs of the OCI distribution API into kind, name, reference and query. */
 #include "config.h"
 
-#include "proxy_route.h"
+#include "route.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy_oci.h"
+#include "oci.h"
 
 #define ROUTE_N_MAX 10000
 

@@ -21,7 +21,7 @@
  */
 #include "config.h"
 
-#include "proxy_server.h"
+#include "server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,10 +42,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "proxy_api.h"
-#include "proxy_config.h"
-#include "proxy_log.h"
-#include "proxy_util.h"
+#include "config_file.h"
+#include "exchange.h"
+#include "log.h"
+#include "reply.h"
+#include "util.h"
 
 #define SERVER_MAGIC 0x53525652u   /* "SRVR" */
 #define EXCHANGE_MAGIC 0x45584348u /* "EXCH" */
@@ -147,7 +148,9 @@ struct server {
     struct timeval idle;        /* a client silent this long, or not reading, is dropped */
     struct timeval header_tv;   /* from accept or a request's first byte to the request read */
     const struct timeval *header_common;
-    struct api *api;
+    server_handler_fn handler;
+    void *handler_arg;
+    int closed; /* server_close ran */
     struct event *sigterm;
     struct event *sigint;
     struct event *deadline;
@@ -894,10 +897,10 @@ static void server_request_cb(struct evhttp_request *req, void *arg)
     }
     if (srv->stopping) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        api_send_error(req, OCI_ERR_UNAVAILABLE, "the proxy is shutting down", NULL);
+        http_send_error(req, OCI_ERR_UNAVAILABLE, "the proxy is shutting down", NULL);
         return;
     }
-    api_handle(srv->api, req, x);
+    srv->handler(srv->handler_arg, req, x);
 }
 
 static void maybe_finish_drain(struct server *srv)
@@ -1062,8 +1065,6 @@ static int make_dir(const char *path, char **err)
 struct server *server_create(const struct config *cfg, char **err)
 {
     struct server *srv = xcalloc(1, sizeof(*srv));
-    char host[256];
-    int port;
 
     *err = NULL;
     srv->magic = SERVER_MAGIC;
@@ -1120,18 +1121,39 @@ struct server *server_create(const struct config *cfg, char **err)
         }
     }
     evhttp_set_timeout_tv(srv->http, &srv->idle);
-    if (config_parse_listen(cfg->cfg_listen, host, sizeof(host), &port) == -1) {
-        *err = xasprintf("listen: \"%s\" is not HOST:PORT", cfg->cfg_listen);
-        goto fail;
+    srv->sigterm = evsignal_new(srv->base, SIGTERM, signal_cb, srv);
+    srv->sigint = evsignal_new(srv->base, SIGINT, signal_cb, srv);
+    evsignal_add(srv->sigterm, NULL);
+    evsignal_add(srv->sigint, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return srv;
+fail:
+    server_destroy(srv);
+    return NULL;
+}
+
+struct event_base *server_base(const struct server *srv)
+{
+    return srv->base;
+}
+
+int server_listen(struct server *srv, server_handler_fn handler, void *arg, char **err)
+{
+    char host[256];
+    int port;
+
+    CHECK_OBJ_NOTNULL(srv, SERVER_MAGIC);
+    srv->handler = handler;
+    srv->handler_arg = arg;
+    if (config_parse_listen(srv->cfg->cfg_listen, host, sizeof(host), &port) == -1) {
+        *err = xasprintf("listen: \"%s\" is not HOST:PORT", srv->cfg->cfg_listen);
+        return -1;
     }
-    srv->api = api_create(srv->base, cfg, srv, err);
-    if (srv->api == NULL)
-        goto fail;
     evhttp_set_gencb(srv->http, server_request_cb, srv);
     srv->bound = evhttp_bind_socket_with_handle(srv->http, host, (ev_uint16_t)port);
     if (srv->bound == NULL) {
-        *err = xasprintf("listen: cannot listen on %s: %s", cfg->cfg_listen, strerror(errno));
-        goto fail;
+        *err = xasprintf("listen: cannot listen on %s: %s", srv->cfg->cfg_listen, strerror(errno));
+        return -1;
     }
     srv->listener = evhttp_bound_socket_get_listener(srv->bound);
     srv->accepting = 1;
@@ -1155,15 +1177,7 @@ struct server *server_create(const struct config *cfg, char **err)
         if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms)) == -1)
             log_event(LOG_WARN, "tcp-user-timeout", "error", strerror(errno), NULL);
     }
-    srv->sigterm = evsignal_new(srv->base, SIGTERM, signal_cb, srv);
-    srv->sigint = evsignal_new(srv->base, SIGINT, signal_cb, srv);
-    evsignal_add(srv->sigterm, NULL);
-    evsignal_add(srv->sigint, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    return srv;
-fail:
-    server_destroy(srv);
-    return NULL;
+    return 0;
 }
 
 static void log_flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -1204,10 +1218,11 @@ int server_run(struct server *srv, int64_t drain_usec)
     return 0;
 }
 
-void server_destroy(struct server *srv)
+void server_close(struct server *srv)
 {
-    if (srv == NULL)
+    if (srv == NULL || srv->closed)
         return;
+    srv->closed = 1;
     /* Freeing the listener and every connection: their close callbacks must not reach it. */
     live_remove(srv);
     srv->listener = NULL;
@@ -1221,7 +1236,14 @@ void server_destroy(struct server *srv)
     /* Connections evhttp had not finished setting up: it freed them, we hold the last ref. */
     while (!TAILQ_EMPTY(&srv->pending))
         conn_release(TAILQ_FIRST(&srv->pending));
-    api_destroy(srv->api);
+    srv->http = NULL;
+}
+
+void server_destroy(struct server *srv)
+{
+    if (srv == NULL)
+        return;
+    server_close(srv);
     if (srv->adopt != NULL)
         event_free(srv->adopt);
     if (srv->backoff != NULL)

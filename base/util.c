@@ -1,7 +1,7 @@
 /* Allocation wrappers that abort on failure, bounded string copies, clocks. */
 #include "config.h"
 
-#include "proxy_util.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
 #ifndef PROXY_API_H
 #define PROXY_API_H
 
-#include "proxy_oci.h"
+#include "oci.h"
 
 struct api;
 struct config;
@@ -16,12 +16,8 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
 
 struct exchange;
 
-/* Every request lands here, with the server's exchange record <x> for it. */
-void api_handle(struct api *api, struct evhttp_request *req, struct exchange *x);
-
-/* Answer <req> with the OCI error <e>; <detail> may be NULL. */
-void api_send_error(struct evhttp_request *req, enum oci_error e, const char *message,
-                    const char *detail);
+/* Every request lands here (a server_handler_fn; <api> is the struct api), with the server's exchange record <x> for it. */
+void api_handle(void *api, struct evhttp_request *req, struct exchange *x);
 
 void api_destroy(struct api *api);
 

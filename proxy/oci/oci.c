@@ -1,13 +1,13 @@
 /* The OCI distribution grammar (names, tags, digests) and the error codes with their statuses. */
 #include "config.h"
 
-#include "proxy_oci.h"
+#include "oci.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy_util.h"
+#include "util.h"
 
 static int is_lower_alnum(char c)
 {

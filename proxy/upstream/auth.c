@@ -1,7 +1,7 @@
 /* Registry token auth: parse WWW-Authenticate challenges and token responses, cache tokens. */
 #include "config.h"
 
-#include "proxy_auth.h"
+#include "auth.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proxy_util.h"
+#include "util.h"
 
 #define AUTH_BODY_MAX (64 * 1024)
 #define AUTH_EXPIRES_DEFAULT 60

@@ -2,7 +2,7 @@
 #ifndef PROXY_ROUTE_H
 #define PROXY_ROUTE_H
 
-#include "proxy_oci.h"
+#include "oci.h"
 
 #define ROUTE_URI_MAX 2048
 #define ROUTE_REF_MAX 140 /* "sha512:" + 128 hex, or a tag of at most 128 */
