@@ -30,7 +30,10 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "db_index.h"
+#include "policy_access.h"
+#include "policy_outage.h"
 #include "policy_refresh.h"
 #include "policy_rules.h"
 #include "config_file.h"
@@ -73,39 +76,18 @@ struct api {
     struct event_base *base;
     const struct config *cfg;
     struct server *srv;
-    struct store *st;
-    struct index *ix;
+    struct cache *cache;
     struct upstream *up;
     struct fills *fills;
     struct rules_rule *rules;
     struct fetch *fetches;  /* buffered upstream fetches in flight, shared by key */
 
-    /* Hits are written to the index in batches, off the hot path of every request. */
-    struct event *flush;
-    int64_t *pulled_repos;
-    char **pulled_tags;
-    size_t npulled;
-    char **touched;
-    size_t ntouched;
+    struct event *flush;       /* writes the catalog's batched stamps */
     struct api_metrics mx;
     int64_t started_at;
-
-    /* In-memory copies of what the index and the store said, for the hot path. */
-    struct hot *hot_repos;     /* "rule\nname" -> repository id */
-    struct hot *hot_tags;      /* "repo\ntag" -> struct index_tag */
-    struct hot *hot_known;     /* "repo\ndigest" -> "" (index_repo_has said 1) */
-    struct hot *hot_manifests; /* digest -> media type, NUL, manifest bytes */
-    /*
-     * Repositories upstream has not confirmed yet live only here, under ids from -2 down
-     * (-1 is the index's error): "rule\nname" -> id and "#id" -> "rule\nname". The index row
-     * is made by repo_confirm, when upstream first answers with content for it, so anonymous
-     * probes of made-up names never grow the repositories table.
-     */
-    struct hot *hot_pending;
-    int64_t next_pending;
+    int64_t (*clock)(void);    /* wall-clock seconds: util_now, or a test's */
 };
 
-#define API_BATCH_MAX 4096
 #define API_FLUSH_SECONDS 5
 
 /* One client request that waits on something. */
@@ -115,6 +97,7 @@ struct mreq {
     struct evhttp_request *req;
     struct exchange *x;
     int gone, head;
+    int64_t now; /* the clock when the request arrived, or when its last wait ended */
     struct route_req rt;
     const struct config_rule *rule;
     char upname[RULES_NAME_MAX];
@@ -168,271 +151,28 @@ static enum oci_error upstream_error(enum upstream_result res, int status, enum 
     return OCI_ERR_UPSTREAM;
 }
 
+/* How fetch <f> ended, in the outage policy's terms. */
+static enum outage_class outcome_of(const struct fetch *f)
+{
+    switch (f->res) {
+    case UPSTREAM_OK:
+    case UPSTREAM_HTTP: return outage_classify(OUTAGE_VIA_HTTP, f->resp.ur_status);
+    case UPSTREAM_NETWORK: return outage_classify(OUTAGE_VIA_NETWORK, 0);
+    default: return outage_classify(OUTAGE_VIA_LOCAL, 0);
+    }
+}
+
 /* Serve stored <digest> (http_send_file); -1 when it is not in the store or unreadable. */
-static int serve_stored(struct evhttp_request *req, struct exchange *x, const struct store *st,
+static int serve_stored(struct evhttp_request *req, struct exchange *x, struct cache *c,
                         const char *digest, const char *content_type, const char *warning,
                         int ranges)
 {
     int64_t size;
-    int fd = store_open_blob(st, digest, &size);
+    int fd = cache_open_blob(c, digest, &size);
 
     if (fd == -1)
         return -1;
     return http_send_file(req, x, fd, size, digest, content_type, warning, ranges);
-}
-
-/* ---- batched index writes --------------------------------------------------------------- */
-
-/* Write the pending last_pulled_at and last_access stamps in one transaction each. */
-static void api_flush(struct api *api)
-{
-    int64_t now = util_now();
-
-    if (api->npulled > 0) {
-        if (index_tags_pulled(api->ix, api->pulled_repos, (const char *const *)api->pulled_tags,
-                              api->npulled, now) == -1)
-            log_event(LOG_WARN, "index-write-failed", "what", "last_pulled_at", NULL);
-        for (size_t i = 0; i < api->npulled; i++)
-            free(api->pulled_tags[i]);
-        api->npulled = 0;
-    }
-    if (api->ntouched > 0) {
-        if (index_blobs_touch(api->ix, (const char *const *)api->touched, api->ntouched, now) == -1)
-            log_event(LOG_WARN, "index-write-failed", "what", "last_access", NULL);
-        for (size_t i = 0; i < api->ntouched; i++)
-            free(api->touched[i]);
-        api->ntouched = 0;
-    }
-}
-
-static void flush_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct api *api = arg;
-
-    CHECK_OBJ_NOTNULL(api, API_MAGIC);
-    api_flush(api);
-}
-
-/* Remember that <tag> of <repo> was pulled; written at the next flush. */
-static void note_pulled(struct api *api, int64_t repo, const char *tag)
-{
-    if (api->npulled > 0 && api->pulled_repos[api->npulled - 1] == repo &&
-        strcmp(api->pulled_tags[api->npulled - 1], tag) == 0)
-        return;
-    if (api->npulled == API_BATCH_MAX)
-        api_flush(api);
-    api->pulled_repos[api->npulled] = repo;
-    api->pulled_tags[api->npulled++] = xstrdup(tag);
-}
-
-/* Remember that stored <digest> was served; written at the next flush. */
-static void note_touched(struct api *api, const char *digest)
-{
-    if (api->ntouched > 0 && strcmp(api->touched[api->ntouched - 1], digest) == 0)
-        return;
-    if (api->ntouched == API_BATCH_MAX)
-        api_flush(api);
-    api->touched[api->ntouched++] = xstrdup(digest);
-}
-
-/* ---- the hot maps ------------------------------------------------------------------------
- *
- * Every read below tries memory first and fills it from the index; every write goes to the
- * index and then drops or updates the copy, so a copy is never newer or older than the row.
- * Only positive answers are kept ("known in this repository" never becomes false while the
- * proxy runs: the index drops such rows only in index_reconcile, at start).
- */
-
-#define HOT_REPOS 4096
-#define HOT_TAGS 16384
-#define HOT_KNOWN 65536
-#define HOT_MANIFESTS 2048
-#define HOT_MANIFEST_BYTES (16 * 1024 * 1024)
-
-static void hot_key2(char *out, size_t size, int64_t repo, const char *s)
-{
-    snprintf(out, size, "%" PRId64 "\n%s", repo, s);
-}
-
-#define REPO_KEY_MAX (RULES_NAME_MAX + 256)
-
-/*
- * The id of repository (<rule>, <name>): the index's when it has a row, else a pending id
- * (< -1) held in memory until repo_confirm; -1 on an index error.
- */
-static int64_t repo_id_cached(struct api *api, const char *rule, const char *name)
-{
-    char key[REPO_KEY_MAX], rkey[32];
-    const void *v;
-    size_t n;
-    int64_t id;
-
-    snprintf(key, sizeof(key), "%s\n%s", rule, name);
-    v = hot_get(api->hot_repos, key, &n);
-    if (v != NULL && n == sizeof(id)) {
-        memcpy(&id, v, sizeof(id));
-        return id;
-    }
-    id = index_repo_find(api->ix, rule, name);
-    if (id > 0) {
-        hot_put(api->hot_repos, key, &id, sizeof(id));
-        return id;
-    }
-    if (id == -1)
-        return -1;
-    v = hot_get(api->hot_pending, key, &n);
-    if (v != NULL && n == sizeof(id)) {
-        memcpy(&id, v, sizeof(id));
-        return id;
-    }
-    id = api->next_pending--;
-    hot_put(api->hot_pending, key, &id, sizeof(id));
-    snprintf(rkey, sizeof(rkey), "#%" PRId64, id);
-    hot_put(api->hot_pending, rkey, key, strlen(key) + 1);
-    return id;
-}
-
-/*
- * Upstream answered with content for repository <repo>: make its index row if it is still
- * pending. Returns the index's id, or -1 when the row cannot be made (or the pending entry
- * was evicted: the caller then records nothing, which only costs a later confirmation).
- */
-static int64_t repo_confirm(struct api *api, int64_t repo)
-{
-    char rkey[32], key[REPO_KEY_MAX];
-    const char *v, *nl;
-    size_t n;
-    int64_t id;
-
-    if (repo > 0 || repo == -1)
-        return repo;
-    snprintf(rkey, sizeof(rkey), "#%" PRId64, repo);
-    v = hot_get(api->hot_pending, rkey, &n);
-    if (v == NULL || n == 0 || n > sizeof(key) || v[n - 1] != '\0')
-        return -1;
-    memcpy(key, v, n);
-    nl = strchr(key, '\n');
-    if (nl == NULL)
-        return -1;
-    key[nl - key] = '\0';
-    id = index_repo_id(api->ix, key, nl + 1);
-    key[nl - key] = '\n';
-    if (id <= 0)
-        return -1;
-    hot_put(api->hot_repos, key, &id, sizeof(id));
-    /* New requests find the row now; "#id" stays until evicted, so requests that already
-     * hold the pending id (a fetch's other waiters, a fill's) resolve to the same row. */
-    hot_del(api->hot_pending, key);
-    return id;
-}
-
-static int tag_get_cached(struct api *api, int64_t repo, const char *tag, struct index_tag *out)
-{
-    char key[ROUTE_REF_MAX + 32];
-    const void *v;
-    size_t n;
-    int rc;
-
-    hot_key2(key, sizeof(key), repo, tag);
-    v = hot_get(api->hot_tags, key, &n);
-    if (v != NULL && n == sizeof(*out)) {
-        memcpy(out, v, sizeof(*out));
-        return 1;
-    }
-    rc = index_tag_get(api->ix, repo, tag, out);
-    if (rc == 1)
-        hot_put(api->hot_tags, key, out, sizeof(*out));
-    return rc;
-}
-
-static void tag_forget(struct api *api, int64_t repo, const char *tag)
-{
-    char key[ROUTE_REF_MAX + 32];
-
-    hot_key2(key, sizeof(key), repo, tag);
-    hot_del(api->hot_tags, key);
-}
-
-static int tag_put_cached(struct api *api, int64_t repo, const char *tag, const char *digest,
-                          const char *media_type, int64_t now)
-{
-    int rc;
-
-    repo = repo_confirm(api, repo);
-    if (repo <= 0)
-        return -1;
-    rc = index_tag_put(api->ix, repo, tag, digest, media_type, now);
-    tag_forget(api, repo, tag);
-    return rc;
-}
-
-static int tag_checked_cached(struct api *api, int64_t repo, const char *tag, int64_t now)
-{
-    int rc = index_tag_checked(api->ix, repo, tag, now);
-    tag_forget(api, repo, tag);
-    return rc;
-}
-
-static int repo_has_cached(struct api *api, int64_t repo, const char *digest)
-{
-    char key[INDEX_DIGEST_MAX + 32];
-    int rc;
-
-    hot_key2(key, sizeof(key), repo, digest);
-    if (hot_get(api->hot_known, key, NULL) != NULL)
-        return 1;
-    rc = index_repo_has(api->ix, repo, digest);
-    if (rc == 1)
-        hot_put(api->hot_known, key, "", 0);
-    return rc;
-}
-
-static int repo_add_cached(struct api *api, int64_t repo, const char *digest)
-{
-    char key[INDEX_DIGEST_MAX + 32];
-    int rc;
-
-    repo = repo_confirm(api, repo);
-    if (repo <= 0)
-        return -1;
-    rc = index_repo_digest_add(api->ix, repo, digest);
-
-    if (rc == 0) {
-        hot_key2(key, sizeof(key), repo, digest);
-        hot_put(api->hot_known, key, "", 0);
-    }
-    return rc;
-}
-
-/* Keep manifest <digest> (verified bytes) and its media type in memory. */
-static void manifest_remember(struct api *api, const char *digest, const char *media_type,
-                              const char *body, size_t len)
-{
-    size_t mtl = strlen(media_type);
-    char *v = xmalloc(mtl + 1 + len);
-
-    memcpy(v, media_type, mtl + 1);
-    memcpy(v + mtl + 1, body, len);
-    hot_put(api->hot_manifests, digest, v, mtl + 1 + len);
-    free(v);
-}
-
-/* The in-memory manifest <digest>: its media type, bytes and length; NULL when not held. */
-static const char *manifest_recall(struct api *api, const char *digest, const char **body,
-                                   size_t *len)
-{
-    size_t n;
-    const char *v = hot_get(api->hot_manifests, digest, &n);
-    size_t mtl;
-
-    if (v == NULL)
-        return NULL;
-    mtl = strnlen(v, n);
-    if (mtl == n)
-        return NULL;
-    *body = v + mtl + 1;
-    *len = n - mtl - 1;
-    return v;
 }
 
 /* ---- waiting requests ------------------------------------------------------------------- */
@@ -458,6 +198,7 @@ static struct mreq *mreq_new(struct api *api, struct evhttp_request *req, struct
     m->req = req;
     m->x = x;
     m->head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+    m->now = api->clock();
     /* Clients such as skopeo send one Accept header per media type: join them all. */
     TAILQ_FOREACH(kv, in, next) {
         size_t vl;
@@ -565,10 +306,12 @@ static void fetch_on_done(void *arg, enum upstream_result res, const struct upst
         next = w->next_waiter;
         w->next_waiter = NULL;
         mreq_unhook(w);
-        if (w->gone)
+        if (w->gone) {
             mreq_free(w);
-        else
+        } else {
+            w->now = api->clock();
             w->cont(w, f);
+        }
     }
     free(f->key);
     free(f->body);
@@ -640,65 +383,6 @@ static void digest_of(const char *alg_of, const char *data, size_t len, char *ou
     out[p] = '\0';
 }
 
-static const char *const manifest_kinds[] = {
-    [MANIFEST_REF_CONFIG] = "config", [MANIFEST_REF_LAYER] = "layer",
-    [MANIFEST_REF_MANIFEST] = "manifest", [MANIFEST_REF_SUBJECT] = "subject",
-    [MANIFEST_REF_BLOB] = "blob",
-};
-
-/* Index manifest <digest> (<body>, <len>) for <m>'s repository with what it references. */
-static int manifest_index(struct mreq *m, const char *digest, const char *media_type,
-                          const char *body, size_t len)
-{
-    struct manifest_info mi;
-    const char *err = NULL;
-    struct index_child *kids = NULL;
-    int rc;
-
-    m->repo = repo_confirm(m->api, m->repo);
-    if (m->repo <= 0)
-        return -1;
-    memset(&mi, 0, sizeof(mi));
-    if (manifest_parse(body, len, media_type, &mi, &err) == -1)
-        return index_manifest_put(m->api->ix, m->repo, digest, media_type, (int64_t)len, NULL,
-                                  0, util_now());
-    if (mi.mi_nrefs > 0)
-        kids = xcalloc(mi.mi_nrefs, sizeof(*kids));
-    for (size_t i = 0; i < mi.mi_nrefs; i++) {
-        kids[i].ic_digest = mi.mi_refs[i].mr_digest;
-        kids[i].ic_kind = manifest_kinds[mi.mi_refs[i].mr_kind];
-    }
-    rc = index_manifest_put(m->api->ix, m->repo, digest, media_type, (int64_t)len, kids,
-                            mi.mi_nrefs, util_now());
-    free(kids);
-    manifest_info_free(&mi);
-    return rc;
-}
-
-/* The media type a manifest is served with: the index's, else its own mediaType field. */
-static void manifest_media_type(struct mreq *m, const char *digest, char *out, size_t size)
-{
-    int64_t sz;
-    size_t len;
-    char *body;
-    struct manifest_info mi;
-    const char *err;
-
-    if (index_manifest_get(m->api->ix, digest, out, size, &sz) == 1 && out[0] != '\0')
-        return;
-    str_copy(out, size, "application/vnd.oci.image.manifest.v1+json");
-    body = store_read_small(m->api->st, digest, MANIFEST_MAX_BYTES, &len);
-    if (body == NULL)
-        return;
-    memset(&mi, 0, sizeof(mi));
-    if (manifest_parse(body, len, NULL, &mi, &err) == 0 && mi.mi_media_type[0] != '\0')
-        str_copy(out, size, mi.mi_media_type);
-    if (repo_has_cached(m->api, m->repo, digest) != 1)
-        manifest_index(m, digest, out, body, len);
-    manifest_info_free(&mi);
-    free(body);
-}
-
 /* Answer <req> with manifest bytes held in memory. */
 static void send_manifest(struct evhttp_request *req, const char *digest, const char *media_type,
                           const char *body, size_t len, const char *warning)
@@ -754,7 +438,7 @@ static void serve_child(struct mreq *m, const char *body, size_t len, const char
                    m->tagname);
         return;
     }
-    if (repo_has_cached(m->api, m->repo, digest) == 1 && manifest_serve(m, digest, warning) == 0)
+    if (cache_repo_has(m->api->cache, m->repo, digest) == 1 && manifest_serve(m, digest, warning) == 0)
         return;
     manifest_fetch_digest(m, digest);
 }
@@ -765,26 +449,13 @@ static int manifest_serve(struct mreq *m, const char *digest, const char *warnin
     const char *mt, *body = NULL;
     size_t len = 0;
 
-    mt = manifest_recall(api, digest, &body, &len);
-    if (mt == NULL) {
-        char type[INDEX_MEDIA_TYPE_MAX];
-        char *bytes;
-        if (!store_has(api->st, digest))
-            return -1;
-        manifest_media_type(m, digest, type, sizeof(type));
-        bytes = store_read_small(api->st, digest, MANIFEST_MAX_BYTES, &len);
-        if (bytes == NULL)
-            return -1;
-        manifest_remember(api, digest, type, bytes, len);
-        free(bytes);
-        mt = manifest_recall(api, digest, &body, &len);
-        if (mt == NULL)
-            return -1;
-    }
-    m->repo = repo_confirm(api, m->repo);
-    if (m->repo > 0 && repo_has_cached(api, m->repo, digest) != 1)
-        repo_add_cached(api, m->repo, digest);
-    note_touched(api, digest);
+    mt = cache_manifest_load(api->cache, &m->repo, digest, &body, &len, m->now);
+    if (mt == NULL)
+        return -1;
+    m->repo = cache_repo_confirm(api->cache, m->repo);
+    if (m->repo > 0 && cache_repo_has(api->cache, m->repo, digest) != 1)
+        cache_repo_add(api->cache, m->repo, digest);
+    cache_note_touched(api->cache, digest, m->now);
     if (wants_child(m, mt)) {
         /* The hot map's bytes may move on the next put: serve_child reads them first. */
         char *copy = xmalloc(len + 1);
@@ -794,7 +465,7 @@ static int manifest_serve(struct mreq *m, const char *digest, const char *warnin
         return 0;
     }
     if (m->tagname[0] != '\0' && m->repo > 0)
-        note_pulled(api, m->repo, m->tagname);
+        cache_note_pulled(api->cache, m->repo, m->tagname, m->now);
     if (!m->gone)
         send_manifest(m->req, digest, mt, body, len, warning);
     mreq_free(m);
@@ -862,15 +533,16 @@ static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
      */
     if (!f->stored) {
         f->stored = 1;
-        if (!store_has(m->api->st, digest))
+        if (!cache_has(m->api->cache, digest))
             fills_commit_small(m->api->fills, digest, f->body ? f->body : "", f->len,
                                manifest_committed, m->api);
-        manifest_index(m, digest, mt, f->body ? f->body : "", f->len);
-        manifest_remember(m->api, digest, mt, f->body ? f->body : "", f->len);
+        cache_manifest_put(m->api->cache, &m->repo, digest, mt, f->body ? f->body : "", f->len,
+                           m->now);
+        cache_manifest_remember(m->api->cache, digest, mt, f->body ? f->body : "", f->len);
     }
-    m->repo = repo_confirm(m->api, m->repo);
+    m->repo = cache_repo_confirm(m->api->cache, m->repo);
     if (m->tagname[0] != '\0' && !m->child)
-        tag_put_cached(m->api, m->repo, m->tagname, digest, mt, util_now());
+        cache_tag_put(m->api->cache, m->repo, m->tagname, digest, mt, m->now);
     if (m->gone) {
         mreq_free(m);
         return;
@@ -939,11 +611,10 @@ static int serve_stale(struct mreq *m, struct fetch *f)
 
     if (m->tagname[0] == '\0' || !m->have_tag || m->child)
         return 0;
-    if (f->res != UPSTREAM_NETWORK &&
-        !(f->res == UPSTREAM_HTTP && (f->resp.ur_status >= 500 || f->resp.ur_status == 429)))
+    if (outcome_of(f) != OUTCOME_OUTAGE)
         return 0;
-    if (refresh_on_error(&facts, util_now()) != REFRESH_SERVE_STALE ||
-        !store_has(api->st, m->tag.it_digest))
+    if (refresh_on_error(&facts, m->now) != REFRESH_SERVE_STALE ||
+        !cache_has(api->cache, m->tag.it_digest))
         return 0;
     snprintf(status, sizeof(status), "%d", f->resp.ur_status);
     api->mx.stale_served++;
@@ -957,7 +628,7 @@ static void tag_checked(struct mreq *m, struct fetch *f)
 {
     struct api *api = m->api;
     const char *d = f->resp.ur_digest;
-    int64_t now = util_now();
+    int64_t now = m->now;
     const char *tag = m->tagname;
 
     if (f->res != UPSTREAM_OK)
@@ -966,12 +637,12 @@ static void tag_checked(struct mreq *m, struct fetch *f)
         if (!m->have_tag || strcmp(d, m->tag.it_digest) != 0)
             api->mx.tag_changed++;
         if (m->have_tag && strcmp(d, m->tag.it_digest) == 0)
-            tag_checked_cached(api, m->repo, tag, now);
-        else if (store_has(api->st, d))
-            tag_put_cached(api, m->repo, tag, d,
+            cache_tag_checked(api->cache, m->repo, tag, now);
+        else if (cache_has(api->cache, d))
+            cache_tag_put(api->cache, m->repo, tag, d,
                           f->resp.ur_content_type[0] ? f->resp.ur_content_type : m->tag.it_media_type,
                           now);
-        if (store_has(api->st, d)) {
+        if (cache_has(api->cache, d)) {
             if (manifest_serve(m, d, NULL) == 0)
                 return;
         }
@@ -1043,17 +714,22 @@ static void manifest_confirmed(struct mreq *m, struct fetch *f)
 static void handle_manifest(struct mreq *m)
 {
     struct api *api = m->api;
-    int64_t now = util_now();
+    int64_t now = m->now;
 
     if (m->rt.rq_ref_is_digest) {
         /* Only what this repository is known to hold: a digest is not a capability. */
-        if (repo_has_cached(api, m->repo, m->rt.rq_ref) == 1) {
-            if (manifest_serve(m, m->rt.rq_ref, NULL) == 0) {
-                api->mx.manifest_hits++;
-                return;
-            }
-        } else if (store_has(api->st, m->rt.rq_ref) &&
-                   index_manifest_get(api->ix, m->rt.rq_ref, NULL, 0, NULL) == 1) {
+        struct access_facts af = {0};
+        enum access_decision d;
+        af.af_known = cache_repo_has(api->cache, m->repo, m->rt.rq_ref) == 1;
+        af.af_stored = !af.af_known && cache_has(api->cache, m->rt.rq_ref);
+        af.af_indexed = af.af_stored &&
+                        cache_manifest_info(api->cache, m->rt.rq_ref, NULL, 0, NULL) == 1;
+        d = access_manifest(&af);
+        if (d == ACCESS_SERVE && manifest_serve(m, m->rt.rq_ref, NULL) == 0) {
+            api->mx.manifest_hits++;
+            return;
+        }
+        if (d == ACCESS_CONFIRM) {
             /* Stored for another repository: upstream's HEAD says whether this one has it. */
             if (manifest_head(m, 2, manifest_confirmed))
                 api->mx.confirmations++;
@@ -1064,7 +740,7 @@ static void handle_manifest(struct mreq *m)
         return;
     }
     str_copy(m->tagname, sizeof(m->tagname), m->rt.rq_ref);
-    m->have_tag = tag_get_cached(api, m->repo, m->tagname, &m->tag) == 1;
+    m->have_tag = cache_tag_get(api->cache, m->repo, m->tagname, &m->tag) == 1;
     {
         struct refresh_facts facts = {m->have_tag, m->tag.it_checked_at,
                                       m->rule->rule_refresh_interval,
@@ -1093,8 +769,7 @@ static void blob_fill_done(void *arg, const char *digest, int ok, int64_t size, 
 
     if (!ok)
         return;
-    index_blob_put(api->ix, digest, size, util_now());
-    repo_add_cached(api, repo, digest);
+    cache_blob_stored(api->cache, digest, size, repo, api->clock());
 }
 
 static void blob_start_or_join(struct mreq *m)
@@ -1107,8 +782,7 @@ static void blob_start_or_join(struct mreq *m)
     if (f == NULL) {
         struct upstream_target t;
         char path[1024];
-        int64_t free_bytes = store_free_bytes(api->st);
-        if (free_bytes >= 0 && free_bytes < api->cfg->cfg_min_free_space) {
+        if (!access_disk_admits(cache_free_bytes(api->cache), api->cfg->cfg_min_free_space)) {
             log_event(LOG_ERROR, "disk-full", "digest", m->rt.rq_ref, NULL);
             mreq_error(m, OCI_ERR_UNAVAILABLE, "the cache disk is full", NULL);
             return;
@@ -1128,22 +802,13 @@ static void blob_start_or_join(struct mreq *m)
 static void blob_serve_or_fill(struct mreq *m)
 {
     struct api *api = m->api;
-    int64_t size;
 
-    if (store_has(api->st, m->rt.rq_ref)) {
-        if (index_blob_get(api->ix, m->rt.rq_ref, &size) == 0 &&
-            index_manifest_get(api->ix, m->rt.rq_ref, NULL, 0, NULL) == 0) {
-            /* A stored file the index lost (crash between rename and insert). */
-            int fd = store_open_blob(api->st, m->rt.rq_ref, &size);
-            if (fd != -1) {
-                close(fd);
-                index_blob_put(api->ix, m->rt.rq_ref, size, util_now());
-            }
-        }
-        if (repo_has_cached(api, m->repo, m->rt.rq_ref) != 1)
-            repo_add_cached(api, m->repo, m->rt.rq_ref);
-        note_touched(api, m->rt.rq_ref);
-        if (m->gone || serve_stored(m->req, m->x, api->st, m->rt.rq_ref,
+    if (cache_has(api->cache, m->rt.rq_ref)) {
+        cache_blob_repair(api->cache, m->rt.rq_ref, m->now);
+        if (cache_repo_has(api->cache, m->repo, m->rt.rq_ref) != 1)
+            cache_repo_add(api->cache, m->repo, m->rt.rq_ref);
+        cache_note_touched(api->cache, m->rt.rq_ref, m->now);
+        if (m->gone || serve_stored(m->req, m->x, api->cache, m->rt.rq_ref,
                                     "application/octet-stream", NULL, 1) == 0) {
             mreq_free(m);
             return;
@@ -1167,7 +832,7 @@ static void blob_confirmed(struct mreq *m, struct fetch *f)
                    "blob unknown to this repository upstream", f->err);
         return;
     }
-    repo_add_cached(m->api, m->repo, m->rt.rq_ref);
+    cache_repo_add(m->api->cache, m->repo, m->rt.rq_ref);
     blob_serve_or_fill(m);
 }
 
@@ -1200,35 +865,37 @@ static void blob_head_answered(struct mreq *m, struct fetch *f)
 static void handle_blob(struct mreq *m)
 {
     struct api *api = m->api;
-    struct fill *f = NULL;
-    int known = repo_has_cached(api, m->repo, m->rt.rq_ref) == 1;
+    struct fill *f;
+    struct access_facts af = {0};
     struct upstream_target t;
     char path[1024], key[1200];
 
     snprintf(path, sizeof(path), "/v2/%s/blobs/%s", m->upname, m->rt.rq_ref);
-    if (store_has(api->st, m->rt.rq_ref))
+    af.af_known = cache_repo_has(api->cache, m->repo, m->rt.rq_ref) == 1;
+    af.af_stored = cache_has(api->cache, m->rt.rq_ref);
+    f = af.af_stored ? NULL : fill_find(api->fills, m->rt.rq_ref);
+    af.af_filling = f != NULL;
+    af.af_fill_ours = f != NULL && fill_repo(f) == m->repo;
+    af.af_head = m->head;
+    if (af.af_stored)
         api->mx.blob_hits++;
     else
         api->mx.blob_misses++;
-    if (store_has(api->st, m->rt.rq_ref) || (f = fill_find(api->fills, m->rt.rq_ref)) != NULL) {
-        if (!known && !(store_has(api->st, m->rt.rq_ref) == 0 && f != NULL &&
-                        fill_repo(f) == m->repo)) {
-            snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
-            target_init(&t, m, path, 1);
-            if (fetch_join(m, key, &t, blob_confirmed))
-                api->mx.confirmations++;
-            return;
-        }
-        blob_serve_or_fill(m);
+    switch (access_blob(&af)) {
+    case ACCESS_SERVE: blob_serve_or_fill(m); return;
+    case ACCESS_CONFIRM:
+        snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
+        target_init(&t, m, path, 1);
+        if (fetch_join(m, key, &t, blob_confirmed))
+            api->mx.confirmations++;
         return;
-    }
-    if (m->head) {
+    case ACCESS_ASK:
         snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
         target_init(&t, m, path, 1);
         fetch_join(m, key, &t, blob_head_answered);
         return;
+    case ACCESS_FETCH: blob_start_or_join(m); return;
     }
-    blob_start_or_join(m);
 }
 
 /* ---- tags/list and referrers ------------------------------------------------------------ */
@@ -1297,7 +964,7 @@ static void tags_from_index(struct mreq *m, const char *why)
     char **tags = NULL;
     size_t n = 0;
 
-    if (index_tags_list(m->api->ix, m->repo, NULL, -1, &tags, &n) == -1 || n == 0) {
+    if (cache_tags_list(m->api->cache, m->repo, &tags, &n) == -1 || n == 0) {
         index_strings_free(tags, n);
         mreq_error(m, OCI_ERR_UPSTREAM, "upstream failed and no tags are cached", why);
         return;
@@ -1402,9 +1069,9 @@ static void tags_fetched(struct mreq *m, struct fetch *f)
     struct tags_acc *a;
     char next[1400];
     int r;
+    enum outage_class oc = outcome_of(f);
 
-    if (f->res == UPSTREAM_HTTP && (f->resp.ur_status == 404 || f->resp.ur_status == 401 ||
-                                    f->resp.ur_status == 403)) {
+    if (oc == OUTCOME_NOT_FOUND || oc == OUTCOME_DENIED) {
         tags_acc_free(m);
         mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_NAME_UNKNOWN),
                    "upstream refused the tag list", f->err);
@@ -1489,19 +1156,16 @@ static const char empty_index[] =
 static json_t *referrer_descriptor(struct api *api, const char *digest, const char *mt,
                                    int64_t size)
 {
-    const char *held, *body = NULL;
+    const char *body = NULL;
     size_t len = 0;
     char *bytes = NULL;
     json_t *root, *d = NULL, *at, *ann;
     json_error_t jerr;
 
-    held = manifest_recall(api, digest, &body, &len);
-    if (held == NULL) {
-        bytes = store_read_small(api->st, digest, MANIFEST_MAX_BYTES, &len);
-        if (bytes == NULL)
-            return NULL;
-        body = bytes;
-    }
+    bytes = cache_manifest_copy(api->cache, digest, &len);
+    if (bytes == NULL)
+        return NULL;
+    body = bytes;
     root = json_loadb(body, len, 0, &jerr);
     if (json_is_object(root)) {
         d = json_object();
@@ -1535,14 +1199,14 @@ static void referrers_from_index(struct mreq *m)
     const char *want = m->rt.rq_artifact_type;
     char *s;
 
-    if (index_referrers(m->api->ix, m->rt.rq_ref, &ds, &n) == 0) {
+    if (cache_referrers(m->api->cache, m->rt.rq_ref, &ds, &n) == 0) {
         for (size_t i = 0; i < n; i++) {
             char mt[INDEX_MEDIA_TYPE_MAX];
             int64_t size = 0;
             json_t *d, *at;
             /* Only referrers pulled through this repository: the index is shared. */
-            if (repo_has_cached(m->api, m->repo, ds[i]) != 1 ||
-                index_manifest_get(m->api->ix, ds[i], mt, sizeof(mt), &size) != 1)
+            if (cache_repo_has(m->api->cache, m->repo, ds[i]) != 1 ||
+                cache_manifest_info(m->api->cache, ds[i], mt, sizeof(mt), &size) != 1)
                 continue;
             d = referrer_descriptor(m->api, ds[i], mt, size);
             if (d == NULL)
@@ -1583,7 +1247,9 @@ static void referrers_fetched(struct mreq *m, struct fetch *f)
         mreq_free(m);
         return;
     }
-    if (f->res == UPSTREAM_HTTP && f->resp.ur_status == 404) {
+    enum outage_class oc = outcome_of(f);
+
+    if (oc == OUTCOME_NOT_FOUND) {
         /*
          * The upstream has no referrers API (one that has it answers 200 for any digest).
          * Neither has the proxy, then: a 404 sends clients to the spec's fallback, the
@@ -1594,8 +1260,7 @@ static void referrers_fetched(struct mreq *m, struct fetch *f)
                    "use the referrers tag schema");
         return;
     }
-    if (f->res == UPSTREAM_HTTP && f->resp.ur_status >= 400 && f->resp.ur_status < 500 &&
-        f->resp.ur_status != 429) {
+    if (outage_is_refusal(oc)) {
         mreq_error(m, upstream_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
                    "upstream refused the referrers list", f->err);
         return;
@@ -1707,25 +1372,22 @@ static void handle_metrics(struct api *api, struct evhttp_request *req)
            "client responses streamed from fills", NULL, fs.fs_joined);
     metric(b, "ecr_ptc_error_responses_total", "counter", "OCI error answers", NULL, http_error_responses());
     metric(b, "ecr_ptc_uptime_seconds", "gauge", "seconds since start", NULL,
-           (uint64_t)(util_now() - api->started_at));
+           (uint64_t)(api->clock() - api->started_at));
     {
-        static const char *const names[] = {"repos", "tags", "known", "manifests"};
-        struct hot *maps[] = {api->hot_repos, api->hot_tags, api->hot_known, api->hot_manifests};
         char labels[64];
-        for (size_t i = 0; i < 4; i++) {
-            struct hot_stats hs;
-            hot_get_stats(maps[i], &hs);
-            snprintf(labels, sizeof(labels), "{map=\"%s\"}", names[i]);
+        uint64_t hits, bytes;
+        for (int i = 0; i < CACHE_NMAPS; i++) {
+            const char *name = cache_map_stats(api->cache, (enum cache_map)i, &hits, &bytes);
+            snprintf(labels, sizeof(labels), "{map=\"%s\"}", name);
             metric(b, "ecr_ptc_memory_hits_total", "counter",
                    i == 0 ? "in-memory map lookups answered without the index or the store"
-                          : NULL, labels, hs.hs_hits);
+                          : NULL, labels, hits);
         }
-        for (size_t i = 0; i < 4; i++) {
-            struct hot_stats hs;
-            hot_get_stats(maps[i], &hs);
-            snprintf(labels, sizeof(labels), "{map=\"%s\"}", names[i]);
+        for (int i = 0; i < CACHE_NMAPS; i++) {
+            const char *name = cache_map_stats(api->cache, (enum cache_map)i, &hits, &bytes);
+            snprintf(labels, sizeof(labels), "{map=\"%s\"}", name);
             metric(b, "ecr_ptc_memory_bytes", "gauge",
-                   i == 0 ? "bytes held by the in-memory maps" : NULL, labels, hs.hs_bytes);
+                   i == 0 ? "bytes held by the in-memory maps" : NULL, labels, bytes);
         }
     }
     server_metrics(api->srv, b);
@@ -1807,7 +1469,7 @@ void api_handle(void *arg, struct evhttp_request *req, struct exchange *x)
     m->rt = rt;
     m->rule = &api->cfg->cfg_rules[match.rm_rule];
     str_copy(m->upname, sizeof(m->upname), match.rm_upstream_name);
-    m->repo = repo_id_cached(api, m->rule->rule_prefix, m->upname);
+    m->repo = cache_repo_id(api->cache, m->rule->rule_prefix, m->upname);
     if (m->repo == -1) {
         mreq_error(m, OCI_ERR_UNAVAILABLE, "the index is not available", NULL);
         return;
@@ -1821,34 +1483,34 @@ void api_handle(void *arg, struct evhttp_request *req, struct exchange *x)
     }
 }
 
+/* The catalog's batched stamps go to the index every API_FLUSH_SECONDS. */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct api *api;
+
+    (void)fd;
+    (void)what;
+    CAST_OBJ_NOTNULL(api, arg, API_MAGIC);
+    cache_flush(api->cache, api->clock());
+}
+
 struct api *api_create(struct event_base *base, const struct config *cfg, struct server *srv,
                        char **err)
 {
     struct api *api = xcalloc(1, sizeof(*api));
     struct upstream_settings us = {10000, 30, 200, 10};
-    char path[STORE_PATH_MAX];
-    long dropped;
+    long dropped = 0;
 
     *err = NULL;
     api->magic = API_MAGIC;
     api->base = base;
     api->cfg = cfg;
     api->srv = srv;
-    api->started_at = util_now();
-    api->st = store_open(cfg->cfg_data_dir, err);
-    if (api->st == NULL)
+    api->clock = util_now;
+    api->started_at = api->clock();
+    api->cache = cache_open(cfg->cfg_data_dir, &dropped, err);
+    if (api->cache == NULL)
         goto fail;
-    snprintf(path, sizeof(path), "%s/index.db", cfg->cfg_data_dir);
-    api->ix = index_open(path, err);
-    if (api->ix == NULL)
-        goto fail;
-    dropped = index_reconcile(api->ix, store_exists_cb, api->st);
-    if (dropped == -1) {
-        /* The store could not say what it holds (EACCES, EIO): drop nothing, start nothing. */
-        const char *why = store_last_error(api->st);
-        *err = xasprintf("reconcile: %s", why != NULL ? why : "cannot read the index");
-        goto fail;
-    }
     if (dropped > 0) {
         char n[32];
         snprintf(n, sizeof(n), "%ld", dropped);
@@ -1857,20 +1519,11 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
     api->up = upstream_create(base, &us, err);
     if (api->up == NULL)
         goto fail;
-    api->fills = fills_create(base, api->st, api->up, blob_fill_done, api);
+    api->fills = fills_create(base, cache_store(api->cache), api->up, blob_fill_done, api);
     if (api->fills == NULL) {
         *err = xstrdup("cannot start the commit thread");
         goto fail;
     }
-    api->hot_repos = hot_new(HOT_REPOS, 1024 * 1024);
-    api->hot_tags = hot_new(HOT_TAGS, 8 * 1024 * 1024);
-    api->hot_known = hot_new(HOT_KNOWN, 8 * 1024 * 1024);
-    api->hot_manifests = hot_new(HOT_MANIFESTS, HOT_MANIFEST_BYTES);
-    api->hot_pending = hot_new(HOT_REPOS, 1024 * 1024);
-    api->next_pending = -2;
-    api->pulled_repos = xcalloc(API_BATCH_MAX, sizeof(*api->pulled_repos));
-    api->pulled_tags = xcalloc(API_BATCH_MAX, sizeof(*api->pulled_tags));
-    api->touched = xcalloc(API_BATCH_MAX, sizeof(*api->touched));
     api->flush = event_new(base, -1, EV_PERSIST, flush_cb, api);
     {
         struct timeval tv = {API_FLUSH_SECONDS, 0};
@@ -1913,22 +1566,11 @@ void api_destroy(struct api *api)
         free(f->body);
         free(f);
     }
-    if (api->ix != NULL && api->pulled_tags != NULL && api->touched != NULL)
-        api_flush(api);
     if (api->flush != NULL)
         event_free(api->flush);
-    hot_free(api->hot_repos);
-    hot_free(api->hot_tags);
-    hot_free(api->hot_known);
-    hot_free(api->hot_manifests);
-    hot_free(api->hot_pending);
-    free(api->pulled_repos);
-    free(api->pulled_tags);
-    free(api->touched);
     fills_destroy(api->fills);
     upstream_destroy(api->up);
-    index_close(api->ix);
-    store_close(api->st);
+    cache_close(api->cache, api->clock());
     free(api->rules);
     api->magic = 0;
     free(api);

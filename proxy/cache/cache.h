@@ -1,0 +1,127 @@
+/*
+ * The catalog: what the cache knows, in one place. It owns the store (the files), the index
+ * (SQLite: repositories, tags, manifests, blobs, what each repository holds) and the hot maps
+ * (in-memory copies of what those two said, for the hot path of a pull), and every write of
+ * an index row or a hot copy goes through here, so a copy is never newer or older than its
+ * row. The blob files themselves are written by the fills' commit thread (store.h), which
+ * gets the store from cache_store(); the index learns of them through cache_blob_stored.
+ *
+ * cache_open needs no event loop and no HTTP: a command that inspects or changes the cache
+ * (list, gc, refresh) opens it the same way the daemon does. Single-threaded. Times (<now>)
+ * are seconds since the epoch, passed in by the caller: nothing here reads the clock.
+ *
+ * Repository ids: > 0 an index row; -1 the index failed; < -1 a pending repository, one
+ * upstream has not answered with content for yet, held only in memory until
+ * cache_repo_confirm makes its row (so probes of made-up names never grow the index).
+ */
+#ifndef CACHE_CACHE_H
+#define CACHE_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db_index.h"
+
+struct cache;
+struct store;
+
+/*
+ * Open the cache under <data_dir>: the store, the index (index.db, migrated), then reconcile
+ * the index with the files (rows whose file is gone are dropped; *dropped says how many, may
+ * be NULL). NULL with *err set (caller frees) when any of it fails, including a store that
+ * cannot say what it holds (nothing is dropped then).
+ */
+struct cache *cache_open(const char *data_dir, long *dropped, char **err);
+/* Write what is batched (cache_flush at <now>) and close; accepts NULL. */
+void cache_close(struct cache *c, int64_t now);
+
+/* The store, for the fills that write blob files into it. */
+struct store *cache_store(struct cache *c);
+
+/* ---- repositories ---- */
+
+/* The id of repository (<rule>, <name>): its row's, else a pending id; -1 on an index error. */
+int64_t cache_repo_id(struct cache *c, const char *rule, const char *name);
+/*
+ * Upstream answered with content for <repo>: make its row if it is pending. The row's id, or
+ * -1 when it cannot be made (or the pending entry was evicted: the caller then records
+ * nothing, which only costs a later confirmation). Rows and -1 are returned as they are.
+ */
+int64_t cache_repo_confirm(struct cache *c, int64_t repo);
+/* 1 when <repo> is known to hold <digest> (it was fetched for it, or upstream confirmed). */
+int cache_repo_has(struct cache *c, int64_t repo, const char *digest);
+/* Record that <repo> holds <digest> (confirming it first). 0, or -1. */
+int cache_repo_add(struct cache *c, int64_t repo, const char *digest);
+
+/* ---- tags ---- */
+
+/* <tag> of <repo> into *out: 1 found, 0 not, -1 index error. */
+int cache_tag_get(struct cache *c, int64_t repo, const char *tag, struct index_tag *out);
+/* <tag> of <repo> now points at <digest> (<media_type>), checked at <now>. 0, or -1. */
+int cache_tag_put(struct cache *c, int64_t repo, const char *tag, const char *digest,
+                  const char *media_type, int64_t now);
+/* Upstream confirmed <tag> of <repo> unchanged at <now>. */
+int cache_tag_checked(struct cache *c, int64_t repo, const char *tag, int64_t now);
+/* Every tag of <repo> the index holds (index_tags_list; free with index_strings_free). */
+int cache_tags_list(struct cache *c, int64_t repo, char ***tags, size_t *n);
+
+/* ---- manifests ---- */
+
+/* 1 when <digest>'s file is in the store. */
+int cache_has(struct cache *c, const char *digest);
+/* 1 when <digest> is indexed as a manifest (<mt>/<size> filled when not NULL/0), 0, -1. */
+int cache_manifest_info(struct cache *c, const char *digest, char *mt, size_t mt_size,
+                        int64_t *size);
+/*
+ * Index manifest <digest> (<body>, <len>, served as <media_type>) for *<repo> (confirmed
+ * first; *repo updated), with what it references, at <now>. 0, or -1.
+ */
+int cache_manifest_put(struct cache *c, int64_t *repo, const char *digest,
+                       const char *media_type, const char *body, size_t len, int64_t now);
+/* Keep the verified manifest <digest> and its media type in memory. */
+void cache_manifest_remember(struct cache *c, const char *digest, const char *media_type,
+                             const char *body, size_t len);
+/*
+ * Manifest <digest> for <repo>: its media type, with body and len set to its bytes, from memory, else
+ * read from the store (and indexed for <repo> when it was not, at <now>) and kept in memory.
+ * NULL when the store does not have it. The pointers stay valid until the next call that
+ * puts into the manifests map (cache_manifest_load, cache_manifest_remember).
+ */
+const char *cache_manifest_load(struct cache *c, int64_t *repo, const char *digest,
+                                const char **body, size_t *len, int64_t now);
+/* A stored manifest's bytes (at most MANIFEST_MAX_BYTES), from memory or the store; caller
+ * frees. NULL when not at hand. */
+char *cache_manifest_copy(struct cache *c, const char *digest, size_t *len);
+/* The digests of manifests whose subject is <digest> (index_referrers). */
+int cache_referrers(struct cache *c, const char *digest, char ***digests, size_t *n);
+
+/* ---- blobs ---- */
+
+/* Open stored <digest> for reading: the fd and *size, or -1 when it is not stored. */
+int cache_open_blob(struct cache *c, const char *digest, int64_t *size);
+/* A fill for <repo> committed blob <digest> of <size> bytes at <now>. */
+void cache_blob_stored(struct cache *c, const char *digest, int64_t size, int64_t repo,
+                       int64_t now);
+/* <digest> is about to be served from the store: give a file the index lost (a crash
+ * between the rename and the insert) its row back, at <now>. */
+void cache_blob_repair(struct cache *c, const char *digest, int64_t now);
+/* Bytes free on the store's filesystem, -1 when unknown. */
+int64_t cache_free_bytes(struct cache *c);
+
+/* ---- batched stamps ---- */
+
+/* <tag> of <repo> was pulled / stored <digest> was served: written at the next flush. */
+void cache_note_pulled(struct cache *c, int64_t repo, const char *tag, int64_t now);
+void cache_note_touched(struct cache *c, const char *digest, int64_t now);
+/* Write the pending stamps (last_pulled_at, last_access) at <now>, one transaction each. */
+void cache_flush(struct cache *c, int64_t now);
+
+/* ---- statistics ---- */
+
+enum cache_map { CACHE_MAP_REPOS, CACHE_MAP_TAGS, CACHE_MAP_KNOWN, CACHE_MAP_MANIFESTS,
+                 CACHE_NMAPS };
+/* The map's name for metrics ("repos", "tags", "known", "manifests"), its hits and bytes. */
+const char *cache_map_stats(const struct cache *c, enum cache_map which, uint64_t *hits,
+                            uint64_t *bytes);
+
+#endif
