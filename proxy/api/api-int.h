@@ -1,0 +1,153 @@
+/*
+ * The api's own declarations, shared by its files and by nothing else: the api, a waiting
+ * request (mreq), a coalesced upstream fetch and its waiters, and the calls between the
+ * handlers (manifests.c, blobs.c, tags.c, referrers.c), the fetches (fetch.c), the metrics
+ * (metrics.c) and dispatch (api.c).
+ */
+#ifndef API_INT_H
+#define API_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db_index.h"
+#include "oci.h"
+#include "policy_outage.h"
+#include "policy_rules.h"
+#include "registry.h"
+#include "route.h"
+
+struct cache;
+struct config;
+struct config_rule;
+struct event;
+struct event_base;
+struct evhttp_request;
+struct exchange;
+struct fills;
+struct server;
+
+#define API_MAGIC 0x41504921u   /* "API!" */
+#define MREQ_MAGIC 0x4d524551u  /* "MREQ" */
+#define FETCH_MAGIC 0x46544348u /* "FTCH" */
+/* The distribution spec's warning: clients show only code 299 to their users. */
+#define STALE_WARNING "299 - \"stale: upstream failed, serving the cached copy\""
+
+struct fetch;
+struct tags_acc;
+
+/* Counters for /metrics (Prometheus text format). */
+struct api_metrics {
+    uint64_t requests[5];       /* by route kind: base, manifest, blob, tags, referrers */
+    uint64_t manifest_hits, manifest_misses;
+    uint64_t blob_hits, blob_misses;
+    uint64_t tag_fresh, tag_checks, tag_changed, tag_check_errors, stale_served;
+    uint64_t confirmations;     /* HEADs sent: does this repository hold a digest stored here? */
+    uint64_t bytes_from_store;  /* body bytes served from stored files */
+};
+
+struct api {
+    unsigned magic;
+    struct event_base *base;
+    const struct config *cfg;
+    struct server *srv;
+    struct cache *cache;
+    struct upstream *up;
+    struct fills *fills;
+    struct rules_rule *rules;
+    struct fetch *fetches;  /* buffered upstream fetches in flight, shared by key */
+
+    struct event *flush;       /* writes the catalog's batched stamps */
+    struct api_metrics mx;
+    int64_t started_at;
+    int64_t (*clock)(void);    /* wall-clock seconds: util_now, or a test's */
+};
+
+#define API_FLUSH_SECONDS 5
+
+/* One client request that waits on something. */
+struct mreq {
+    unsigned magic;
+    struct api *api;
+    struct evhttp_request *req;
+    struct exchange *x;
+    int gone, head;
+    int64_t now; /* the clock when the request arrived, or when its last wait ended */
+    struct route_req rt;
+    const struct config_rule *rule;
+    char upname[RULES_NAME_MAX];
+    int64_t repo;
+    int have_tag;
+    struct index_tag tag;
+    char accept[1024];
+    char tagname[ROUTE_REF_MAX + 1]; /* the tag asked for, "" for pulls by digest */
+    char want[INDEX_DIGEST_MAX];     /* the digest being fetched */
+    int child;                       /* serving the platform child of the tag's index */
+    struct tags_acc *tags;           /* tags/list: upstream's pages gathered so far */
+    void (*cont)(struct mreq *m, struct fetch *f);
+    struct mreq *next_waiter;
+};
+
+/* A buffered upstream request (manifests, HEADs, tags, referrers) and its waiters. */
+struct fetch {
+    unsigned magic;
+    struct api *api;
+    struct fetch *next;
+    char *key;
+    struct upstream_xfer *xfer;
+    char *body;
+    size_t len, cap;
+    int64_t max;
+    enum upstream_result res;
+    struct upstream_response resp;
+    char err[512];
+    int stored;           /* a manifest: committed and indexed by its first waiter */
+    struct mreq *waiters;
+};
+
+/* ---- api.c: replies and waiting requests ---- */
+
+/* The OCI error that answers a failed upstream request (<notfound> for a 404). */
+enum oci_error api_upstream_error(enum upstream_result res, int status, enum oci_error notfound);
+/* How fetch <f> ended, in the outage policy's terms. */
+enum outage_class api_outcome(const struct fetch *f);
+/* Serve stored <digest> (http_send_file); -1 when it is not in the store or unreadable. */
+int api_serve_stored(struct evhttp_request *req, struct exchange *x, struct cache *c,
+                     const char *digest, const char *content_type, const char *warning,
+                     int ranges);
+
+struct mreq *mreq_new(struct api *api, struct evhttp_request *req, struct exchange *x);
+/* The gone callback is hooked only while <m> waits on the network (fetch_join). */
+void mreq_hook(struct mreq *m);
+void mreq_unhook(struct mreq *m);
+/* The request is answered (or its client left): release it. */
+void mreq_free(struct mreq *m);
+/* Answer <m> with an error and release it. */
+void mreq_error(struct mreq *m, enum oci_error e, const char *msg, const char *detail);
+
+/* ---- fetch.c: coalesced upstream requests ---- */
+
+/*
+ * Join the fetch named <key>, or start it with <t>; <m> continues in <cont> when it ends,
+ * with m->now read again. 1 when this call sent a request upstream, 0 when it joined one.
+ */
+int fetch_join(struct mreq *m, const char *key, const struct upstream_target *t,
+               void (*cont)(struct mreq *, struct fetch *));
+/* A target for <m>'s upstream and repository: <path>, GET or <head>, 2 retries, no cap. */
+void api_target_init(struct upstream_target *t, const struct mreq *m, const char *path,
+                     int head);
+
+/* ---- the handlers: each answers <m> (now or later) and releases it ---- */
+
+void api_manifest(struct mreq *m);  /* manifests.c */
+void api_blob(struct mreq *m);      /* blobs.c */
+void api_tags(struct mreq *m);      /* tags.c */
+void api_referrers(struct mreq *m); /* referrers.c */
+/* tags.c: free <m>'s gathered tag pages, if any. */
+void api_tags_free(struct mreq *m);
+/* blobs.c: the fills' done callback (fill_done_fn; <arg> is the api). */
+void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_t repo);
+/* metrics.c: GET /metrics. */
+void api_metrics(struct api *api, struct evhttp_request *req);
+
+#endif

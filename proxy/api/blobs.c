@@ -1,0 +1,160 @@
+/*
+ * Blobs: from the store (sendfile, Range) when this repository may be served it, after a
+ * confirmation HEAD when it was stored for another, else the one fill for that digest, which
+ * every client of it follows (fill/).
+ */
+#include "config.h"
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "api-int.h"
+#include "cache.h"
+#include "config_file.h"
+#include "fill.h"
+#include "log.h"
+#include "policy_access.h"
+#include "reply.h"
+#include "util.h"
+
+/* ---- blobs ------------------------------------------------------------------------------ */
+
+void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_t repo)
+{
+    struct api *api = arg;
+
+    CHECK_OBJ_NOTNULL(api, API_MAGIC);
+
+    if (!ok)
+        return;
+    cache_blob_stored(api->cache, digest, size, repo, api->clock());
+}
+
+static void blob_start_or_join(struct mreq *m)
+{
+    struct api *api = m->api;
+    struct fill *f = fill_find(api->fills, m->rt.rq_ref);
+    struct evhttp_request *req = m->req;
+    struct exchange *x = m->x;
+
+    if (f == NULL) {
+        struct upstream_target t;
+        char path[1024];
+        if (!access_disk_admits(cache_free_bytes(api->cache), api->cfg->cfg_min_free_space)) {
+            log_event(LOG_ERROR, "disk-full", "digest", m->rt.rq_ref, NULL);
+            mreq_error(m, OCI_ERR_UNAVAILABLE, "the cache disk is full", NULL);
+            return;
+        }
+        snprintf(path, sizeof(path), "/v2/%s/blobs/%s", m->upname, m->rt.rq_ref);
+        api_target_init(&t, m, path, 0);
+        t.ut_max_retries = 3;
+        f = fill_start(api->fills, &t, m->rt.rq_ref, m->repo);
+    }
+    /* The follower takes the request over. */
+    m->x = NULL;
+    m->magic = 0;
+    free(m);
+    fill_follow(f, req, x);
+}
+
+static void blob_serve_or_fill(struct mreq *m)
+{
+    struct api *api = m->api;
+
+    if (cache_has(api->cache, m->rt.rq_ref)) {
+        cache_blob_repair(api->cache, m->rt.rq_ref, m->now);
+        if (cache_repo_has(api->cache, m->repo, m->rt.rq_ref) != 1)
+            cache_repo_add(api->cache, m->repo, m->rt.rq_ref);
+        cache_note_touched(api->cache, m->rt.rq_ref, m->now);
+        if (m->gone || api_serve_stored(m->req, m->x, api->cache, m->rt.rq_ref,
+                                    "application/octet-stream", NULL, 1) == 0) {
+            mreq_free(m);
+            return;
+        }
+    }
+    if (m->gone) {
+        mreq_free(m);
+        return;
+    }
+    blob_start_or_join(m);
+}
+
+/*
+ * Upstream answered the HEAD that confirms a blob belongs to this repository: from now on it
+ * is known there (the one place besides a fill for this repository that marks a blob).
+ */
+static void blob_confirmed(struct mreq *m, struct fetch *f)
+{
+    if (f->res != UPSTREAM_OK) {
+        mreq_error(m, api_upstream_error(f->res, f->resp.ur_status, OCI_ERR_BLOB_UNKNOWN),
+                   "blob unknown to this repository upstream", f->err);
+        return;
+    }
+    cache_repo_add(m->api->cache, m->repo, m->rt.rq_ref);
+    blob_serve_or_fill(m);
+}
+
+/* HEAD of a blob nobody has fetched: answer from upstream's HEAD. */
+static void blob_head_answered(struct mreq *m, struct fetch *f)
+{
+    struct evkeyvalq *h;
+    char buf[64];
+
+    if (f->res != UPSTREAM_OK) {
+        mreq_error(m, api_upstream_error(f->res, f->resp.ur_status, OCI_ERR_BLOB_UNKNOWN),
+                   "blob unknown upstream", f->err);
+        return;
+    }
+    if (!m->gone) {
+        h = evhttp_request_get_output_headers(m->req);
+        http_set_common_headers(m->req);
+        evhttp_add_header(h, "Content-Type", "application/octet-stream");
+        evhttp_add_header(h, "Docker-Content-Digest", m->rt.rq_ref);
+        evhttp_add_header(h, "Accept-Ranges", "bytes");
+        if (f->resp.ur_content_length >= 0) {
+            snprintf(buf, sizeof(buf), "%" PRId64, f->resp.ur_content_length);
+            evhttp_add_header(h, "Content-Length", buf);
+        }
+        evhttp_send_reply(m->req, 200, "OK", NULL);
+    }
+    mreq_free(m);
+}
+
+void api_blob(struct mreq *m)
+{
+    struct api *api = m->api;
+    struct fill *f;
+    struct access_facts af = {0};
+    struct upstream_target t;
+    char path[1024], key[1200];
+
+    snprintf(path, sizeof(path), "/v2/%s/blobs/%s", m->upname, m->rt.rq_ref);
+    af.af_known = cache_repo_has(api->cache, m->repo, m->rt.rq_ref) == 1;
+    af.af_stored = cache_has(api->cache, m->rt.rq_ref);
+    f = af.af_stored ? NULL : fill_find(api->fills, m->rt.rq_ref);
+    af.af_filling = f != NULL;
+    af.af_fill_ours = f != NULL && fill_repo(f) == m->repo;
+    af.af_head = m->head;
+    if (af.af_stored)
+        api->mx.blob_hits++;
+    else
+        api->mx.blob_misses++;
+    switch (access_blob(&af)) {
+    case ACCESS_SERVE: blob_serve_or_fill(m); return;
+    case ACCESS_CONFIRM:
+        snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
+        api_target_init(&t, m, path, 1);
+        if (fetch_join(m, key, &t, blob_confirmed))
+            api->mx.confirmations++;
+        return;
+    case ACCESS_ASK:
+        snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
+        api_target_init(&t, m, path, 1);
+        fetch_join(m, key, &t, blob_head_answered);
+        return;
+    case ACCESS_FETCH: blob_start_or_join(m); return;
+    }
+}
