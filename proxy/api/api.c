@@ -305,6 +305,12 @@ fail:
     return NULL;
 }
 
+void api_set_clock(struct api *api, int64_t (*clock)(void))
+{
+    CHECK_OBJ_NOTNULL(api, API_MAGIC);
+    api->clock = clock;
+}
+
 void api_destroy(struct api *api)
 {
     if (api == NULL)

@@ -1,6 +1,8 @@
 /* The OCI Distribution API handlers: routes requests, answers errors in the spec's JSON. */
-#ifndef PROXY_API_H
-#define PROXY_API_H
+#ifndef API_API_H
+#define API_API_H
+
+#include <stdint.h>
 
 #include "oci.h"
 
@@ -16,8 +18,16 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
 
 struct exchange;
 
-/* Every request lands here (a server_handler_fn; <api> is the struct api), with the server's exchange record <x> for it. */
+/* Every request lands here (a server_handler_fn: <api> is the struct api) with the server's
+ * exchange <x> for it. */
 void api_handle(void *api, struct evhttp_request *req, struct exchange *x);
+
+/*
+ * Replace the api's wall clock (util_now: seconds since the epoch) with <clock>: the tag rule,
+ * stale-if-error and every time the api writes follow it. For tests, which move a clock
+ * instead of sleeping.
+ */
+void api_set_clock(struct api *api, int64_t (*clock)(void));
 
 void api_destroy(struct api *api);
 
