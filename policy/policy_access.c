@@ -15,7 +15,7 @@ enum access_decision access_manifest(const struct access_facts *f)
 enum access_decision access_blob(const struct access_facts *f)
 {
     if (f->af_stored || f->af_filling) {
-        if (f->af_known || (!f->af_stored && f->af_filling && f->af_fill_ours))
+        if (f->af_known || (f->af_filling && f->af_fill_ours))
             return ACCESS_SERVE;
         return ACCESS_CONFIRM;
     }

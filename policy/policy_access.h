@@ -15,7 +15,7 @@ struct access_facts {
     int af_known;     /* this repository is known to hold the digest */
     int af_stored;    /* the digest's file is in the store */
     int af_indexed;   /* manifests: the digest is indexed as a manifest (for any repository) */
-    int af_filling;   /* blobs: a fill of the digest is in flight */
+    int af_filling;   /* blobs: a fill of the digest is in flight (fetching or committing) */
     int af_fill_ours; /* ... and it was started for this repository */
     int af_head;      /* the client asked HEAD */
 };
@@ -31,8 +31,9 @@ enum access_decision {
 enum access_decision access_manifest(const struct access_facts *f);
 
 /*
- * A blob: stored or filling → SERVE when known (or when it is filling for this repository and
- * not yet stored), else CONFIRM; neither → ASK for a HEAD, FETCH for a GET.
+ * A blob: stored or filling → SERVE when known or when a fill for this repository is in flight
+ * (still fetching, or stored and not yet recorded: the commit's window), else CONFIRM;
+ * neither → ASK for a HEAD, FETCH for a GET.
  */
 enum access_decision access_blob(const struct access_facts *f);
 

@@ -134,7 +134,8 @@ void api_blob(struct mreq *m)
     snprintf(path, sizeof(path), "/v2/%s/blobs/%s", m->upname, m->rt.rq_ref);
     af.af_known = cache_repo_has(api->cache, m->repo, m->rt.rq_ref) == 1;
     af.af_stored = cache_has(api->cache, m->rt.rq_ref);
-    f = af.af_stored ? NULL : fill_find(api->fills, m->rt.rq_ref);
+    /* A fill still listed once its file is stored is committing: the file is ours too. */
+    f = fill_find(api->fills, m->rt.rq_ref);
     af.af_filling = f != NULL;
     af.af_fill_ours = f != NULL && fill_repo(f) == m->repo;
     af.af_head = m->head;

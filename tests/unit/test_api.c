@@ -366,7 +366,7 @@ Test(api, a_blob_is_fetched_once_then_served_from_the_store)
 
     upstream_down = 1;
     r = ask(EVHTTP_REQ_GET, path);
-    cr_assert_eq(r.status, 200, "a stored blob needs no upstream");
+    cr_assert_eq(r.status, 200, "a stored blob needs no upstream (%d %s)", r.status, r.body);
     cr_assert_str_eq(r.body, blob);
 }
 

@@ -58,6 +58,16 @@ Test(blob, a_fill_for_this_repository_is_followed)
     cr_assert_eq(access_blob(&f), ACCESS_SERVE);
 }
 
+Test(blob, a_committing_fill_for_this_repository_needs_no_confirmation)
+{
+    /* The file is renamed into the store before the loop records the fill's repository. */
+    struct access_facts f = {.af_stored = 1, .af_filling = 1, .af_fill_ours = 1};
+
+    cr_assert_eq(access_blob(&f), ACCESS_SERVE);
+    f.af_fill_ours = 0;
+    cr_assert_eq(access_blob(&f), ACCESS_CONFIRM);
+}
+
 Test(blob, a_fill_for_another_repository_is_confirmed_first)
 {
     struct access_facts f = {.af_filling = 1, .af_fill_ours = 0};
