@@ -1,75 +1,18 @@
-/* The SQLite index behind db_index.h: schema migrations, prepared statements, and every query. */
+/* The SQLite index behind db_index.h: prepared statements and every query (the schema and its
+ * migrations: db_schema.c). */
 #include "config.h"
 
 #include "db_index.h"
 
-#include <assert.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "db-int.h"
 #include "util.h"
 
 #define INDEX_MAGIC 0x49445821u /* "IDX!" */
 #define INDEX_BUSY_TIMEOUT_MS 5000
-
-/*
- * The schema, one step per element: step i takes user_version i to i + 1 and runs in its own
- * transaction. Append new steps; never edit a step that has shipped. See docs/internals/index.md.
- */
-static const char *const migrations[] = {
-    /* 1: the initial schema. */
-    "CREATE TABLE repositories ("
-    "\n  id INTEGER PRIMARY KEY,"
-    "\n  rule TEXT NOT NULL,"
-    "\n  name TEXT NOT NULL,"
-    "\n  UNIQUE (rule, name));\n"
-    "CREATE TABLE tags ("
-    "\n  repo_id INTEGER NOT NULL REFERENCES repositories (id),"
-    "\n  tag TEXT NOT NULL,"
-    "\n  digest TEXT NOT NULL,"
-    "\n  media_type TEXT NOT NULL,"
-    "\n  checked_at INTEGER NOT NULL,"
-    "\n  changed_at INTEGER NOT NULL,"
-    "\n  last_pulled_at INTEGER NOT NULL DEFAULT 0,"
-    "\n  PRIMARY KEY (repo_id, tag)) WITHOUT ROWID;\n"
-    "CREATE INDEX tags_digest ON tags (digest);\n"
-    "CREATE TABLE manifests ("
-    "\n  digest TEXT NOT NULL PRIMARY KEY,"
-    "\n  media_type TEXT NOT NULL,"
-    "\n  size INTEGER NOT NULL,"
-    "\n  stored_at INTEGER NOT NULL) WITHOUT ROWID;\n"
-    "CREATE TABLE manifest_refs ("
-    "\n  manifest TEXT NOT NULL REFERENCES manifests (digest),"
-    "\n  child TEXT NOT NULL,"
-    "\n  kind TEXT NOT NULL,"
-    "\n  PRIMARY KEY (manifest, child, kind)) WITHOUT ROWID;\n"
-    "CREATE INDEX manifest_refs_child ON manifest_refs (child);\n"
-    "CREATE INDEX manifest_refs_kind_child ON manifest_refs (kind, child);\n"
-    "CREATE TABLE blobs ("
-    "\n  digest TEXT NOT NULL PRIMARY KEY,"
-    "\n  size INTEGER NOT NULL,"
-    "\n  stored_at INTEGER NOT NULL,"
-    "\n  last_access INTEGER NOT NULL) WITHOUT ROWID;\n"
-    "CREATE TABLE repo_digests ("
-    "\n  repo_id INTEGER NOT NULL REFERENCES repositories (id),"
-    "\n  digest TEXT NOT NULL,"
-    "\n  PRIMARY KEY (repo_id, digest)) WITHOUT ROWID;\n"
-    "CREATE INDEX repo_digests_digest ON repo_digests (digest);\n",
-    /*
-     * 2: a manifest's descriptor list no longer vouches that its repository holds what it
-     * lists (any repository can list any digest). The marks that version 1 made from
-     * descriptors cannot be told from marks of real fetches, so all marks of referenced
-     * digests go; each costs one upstream confirmation (HEAD) the next time it is asked.
-     */
-    "DELETE FROM repo_digests WHERE digest IN (SELECT child FROM manifest_refs);\n"
-    /* Tags that a client taking no index pinned to an index's child (the first client's
-     * Accept used to decide what a tag meant) are re-checked at their next pull. */
-    "UPDATE tags SET checked_at = 0"
-    " WHERE digest IN (SELECT child FROM manifest_refs WHERE kind = 'manifest');\n",
-};
-
-#define INDEX_SCHEMA_VERSION ((int)ARRAY_LEN(migrations))
 
 enum st {
     ST_SP_BEGIN = 0,
@@ -151,12 +94,12 @@ static const char *const statements[ST_COUNT] = {
 };
 
 struct index {
-    unsigned ix_magic;
+    unsigned magic;
     sqlite3 *ix_db;
     sqlite3_stmt *ix_st[ST_COUNT]; /* owned; finalized by index_close */
 };
 
-#define CHECK_INDEX(ix) assert((ix) != NULL && (ix)->ix_magic == INDEX_MAGIC)
+#define CHECK_INDEX(ix) CHECK_OBJ_NOTNULL(ix, INDEX_MAGIC)
 
 /* Reset <s> and drop its bindings so it holds no pointer to the caller's strings. */
 static void st_done(sqlite3_stmt *s)
@@ -224,25 +167,8 @@ static void tx_rollback(struct index *ix)
     (void)st_exec(st(ix, ST_SP_RELEASE));
 }
 
-/* Run the one-row pragma <sql> on <db> and read column 0 as an integer. 0 or -1. */
-static int pragma_int(sqlite3 *db, const char *sql, int *out)
-{
-    sqlite3_stmt *s = NULL;
-    int rc = -1;
-
-    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-        goto out;
-    if (sqlite3_step(s) != SQLITE_ROW)
-        goto out;
-    *out = sqlite3_column_int(s, 0);
-    rc = 0;
-out:
-    sqlite3_finalize(s);
-    return rc;
-}
-
 /* Run the one-row pragma <sql> on <db> and copy column 0 into <buf>. 0 or -1. */
-static int pragma_text(sqlite3 *db, const char *sql, char *buf, size_t size)
+int db_pragma_text(sqlite3 *db, const char *sql, char *buf, size_t size)
 {
     sqlite3_stmt *s = NULL;
     int rc = -1;
@@ -258,63 +184,12 @@ out:
     return rc;
 }
 
-static void set_err(char **err, char *msg)
+void db_set_err(char **err, char *msg)
 {
     if (err != NULL)
         *err = msg;
     else
         free(msg);
-}
-
-/*
- * Bring the schema of <db> (at <path>, for messages) up to INDEX_SCHEMA_VERSION. Each step
- * re-reads user_version under BEGIN IMMEDIATE, so two processes opening the same file at once
- * apply each step once. 0, or -1 with *err.
- */
-static int migrate(sqlite3 *db, const char *path, char **err)
-{
-    char *sql = NULL;
-    int rc = -1, in_tx = 0, v;
-
-    for (;;) {
-        if (pragma_int(db, "PRAGMA user_version", &v) == -1) {
-            set_err(err, xasprintf("%s: reading schema version: %s", path, sqlite3_errmsg(db)));
-            goto out;
-        }
-        if (v > INDEX_SCHEMA_VERSION) {
-            set_err(err, xasprintf("index.db schema version %d is newer than this binary (%d)", v,
-                                   INDEX_SCHEMA_VERSION));
-            goto out;
-        }
-        if (v == INDEX_SCHEMA_VERSION)
-            break;
-        if (!in_tx) {
-            /* Take the write lock, then read the version again under it. */
-            if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-                set_err(err, xasprintf("%s: locking for migration: %s", path, sqlite3_errmsg(db)));
-                goto out;
-            }
-            in_tx = 1;
-            continue;
-        }
-        free(sql);
-        sql = xasprintf("PRAGMA user_version = %d", v + 1);
-        if (sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
-            sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
-            sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-            set_err(err, xasprintf("%s: schema migration to version %d: %s", path, v + 1,
-                                   sqlite3_errmsg(db)));
-            goto out;
-        }
-        in_tx = 0;
-    }
-    rc = 0;
-out:
-    /* Still inside BEGIN: nothing to keep on success (another process migrated), undo on error. */
-    if (in_tx && !sqlite3_get_autocommit(db))
-        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    free(sql);
-    return rc;
 }
 
 struct index *index_open(const char *path, char **err)
@@ -324,10 +199,10 @@ struct index *index_open(const char *path, char **err)
     char mode[16];
     int fk = 0;
 
-    ix->ix_magic = INDEX_MAGIC;
+    ix->magic = INDEX_MAGIC;
     if (sqlite3_open_v2(path, &ix->ix_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
-        set_err(err, xasprintf("%s: %s", path,
+        db_set_err(err, xasprintf("%s: %s", path,
                                ix->ix_db != NULL ? sqlite3_errmsg(ix->ix_db) : "out of memory"));
         goto out;
     }
@@ -335,29 +210,29 @@ struct index *index_open(const char *path, char **err)
     if (sqlite3_busy_timeout(ix->ix_db, INDEX_BUSY_TIMEOUT_MS) != SQLITE_OK ||
         sqlite3_exec(ix->ix_db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", NULL, NULL,
                      NULL) != SQLITE_OK) {
-        set_err(err, xasprintf("%s: %s", path, sqlite3_errmsg(ix->ix_db)));
+        db_set_err(err, xasprintf("%s: %s", path, sqlite3_errmsg(ix->ix_db)));
         goto out;
     }
     /* A build without foreign key support ignores the pragma; reading it back shows that. */
-    if (pragma_int(ix->ix_db, "PRAGMA foreign_keys", &fk) == -1 || fk != 1) {
-        set_err(err, xasprintf("%s: cannot enable foreign keys", path));
+    if (db_pragma_int(ix->ix_db, "PRAGMA foreign_keys", &fk) == -1 || fk != 1) {
+        db_set_err(err, xasprintf("%s: cannot enable foreign keys", path));
         goto out;
     }
-    if (pragma_text(ix->ix_db, "PRAGMA journal_mode = WAL", mode, sizeof(mode)) == -1) {
-        set_err(err, xasprintf("%s: setting WAL mode: %s", path, sqlite3_errmsg(ix->ix_db)));
+    if (db_pragma_text(ix->ix_db, "PRAGMA journal_mode = WAL", mode, sizeof(mode)) == -1) {
+        db_set_err(err, xasprintf("%s: setting WAL mode: %s", path, sqlite3_errmsg(ix->ix_db)));
         goto out;
     }
     /* An in-memory database (tests) has no journal file and stays "memory". */
     if (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0) {
-        set_err(err, xasprintf("%s: WAL mode refused (journal_mode is %s)", path, mode));
+        db_set_err(err, xasprintf("%s: WAL mode refused (journal_mode is %s)", path, mode));
         goto out;
     }
-    if (migrate(ix->ix_db, path, err) == -1)
+    if (db_migrate(ix->ix_db, path, err) == -1)
         goto out;
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(ix->ix_db, statements[i], -1, SQLITE_PREPARE_PERSISTENT,
                                &ix->ix_st[i], NULL) != SQLITE_OK) {
-            set_err(err, xasprintf("%s: preparing \"%s\": %s", path, statements[i],
+            db_set_err(err, xasprintf("%s: preparing \"%s\": %s", path, statements[i],
                                    sqlite3_errmsg(ix->ix_db)));
             goto out;
         }
@@ -378,7 +253,7 @@ void index_close(struct index *ix)
         sqlite3_finalize(ix->ix_st[i]);
     /* Every statement is finalized, so this closes for good (and checkpoints the WAL). */
     sqlite3_close(ix->ix_db);
-    ix->ix_magic = 0;
+    ix->magic = 0;
     free(ix);
 }
 
