@@ -1,12 +1,23 @@
 /*
  * ecr-ptc-proxy: a pull-through cache for container images.
  *
- *   main            CLI: serve | check-config | --version | --help
- *   proxy_config    the JSON configuration and its validation
- *   proxy_server    event loop, listener, signals, graceful stop
- *   proxy_api       OCI Distribution API handlers and errors
- *   proxy_oci       names, tags, digests, error codes
- *   proxy_log       one line per event on stderr, text or JSON
+ * main.c wires the layers together: config, then the server (its loop, not yet listening),
+ * then the api on that loop (which opens the catalog and starts the fills and the upstream
+ * client), then the listener. The layers, lowest first (Makefile.am builds one library each,
+ * with only its own and lower include paths; tests/e2e/00-layers.sh checks the includes):
+ *
+ *   base/            util (allocation, strings, clock, checked objects), log
+ *   policy/          pure decisions: refresh (the tag rule), rules (which upstream), access
+ *                    (which repository may be served which digest), outage, egress, retry
+ *   db/              the SQLite index: db_schema (migrations), db_index (queries)
+ *   proxy/oci/       names, digests, error codes (oci), the URI grammar (route), manifests
+ *   proxy/config/    the JSON configuration and its validation
+ *   proxy/cache/     the catalog (cache: store + index + hot maps), store, hot
+ *   proxy/upstream/  the transport (curl on libevent), the registry client, token auth
+ *   proxy/http/      the server, the exchange and its gone protocol, replies, Range
+ *   proxy/fill/      one upstream fetch per blob, followers, the commit thread
+ *   proxy/api/       dispatch, manifests, blobs, tags, referrers, the coalesced fetch, metrics
+ *   proxy/main.c     CLI: serve | check-config | --version | --help
  */
 #include "config.h"
 
