@@ -43,7 +43,6 @@ struct api_metrics {
     uint64_t blob_hits, blob_misses;
     uint64_t tag_fresh, tag_checks, tag_changed, tag_check_errors, stale_served;
     uint64_t confirmations;     /* HEADs sent: does this repository hold a digest stored here? */
-    uint64_t bytes_from_store;  /* body bytes served from stored files */
 };
 
 struct api {
