@@ -30,6 +30,8 @@ cat >"$E2E_TMP/config.json" <<JSON
   {"prefix": "strict", "upstream": "$C_URL"},
   {"prefix": "strictauth", "upstream": "$B_URL"}]}
 JSON
+# The refresh intervals below pass on the proxy's own wall clock (clock_advance), not in sleeps.
+clock_start
 start_proxy proxy --config "$E2E_TMP/config.json"
 wait_port "$port"
 P="http://127.0.0.1:$port"
@@ -102,7 +104,7 @@ check "the tag moved upstream ($old -> $new)" test -n "$new" -a "$old" != "$new"
 got=$(curl -s -o /dev/null -D - "$tagurl" | sed -n 's/^Docker-Content-Digest: \(.*\)\r$/\1/Ip')
 check "before the interval the old digest is served" test "$got" = "$old"
 check "... without asking upstream" test "$(count "$A_PORT" 'HEAD manifest')" = 0
-sleep 6.2
+clock_advance 6.2 "$P"
 got=$(curl -s -o /dev/null -D - "$tagurl" | sed -n 's/^Docker-Content-Digest: \(.*\)\r$/\1/Ip')
 check "after the interval the new digest is served" test "$got" = "$new"
 check "... checked by one HEAD ($(count "$A_PORT" 'HEAD manifest' 200))" test "$(count "$A_PORT" 'HEAD manifest' 200)" = 1
@@ -114,7 +116,7 @@ check "the moved tag pulls whole" \
     skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$port/hub/library/alpinetest:latest" "dir:$E2E_TMP/moved"
 
 # A 429 on the HEAD: the stale digest is served, with a Warning, and no GET is made.
-sleep 6.2
+clock_advance 6.2 "$P"
 A reset-counts '' >/dev/null
 A faults '[{"match":"^HEAD /v2/.*/manifests/","kind":"status","status":429,"count":-1}]' >/dev/null
 curl -s -D "$E2E_TMP/h" -o /dev/null "$tagurl"
@@ -127,7 +129,7 @@ A faults '[]' >/dev/null
 
 # Upstream down: cached tags still pull, tags/list answers from the index.
 stop_pid "$A_PID"
-sleep 6.2
+clock_advance 6.2 "$P"
 check "upstream down: skopeo still pulls the cached tag" \
     skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$port/hub/library/alpinetest:latest" "dir:$E2E_TMP/down"
 check "... with its digest" test "sha256:$(sha256sum <"$E2E_TMP/down/manifest.json" | cut -d' ' -f1)" = "$new"

@@ -39,6 +39,8 @@ cat >"$E2E_TMP/config.json" <<JSON
            {"prefix": "tok", "upstream": "$F_URL", "allow_private_redirects": true,
             "refresh_interval": "2s"}]}
 JSON
+# The refresh intervals below pass on the proxy's own wall clock (clock_advance), not in sleeps.
+clock_start
 start_proxy proxy --config "$E2E_TMP/config.json"
 wait_port "$port"
 P="http://127.0.0.1:$port"
@@ -99,7 +101,7 @@ check "a fresh tag again is answered from memory (metrics)" bash -c "
 tagurl="$P/v2/tok/library/alpinetest/manifests/latest"
 old=$(curl -s -o /dev/null -D - -H "$ACCEPT" "$tagurl" | sed -n 's/^Docker-Content-Digest: \(.*\)\r$/\1/Ip')
 check "a tag through the token-auth upstream caches ($old)" test -n "$old"
-sleep 2.2
+clock_advance 2.2 "$P"
 FAKE_PORT=$F_PORT fake_ctl revoke-tokens '' >/dev/null
 FAKE_PORT=$F_PORT fake_ctl faults '[{"match":"^GET /token","kind":"status","status":503,"count":-1}]' >/dev/null
 curl -s -D "$E2E_TMP/h" -o /dev/null -H "$ACCEPT" "$tagurl"
@@ -113,7 +115,7 @@ FAKE_PORT=$F_PORT fake_ctl faults '[]' >/dev/null
 skopeo copy -q --src-tls-verify=false --dest-tls-verify=false \
     "docker://127.0.0.1:$REGISTRY_PORT/test/docker-v2:latest" \
     "docker://127.0.0.1:$REGISTRY_PORT/library/alpinetest:latest"
-sleep 2.2
+clock_advance 2.2 "$P"
 FAKE_PORT=$F_PORT fake_ctl reset-counts '' >/dev/null
 FAKE_PORT=$F_PORT fake_ctl faults '[{"match":"^GET /v2/.*/manifests/sha256:","kind":"status","status":503,"count":-1}]' >/dev/null
 curl -s -D "$E2E_TMP/h" -o /dev/null -H "$ACCEPT" "$tagurl"

@@ -41,10 +41,18 @@ wait_port() {
 }
 
 # start_proxy NAME ARGS...: runs the proxy in the background, logs to $E2E_TMP/NAME.log,
-# sets PROXY_PID. The caller passes --listen so it knows the port.
+# sets PROXY_PID. The caller passes --listen so it knows the port. After clock_start the proxy
+# runs on the test's wall clock.
 start_proxy() {
-    local name=$1; shift
-    "$PROXY_BIN" serve "$@" >"$E2E_TMP/$name.log" 2>&1 &
+    local name=$1 pre=(); shift
+    if [ -n "${E2E_CLOCK:-}" ]; then
+        # ASan's runtime must come first; with the shim preloaded it does not (the check is
+        # only a warning about interposition, which is what the shim is for).
+        pre=(env "LD_PRELOAD=$E2E_TMP/clock_shift.so${LD_PRELOAD:+:$LD_PRELOAD}"
+             "CLOCK_SHIFT_FILE=$E2E_CLOCK"
+             "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0")
+    fi
+    "${pre[@]}" "$PROXY_BIN" serve "$@" >"$E2E_TMP/$name.log" 2>&1 &
     PROXY_PID=$!
     E2E_PIDS+=("$PROXY_PID")
 }
@@ -63,6 +71,37 @@ stop_pid() {
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     return 124
+}
+
+# clock_start: every later start_proxy preloads tests/e2e/clock_shift.c, so that the proxy's
+# wall clock (time, gettimeofday, CLOCK_REALTIME; not CLOCK_MONOTONIC) runs the offset in
+# seconds held by the file $E2E_CLOCK ahead of the real one: 0 until clock_advance.
+clock_start() {
+    "${CC:-cc}" -shared -fPIC -o "$E2E_TMP/clock_shift.so" "$TOP_SRCDIR/tests/e2e/clock_shift.c" \
+        -ldl -pthread
+    E2E_CLOCK=$E2E_TMP/clock
+    echo 0 >"$E2E_CLOCK"
+}
+
+# clock_advance SECONDS [PROXY_URL]: moves the proxy's wall clock SECONDS (may be fractional)
+# further ahead, as if that long had passed; the next call to time() in the proxy sees it.
+# Given the proxy's URL, checks that its clock moved: its uptime metric jumps by SECONDS.
+clock_advance() {
+    local by=$1 url=${2:-} before after
+    [ -z "$url" ] || before=$(proxy_uptime "$url")
+    LC_ALL=C awk -v a="$(cat "$E2E_CLOCK")" -v b="$by" 'BEGIN { printf "%.3f\n", a + b }' \
+        >"$E2E_CLOCK.new"
+    mv -f "$E2E_CLOCK.new" "$E2E_CLOCK"
+    [ -n "$url" ] || return 0
+    after=$(proxy_uptime "$url")
+    check "the proxy's clock moved $by s (uptime $before s -> $after s)" \
+        awk -v b="$before" -v a="$after" -v by="$by" \
+        'BEGIN { exit !(b != "" && a != "" && a - b >= int(by) && a - b <= int(by) + 2) }'
+}
+
+# proxy_uptime URL: the proxy's ecr_ptc_uptime_seconds, by its own wall clock.
+proxy_uptime() {
+    { curl -s -m 5 "$1/metrics" || true; } | sed -n 's/^ecr_ptc_uptime_seconds \([0-9]*\)$/\1/p'
 }
 
 # eventually COMMAND...: true once COMMAND succeeds, trying for up to 5 s (things the proxy
