@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "upstream-t.h"
+
 struct config_rule;
 struct event_base;
 struct upstream;
@@ -26,29 +28,6 @@ struct upstream_target {
     int64_t ut_max_body;      /* larger bodies are refused (UPSTREAM_TOO_LARGE); -1: no cap */
 };
 
-enum upstream_result {
-    UPSTREAM_OK = 0,          /* a 2xx response, completely received */
-    UPSTREAM_HTTP,            /* a final non-2xx response: see the status */
-    UPSTREAM_NETWORK,         /* connect error, reset, timeout, stall, truncated body */
-    UPSTREAM_TOO_LARGE,       /* the body passed ut_max_body */
-    UPSTREAM_REDIRECT_REFUSED,/* a redirect to a host or scheme the rule does not allow */
-    UPSTREAM_AUTH_FAILED,     /* the token endpoint failed or the challenge was unusable */
-    UPSTREAM_ABORTED,         /* a callback asked to stop */
-};
-
-/* The final response's headers; strings are "" when absent. */
-struct upstream_response {
-    int ur_status;
-    int64_t ur_content_length; /* -1 when absent */
-    char ur_content_type[256];
-    char ur_digest[140];       /* Docker-Content-Digest */
-    char ur_etag[160];
-    char ur_link[1024];
-    char ur_retry_after[32];
-    char ur_ratelimit_remaining[64];
-    char ur_www_authenticate[1024];
-};
-
 struct upstream_callbacks {
     /* The final 2xx response's headers; return -1 to abort the xfer. May be NULL. */
     int (*on_headers)(void *arg, const struct upstream_response *r);
@@ -62,13 +41,6 @@ struct upstream_callbacks {
      */
     void (*on_done)(void *arg, enum upstream_result res, const struct upstream_response *r,
                     const char *err, const char *body, size_t body_len);
-};
-
-struct upstream_settings {
-    int64_t us_connect_timeout_ms;
-    int64_t us_stall_timeout_s;   /* abort when under 1 byte/s for this long */
-    int64_t us_backoff_ms;        /* first retry delay; doubles each time */
-    int64_t us_max_retry_after_s; /* a longer Retry-After is not waited for */
 };
 
 /* Create the client on <base>. Returns NULL with *err (caller frees). */
