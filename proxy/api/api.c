@@ -78,6 +78,7 @@ struct api {
     struct upstream *up;
     struct fills *fills;
     struct rules_rule *rules;
+    struct upstream_origin *origins; /* one per rule, in cfg_rules' order */
     struct fetch *fetches;  /* buffered upstream fetches in flight, shared by key */
 
     /* Hits are written to the index in batches, off the hot path of every request. */
@@ -613,7 +614,7 @@ static void target_init(struct upstream_target *t, const struct mreq *m, const c
                         int head)
 {
     memset(t, 0, sizeof(*t));
-    t->ut_rule = m->rule;
+    t->ut_origin = &m->api->origins[m->rule - m->api->cfg->cfg_rules];
     t->ut_name = m->upname;
     t->ut_path = path;
     t->ut_head = head;
@@ -1821,6 +1822,18 @@ void api_handle(void *arg, struct evhttp_request *req, struct exchange *x)
     }
 }
 
+/* The upstream origin of rule <r>; its strings stay the config's. */
+static void origin_from_rule(struct upstream_origin *o, const struct config_rule *r)
+{
+    memset(o, 0, sizeof(*o));
+    o->uo_name = r->rule_prefix;
+    o->uo_base_url = r->rule_upstream;
+    o->uo_username = r->rule_username;
+    o->uo_password = r->rule_password;
+    o->uo_allow_private = r->rule_allow_private_redirects;
+    o->uo_ca_file = r->rule_ca_file;
+}
+
 struct api *api_create(struct event_base *base, const struct config *cfg, struct server *srv,
                        char **err)
 {
@@ -1854,6 +1867,9 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
         snprintf(n, sizeof(n), "%ld", dropped);
         log_event(LOG_WARN, "reconcile", "dropped_rows", n, NULL);
     }
+    api->origins = xcalloc(cfg->cfg_nrules + 1, sizeof(*api->origins));
+    for (size_t i = 0; i < cfg->cfg_nrules; i++)
+        origin_from_rule(&api->origins[i], &cfg->cfg_rules[i]);
     api->up = upstream_create(base, &us, err);
     if (api->up == NULL)
         goto fail;
@@ -1930,6 +1946,7 @@ void api_destroy(struct api *api)
     index_close(api->ix);
     store_close(api->st);
     free(api->rules);
+    free(api->origins);
     api->magic = 0;
     free(api);
 }

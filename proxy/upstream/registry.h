@@ -1,9 +1,9 @@
 /*
- * The upstream client: libcurl's multi interface driven by the daemon's libevent loop. One
- * logical request (an xfer) may take several HTTP exchanges: a token fetch after a 401, Basic
- * auth, redirects to a CDN (with Authorization dropped, and only to public https addresses
- * unless the rule allows private ones), and retries with backoff on connect errors, 5xx and
- * 429 while no byte has been handed to the caller.
+ * The registry client, on top of the transport (transport.h). One logical request (an xfer)
+ * for a registry path on an origin may take several transport requests: a token fetch after a
+ * 401, Basic auth, redirects to a CDN (with Authorization dropped, and only to public https
+ * addresses unless the origin allows private ones), each retried with backoff on connect
+ * errors, 5xx and 429 while no byte has been handed to the caller.
  */
 #ifndef PROXY_UPSTREAM_H
 #define PROXY_UPSTREAM_H
@@ -13,13 +13,14 @@
 
 #include "upstream-t.h"
 
-struct config_rule;
 struct event_base;
+struct transport;
 struct upstream;
 struct upstream_xfer;
 
 struct upstream_target {
-    const struct config_rule *ut_rule; /* base URL, credentials, redirect policy (borrowed) */
+    const struct upstream_origin *ut_origin; /* base URL, credentials, redirect policy
+                                                (borrowed) */
     const char *ut_name;      /* repository name upstream, for the token scope */
     const char *ut_path;      /* "/v2/<name>/manifests/<ref>", query included */
     int ut_head;              /* HEAD instead of GET */
@@ -43,14 +44,21 @@ struct upstream_callbacks {
                     const char *err, const char *body, size_t body_len);
 };
 
-/* Create the client on <base>. Returns NULL with *err (caller frees). */
+/* Create the client, and its transport, on <base>. Returns NULL with *err (caller frees). */
 struct upstream *upstream_create(struct event_base *base, const struct upstream_settings *s,
                                  char **err);
-/* Cancel every xfer (no callbacks) and free; accepts NULL. */
+/* Cancel every xfer and token fetch (no callbacks), free them and the transport; accepts
+ * NULL. */
 void upstream_destroy(struct upstream *up);
 
 /*
- * Start an xfer for <t> (copied; the rule is borrowed and must outlive it). Callbacks get
+ * The transport <up> sends on, for requests to origins that are no registry (borrowed: it
+ * lives until upstream_destroy, which cancels whatever still runs on it).
+ */
+struct transport *upstream_transport(struct upstream *up);
+
+/*
+ * Start an xfer for <t> (copied; the origin is borrowed and must outlive it). Callbacks get
  * <arg>. Returns the xfer, owned by the client until on_done returns or upstream_cancel.
  */
 struct upstream_xfer *upstream_start(struct upstream *up, const struct upstream_target *t,
@@ -64,13 +72,9 @@ struct upstream_stats {
     uint64_t us_requests;       /* HTTP exchanges sent, tokens and redirects included */
     uint64_t us_token_fetches;
     uint64_t us_retries;
-    uint64_t us_bytes;          /* body bytes received, each counted once (see write_cb) */
-    uint64_t us_pauses;         /* bodies paused for a turn of the loop (UPSTREAM_BURST_MAX) */
+    uint64_t us_bytes;          /* body bytes received, each counted once (transport.c) */
+    uint64_t us_pauses;         /* bodies paused for a turn of the loop (TRANSPORT_BURST_MAX) */
 };
 void upstream_get_stats(const struct upstream *up, struct upstream_stats *out);
-
-/* 1 when <addr> (IPv4 or IPv6 text) is loopback, private, link-local, unspecified or
- * otherwise not a public unicast address. Exposed for tests. */
-int upstream_addr_is_private(const char *addr);
 
 #endif
