@@ -54,6 +54,7 @@ struct api {
     struct upstream *up;
     struct fills *fills;
     struct rules_rule *rules;
+    struct upstream_origin *origins; /* one per rule, in cfg_rules' order */
     struct fetch *fetches;  /* buffered upstream fetches in flight, shared by key */
 
     struct event *flush;       /* writes the catalog's batched stamps */

@@ -244,6 +244,18 @@ void api_handle(void *arg, struct evhttp_request *req, struct exchange *x)
     }
 }
 
+/* The upstream origin of rule <r>; its strings stay the config's. */
+static void origin_from_rule(struct upstream_origin *o, const struct config_rule *r)
+{
+    memset(o, 0, sizeof(*o));
+    o->uo_name = r->rule_prefix;
+    o->uo_base_url = r->rule_upstream;
+    o->uo_username = r->rule_username;
+    o->uo_password = r->rule_password;
+    o->uo_allow_private = r->rule_allow_private_redirects;
+    o->uo_ca_file = r->rule_ca_file;
+}
+
 /* The catalog's batched stamps go to the index every API_FLUSH_SECONDS. */
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -277,6 +289,9 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
         snprintf(n, sizeof(n), "%ld", dropped);
         log_event(LOG_WARN, "reconcile", "dropped_rows", n, NULL);
     }
+    api->origins = xcalloc(cfg->cfg_nrules + 1, sizeof(*api->origins));
+    for (size_t i = 0; i < cfg->cfg_nrules; i++)
+        origin_from_rule(&api->origins[i], &cfg->cfg_rules[i]);
     api->up = upstream_create(base, &us, err);
     if (api->up == NULL)
         goto fail;
@@ -339,6 +354,7 @@ void api_destroy(struct api *api)
     upstream_destroy(api->up);
     cache_close(api->cache, api->clock());
     free(api->rules);
+    free(api->origins);
     api->magic = 0;
     free(api);
 }

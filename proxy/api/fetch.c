@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api-int.h"
+#include "config_file.h"
 #include "manifest.h"
 #include "util.h"
 
@@ -114,7 +115,7 @@ void api_target_init(struct upstream_target *t, const struct mreq *m, const char
                         int head)
 {
     memset(t, 0, sizeof(*t));
-    t->ut_rule = m->rule;
+    t->ut_origin = &m->api->origins[m->rule - m->api->cfg->cfg_rules];
     t->ut_name = m->upname;
     t->ut_path = path;
     t->ut_head = head;

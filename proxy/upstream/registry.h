@@ -1,9 +1,9 @@
 /*
- * The upstream client: libcurl's multi interface driven by the daemon's libevent loop. One
- * logical request (an xfer) may take several HTTP exchanges: a token fetch after a 401, Basic
- * auth, redirects to a CDN (with Authorization dropped, and only to public https addresses
- * unless the rule allows private ones), and retries with backoff on connect errors, 5xx and
- * 429 while no byte has been handed to the caller.
+ * The registry client, on top of the transport (transport.h). One logical request (an xfer)
+ * for a registry path on an origin may take several transport requests: a token fetch after a
+ * 401, Basic auth, redirects to a CDN (with Authorization dropped, and only to public https
+ * addresses unless the origin allows private ones), each retried with backoff on connect
+ * errors, 5xx and 429 while no byte has been handed to the caller.
  */
 #ifndef PROXY_UPSTREAM_H
 #define PROXY_UPSTREAM_H
@@ -11,42 +11,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct config_rule;
+#include "upstream-t.h"
+
 struct event_base;
+struct transport;
 struct upstream;
 struct upstream_xfer;
 
 struct upstream_target {
-    const struct config_rule *ut_rule; /* base URL, credentials, redirect policy (borrowed) */
+    const struct upstream_origin *ut_origin; /* base URL, credentials, redirect policy
+                                                (borrowed) */
     const char *ut_name;      /* repository name upstream, for the token scope */
     const char *ut_path;      /* "/v2/<name>/manifests/<ref>", query included */
     int ut_head;              /* HEAD instead of GET */
     const char *ut_accept;    /* Accept header value, or NULL */
     int ut_max_retries;       /* further attempts while nothing was delivered */
     int64_t ut_max_body;      /* larger bodies are refused (UPSTREAM_TOO_LARGE); -1: no cap */
-};
-
-enum upstream_result {
-    UPSTREAM_OK = 0,          /* a 2xx response, completely received */
-    UPSTREAM_HTTP,            /* a final non-2xx response: see the status */
-    UPSTREAM_NETWORK,         /* connect error, reset, timeout, stall, truncated body */
-    UPSTREAM_TOO_LARGE,       /* the body passed ut_max_body */
-    UPSTREAM_REDIRECT_REFUSED,/* a redirect to a host or scheme the rule does not allow */
-    UPSTREAM_AUTH_FAILED,     /* the token endpoint failed or the challenge was unusable */
-    UPSTREAM_ABORTED,         /* a callback asked to stop */
-};
-
-/* The final response's headers; strings are "" when absent. */
-struct upstream_response {
-    int ur_status;
-    int64_t ur_content_length; /* -1 when absent */
-    char ur_content_type[256];
-    char ur_digest[140];       /* Docker-Content-Digest */
-    char ur_etag[160];
-    char ur_link[1024];
-    char ur_retry_after[32];
-    char ur_ratelimit_remaining[64];
-    char ur_www_authenticate[1024];
 };
 
 struct upstream_callbacks {
@@ -64,21 +44,21 @@ struct upstream_callbacks {
                     const char *err, const char *body, size_t body_len);
 };
 
-struct upstream_settings {
-    int64_t us_connect_timeout_ms;
-    int64_t us_stall_timeout_s;   /* abort when under 1 byte/s for this long */
-    int64_t us_backoff_ms;        /* first retry delay; doubles each time */
-    int64_t us_max_retry_after_s; /* a longer Retry-After is not waited for */
-};
-
-/* Create the client on <base>. Returns NULL with *err (caller frees). */
+/* Create the client, and its transport, on <base>. Returns NULL with *err (caller frees). */
 struct upstream *upstream_create(struct event_base *base, const struct upstream_settings *s,
                                  char **err);
-/* Cancel every xfer (no callbacks) and free; accepts NULL. */
+/* Cancel every xfer and token fetch (no callbacks), free them and the transport; accepts
+ * NULL. */
 void upstream_destroy(struct upstream *up);
 
 /*
- * Start an xfer for <t> (copied; the rule is borrowed and must outlive it). Callbacks get
+ * The transport <up> sends on, for requests to origins that are no registry (borrowed: it
+ * lives until upstream_destroy, which cancels whatever still runs on it).
+ */
+struct transport *upstream_transport(struct upstream *up);
+
+/*
+ * Start an xfer for <t> (copied; the origin is borrowed and must outlive it). Callbacks get
  * <arg>. Returns the xfer, owned by the client until on_done returns or upstream_cancel.
  */
 struct upstream_xfer *upstream_start(struct upstream *up, const struct upstream_target *t,
@@ -92,13 +72,9 @@ struct upstream_stats {
     uint64_t us_requests;       /* HTTP exchanges sent, tokens and redirects included */
     uint64_t us_token_fetches;
     uint64_t us_retries;
-    uint64_t us_bytes;          /* body bytes received, each counted once (see write_cb) */
-    uint64_t us_pauses;         /* bodies paused for a turn of the loop (UPSTREAM_BURST_MAX) */
+    uint64_t us_bytes;          /* body bytes received, each counted once (transport.c) */
+    uint64_t us_pauses;         /* bodies paused for a turn of the loop (TRANSPORT_BURST_MAX) */
 };
 void upstream_get_stats(const struct upstream *up, struct upstream_stats *out);
-
-/* 1 when <addr> (IPv4 or IPv6 text) is loopback, private, link-local, unspecified or
- * otherwise not a public unicast address. Exposed for tests. */
-int upstream_addr_is_private(const char *addr);
 
 #endif

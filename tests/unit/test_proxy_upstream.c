@@ -1,6 +1,7 @@
 /*
- * Unit tests for proxy/proxy_upstream.c: the private-address rule, then live xfers on a real
- * libevent base against a small evhttp server on 127.0.0.1 served by the same loop.
+ * Unit tests for proxy/upstream/registry.c: live xfers on a real libevent base against a small
+ * evhttp server on 127.0.0.1 served by the same loop (the private-address rule is in
+ * test_policy_egress.c, the transport's bodies and hook in test_upstream_transport.c).
  */
 #include "config.h"
 
@@ -17,99 +18,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "config_file.h"
 #include "log.h"
 #include "registry.h"
-
-/* ---- upstream_addr_is_private ----------------------------------------------------------- */
-
-static void private(const char *a)
-{
-    cr_assert_eq(upstream_addr_is_private(a), 1, "\"%s\" taken as public", a);
-}
-
-static void public(const char *a)
-{
-    cr_assert_eq(upstream_addr_is_private(a), 0, "\"%s\" taken as private", a);
-}
-
-Test(addr, ipv4_private)
-{
-    private("127.0.0.1");
-    private("127.255.255.254");
-    private("10.0.0.1");
-    private("10.255.255.255");
-    private("172.16.0.1");
-    private("172.20.1.2");
-    private("172.31.255.255");
-    private("192.168.0.1");
-    private("192.168.255.255");
-    private("169.254.169.254"); /* the instance metadata service */
-    private("169.254.0.1");
-    private("100.64.0.1");
-    private("100.127.255.255");
-    private("0.0.0.0");
-    private("0.1.2.3");
-    private("224.0.0.1");
-    private("239.255.255.250");
-    private("240.0.0.1");
-    private("255.255.255.255");
-    private("198.18.0.1");
-    private("192.0.0.8");
-}
-
-Test(addr, ipv4_public)
-{
-    public("8.8.8.8");
-    public("1.1.1.1");
-    public("172.15.255.255");
-    public("172.32.0.1");
-    public("100.63.255.255");
-    public("100.128.0.1");
-    public("169.253.255.255");
-    public("192.167.255.255");
-    public("192.169.0.1");
-    public("11.0.0.1");
-    public("52.94.1.1");
-    public("223.255.255.255");
-}
-
-Test(addr, ipv6)
-{
-    private("::1");
-    private("::");
-    private("fe80::1");
-    private("febf::1");
-    private("fc00::1");
-    private("fd12:3456::1");
-    private("fec0::1");
-    private("ff02::1");
-    private("2001:db8::1");
-    private("::ffff:127.0.0.1");
-    private("::ffff:10.1.2.3");
-    private("::ffff:169.254.169.254");
-    private("::ffff:0.0.0.0");
-    public("::ffff:8.8.8.8");
-    public("2001:4860::8888");
-    public("2001:4860:4860::8888");
-    public("2a00:1450:4001::1");
-    public("fe00::1");
-}
-
-Test(addr, garbage_is_private)
-{
-    private("");
-    private("localhost");
-    private("example.com");
-    private("127.0.0.1 ");
-    private(" 8.8.8.8");
-    private("8.8.8.8:443");
-    private("[::1]");
-    private("[2001:4860::8888]");
-    private("256.1.1.1");
-    private("1.2.3");
-    private("::g");
-}
 
 /* ---- live xfers ------------------------------------------------------------------------- */
 
@@ -121,7 +31,7 @@ Test(addr, garbage_is_private)
 static struct event_base *base;
 static struct evhttp *http;
 static struct upstream *up;
-static struct config_rule rule;
+static struct upstream_origin origin;
 static char upstream_url[64], prefix[] = "t";
 static int port;
 
@@ -326,7 +236,7 @@ static const struct upstream_callbacks cbs = {on_headers, on_data, on_done};
 /* Run one xfer for <path> to its end (at most 10 s). */
 static void run(const char *path, int retries, int64_t max_body)
 {
-    struct upstream_target t = {&rule, "r", path, 0, NULL, retries, max_body};
+    struct upstream_target t = {&origin, "r", path, 0, NULL, retries, max_body};
     struct timeval tv = {10, 0};
     struct event *deadline = evtimer_new(base, deadline_cb, NULL);
 
@@ -369,9 +279,9 @@ static void live_setup(void)
     cr_assert_eq(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &sl), 0);
     port = ntohs(sin.sin_port);
     snprintf(upstream_url, sizeof(upstream_url), "http://127.0.0.1:%d", port);
-    memset(&rule, 0, sizeof(rule));
-    rule.rule_prefix = prefix;
-    rule.rule_upstream = upstream_url;
+    memset(&origin, 0, sizeof(origin));
+    origin.uo_name = prefix;
+    origin.uo_base_url = upstream_url;
     up = upstream_create(base, &set, &err);
     cr_assert_not_null(up, "%s", err ? err : "");
 }
@@ -458,7 +368,7 @@ Test(live, bearer_token)
 {
     struct evkeyvalq q;
 
-    rule.rule_allow_private_redirects = 1; /* the realm is on 127.0.0.1 */
+    origin.uo_allow_private = 1; /* the realm is on 127.0.0.1 */
     run("/v2/r/private", 0, -1);
     cr_assert_eq(res, UPSTREAM_OK, "%d: %s", res, errmsg);
     cr_assert_str_eq(data, "secret");
@@ -517,7 +427,7 @@ Test(live, redirect_to_private_refused)
 
 Test(live, redirect_followed_without_authorization)
 {
-    rule.rule_allow_private_redirects = 1;
+    origin.uo_allow_private = 1;
     snprintf(redirect_to, sizeof(redirect_to), "http://127.0.0.1:%d/cdn/blob", port);
     run("/v2/r/redir", 0, -1);
     cr_assert_eq(res, UPSTREAM_OK, "%d: %s", res, errmsg);
@@ -582,7 +492,7 @@ Test(live, body_delivered_in_batches)
 }
 
 /*
- * us_bytes is what crossed the network: each body byte once. Past UPSTREAM_BURST_MAX in one
+ * us_bytes is what crossed the network: each body byte once. Past TRANSPORT_BURST_MAX in one
  * turn the write callback pauses the transfer and libcurl hands the same bytes over again on
  * resume; those must not be counted twice (a 64 MiB cold blob once counted 67,944,448).
  */
@@ -617,11 +527,11 @@ Test(live, refused_batch_aborts)
  */
 Test(live, cancel_while_waiting_for_token)
 {
-    struct upstream_target t = {&rule, "r", "/v2/r/private", 0, NULL, 0, -1};
+    struct upstream_target t = {&origin, "r", "/v2/r/private", 0, NULL, 0, -1};
     struct timeval tv = {10, 0};
     struct event *deadline;
 
-    rule.rule_allow_private_redirects = 1; /* the realm is on 127.0.0.1 */
+    origin.uo_allow_private = 1; /* the realm is on 127.0.0.1 */
     deadline = evtimer_new(base, deadline_cb, NULL);
     evtimer_add(deadline, &tv);
     cancel_on_token = upstream_start(up, &t, &cbs, NULL);
@@ -648,7 +558,7 @@ Test(live, cancel_while_waiting_for_token)
  */
 Test(live, auth_and_redirect_leave_the_retries)
 {
-    rule.rule_allow_private_redirects = 1;
+    origin.uo_allow_private = 1;
     snprintf(redirect_to, sizeof(redirect_to), "http://127.0.0.1:%d/cdn/flaky", port);
     run("/v2/r/redir", 1, -1);
     cr_assert_eq(res, UPSTREAM_OK, "%d: %s", res, errmsg);
