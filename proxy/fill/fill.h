@@ -38,21 +38,25 @@ void fills_drain(struct fills *fs);
  * accepts NULL. */
 void fills_destroy(struct fills *fs);
 
-/* The fill in progress for <digest>, or NULL. */
+/* The fill in progress for <digest>, or NULL. It takes no reference: follow it (fill_follow)
+ * before returning to the loop. */
 struct fill *fill_find(struct fills *fs, const char *digest);
 /* The repository the fill was started for. */
 int64_t fill_repo(const struct fill *f);
 
 /*
  * Start fetching blob <digest> with GET <t> for repository <repo>. Returns the fill, owned by
- * <fs>; it lives until the upstream transfer ends and its last follower is done.
+ * <fs> and held by its references: it lives until the upstream transfer has ended, its commit
+ * is back and its last follower is done. The caller follows it (fill_follow) before returning
+ * to the loop; a fill that could not even start lives only as long as that follower.
  */
 struct fill *fill_start(struct fills *fs, const struct upstream_target *t, const char *digest,
                         int64_t repo);
 
 /*
  * Answer <req> (GET or HEAD; exchange <x>) from <f>: headers as soon as upstream's arrive,
- * then the bytes as they land, honouring the client's Range header. Takes over the request.
+ * then the bytes as they land, honouring the client's Range header. Takes over the request;
+ * the follower holds a reference on <f> until its response is done or its client gone.
  */
 void fill_follow(struct fill *f, struct evhttp_request *req, struct exchange *x);
 

@@ -29,6 +29,14 @@ typedef void (*server_handler_fn)(void *arg, struct evhttp_request *req, struct 
 
 /* Set the handler and bind the listener. Returns -1 with *err set when it cannot listen. */
 int server_listen(struct server *srv, server_handler_fn handler, void *arg, char **err);
+/*
+ * As server_listen, on <host>:<port> instead of the config's listen address; port 0 takes any
+ * free port (tests), which server_port tells.
+ */
+int server_listen_at(struct server *srv, const char *host, int port, server_handler_fn handler,
+                     void *arg, char **err);
+/* The port the listener is bound to, or -1 when it is not listening. */
+int server_port(const struct server *srv);
 
 /*
  * Run the loop until SIGTERM/SIGINT: then stop accepting, let in-flight responses finish for

@@ -1,6 +1,6 @@
 /*
- * Unit tests for proxy/proxy_fill.c: http_parse_range, the only pure function there (fills
- * themselves are exercised end to end).
+ * Unit tests for proxy/http/range.c: http_parse_range and http_range_header, the Range rules
+ * fills and stored files answer by (fills themselves: test_fill.c and e2e).
  */
 #include "config.h"
 
