@@ -103,20 +103,6 @@ static struct api *api;
 static struct evhttp *up_http;
 static int proxy_port;
 
-static int free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 static void setup(void)
 {
     struct evhttp_bound_socket *bs;
@@ -138,14 +124,13 @@ static void setup(void)
     now_s = T0;
     snprintf(dir, sizeof(dir), "/tmp/test_api.XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
-    proxy_port = free_port();
 
     /* The server first: its loop carries the upstream too. */
     snprintf(json, sizeof(json),
-             "{\"listen\":\"127.0.0.1:%d\",\"data_dir\":\"%s\",\"min_free_space\":\"1MiB\","
+             "{\"listen\":\"127.0.0.1:5000\",\"data_dir\":\"%s\",\"min_free_space\":\"1MiB\","
              "\"rules\":[{\"prefix\":\"hub\",\"upstream\":\"http://127.0.0.1:1\","
              "\"refresh_interval\":\"1h\",\"stale_if_error\":\"2h\"}]}",
-             proxy_port, dir);
+             dir);
     cfg = config_load_string(json, &err);
     cr_assert_not_null(cfg, "config: %s", err ? err : "");
     srv = server_create(cfg, &err);
@@ -163,7 +148,10 @@ static void setup(void)
     api = api_create(server_base(srv), cfg, srv, &err);
     cr_assert_not_null(api, "api_create: %s", err ? err : "");
     api_set_clock(api, test_clock);
-    cr_assert_eq(server_listen(srv, api_handle, api, &err), 0, "listen: %s", err ? err : "");
+    /* Port 0: the kernel picks a free one (the config's listen is not used). */
+    cr_assert_eq(server_listen_at(srv, "127.0.0.1", 0, api_handle, api, &err), 0, "listen: %s",
+                 err ? err : "");
+    proxy_port = server_port(srv);
 }
 
 static void teardown(void)
