@@ -97,8 +97,9 @@ int64_t util_now(void)
 
 void util_bad_object(const char *what, const char *file, int line)
 {
-    fprintf(stderr, "ecr-ptc-proxy: %s at %s:%d is not the object it should be (NULL, freed or"
-                    " of another type)\n",
+    fprintf(stderr,
+            "ecr-ptc-proxy: %s at %s:%d is not the object it should be (NULL, freed or"
+            " of another type)\n",
             what, file, line);
     abort();
 }

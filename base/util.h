@@ -31,15 +31,15 @@ int64_t util_now(void);
  * assert() they stay in an NDEBUG build: a wrong or freed object stops the process with one
  * line naming the place, never runs on.
  */
-#define CHECK_OBJ_NOTNULL(ptr, type_magic)                                                      \
-    do {                                                                                       \
-        if ((ptr) == NULL || (ptr)->magic != (type_magic))                                     \
-            util_bad_object(#ptr, __FILE__, __LINE__);                                          \
+#define CHECK_OBJ_NOTNULL(ptr, type_magic)                                                         \
+    do {                                                                                           \
+        if ((ptr) == NULL || (ptr)->magic != (type_magic))                                         \
+            util_bad_object(#ptr, __FILE__, __LINE__);                                             \
     } while (0)
-#define CAST_OBJ_NOTNULL(to, from, type_magic)                                                  \
-    do {                                                                                       \
-        (to) = (from);                                                                         \
-        CHECK_OBJ_NOTNULL(to, type_magic);                                                     \
+#define CAST_OBJ_NOTNULL(to, from, type_magic)                                                     \
+    do {                                                                                           \
+        (to) = (from);                                                                             \
+        CHECK_OBJ_NOTNULL(to, type_magic);                                                         \
     } while (0)
 /* Print "<what> at <file>:<line> is not the object it should be" to stderr and abort. */
 void util_bad_object(const char *what, const char *file, int line) __attribute__((noreturn));

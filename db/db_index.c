@@ -203,7 +203,7 @@ struct index *index_open(const char *path, char **err)
     if (sqlite3_open_v2(path, &ix->ix_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         db_set_err(err, xasprintf("%s: %s", path,
-                               ix->ix_db != NULL ? sqlite3_errmsg(ix->ix_db) : "out of memory"));
+                                  ix->ix_db != NULL ? sqlite3_errmsg(ix->ix_db) : "out of memory"));
         goto out;
     }
     sqlite3_extended_result_codes(ix->ix_db, 1);
@@ -233,7 +233,7 @@ struct index *index_open(const char *path, char **err)
         if (sqlite3_prepare_v3(ix->ix_db, statements[i], -1, SQLITE_PREPARE_PERSISTENT,
                                &ix->ix_st[i], NULL) != SQLITE_OK) {
             db_set_err(err, xasprintf("%s: preparing \"%s\": %s", path, statements[i],
-                                   sqlite3_errmsg(ix->ix_db)));
+                                      sqlite3_errmsg(ix->ix_db)));
             goto out;
         }
     }

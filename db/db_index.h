@@ -33,8 +33,8 @@ int64_t index_repo_find(struct index *ix, const char *rule, const char *name);
 struct index_tag {
     char it_digest[INDEX_DIGEST_MAX];
     char it_media_type[INDEX_MEDIA_TYPE_MAX];
-    int64_t it_checked_at;   /* last time upstream confirmed it */
-    int64_t it_changed_at;   /* last time the digest changed */
+    int64_t it_checked_at; /* last time upstream confirmed it */
+    int64_t it_changed_at; /* last time the digest changed */
     int64_t it_last_pulled_at;
 };
 

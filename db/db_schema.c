@@ -98,8 +98,8 @@ int db_migrate(sqlite3 *db, const char *path, char **err)
             goto out;
         }
         if (v > INDEX_SCHEMA_VERSION) {
-            db_set_err(err, xasprintf("index.db schema version %d is newer than this binary (%d)", v,
-                                   INDEX_SCHEMA_VERSION));
+            db_set_err(err, xasprintf("index.db schema version %d is newer than this binary (%d)",
+                                      v, INDEX_SCHEMA_VERSION));
             goto out;
         }
         if (v == INDEX_SCHEMA_VERSION)
@@ -107,7 +107,8 @@ int db_migrate(sqlite3 *db, const char *path, char **err)
         if (!in_tx) {
             /* Take the write lock, then read the version again under it. */
             if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-                db_set_err(err, xasprintf("%s: locking for migration: %s", path, sqlite3_errmsg(db)));
+                db_set_err(err,
+                           xasprintf("%s: locking for migration: %s", path, sqlite3_errmsg(db)));
                 goto out;
             }
             in_tx = 1;
@@ -119,7 +120,7 @@ int db_migrate(sqlite3 *db, const char *path, char **err)
             sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
             db_set_err(err, xasprintf("%s: schema migration to version %d: %s", path, v + 1,
-                                   sqlite3_errmsg(db)));
+                                      sqlite3_errmsg(db)));
             goto out;
         }
         in_tx = 0;

@@ -35,13 +35,14 @@ static int ipv6_private(const struct in6_addr *a)
     if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1))
         return 1; /* :: and ::1 */
     if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a)) {
-        uint32_t v4 = ((uint32_t)b[12] << 24) | ((uint32_t)b[13] << 16) | ((uint32_t)b[14] << 8) | b[15];
+        uint32_t v4 =
+            ((uint32_t)b[12] << 24) | ((uint32_t)b[13] << 16) | ((uint32_t)b[14] << 8) | b[15];
         return ipv4_private(v4);
     }
-    return (b[0] & 0xfe) == 0xfc ||                 /* fc00::/7 unique local */
+    return (b[0] & 0xfe) == 0xfc ||                   /* fc00::/7 unique local */
            (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || /* fe80::/10 link-local */
            (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) || /* fec0::/10 site-local */
-           b[0] == 0xff ||                           /* multicast */
+           b[0] == 0xff ||                            /* multicast */
            (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) || /* documentation */
            (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b);   /* NAT64 */
 }
@@ -80,8 +81,8 @@ static void host_unbracketed(const char *host, char *out, size_t size)
     }
 }
 
-int egress_target_allowed(int allow_private, const char *scheme, const char *host,
-                          const char *what, char **why)
+int egress_target_allowed(int allow_private, const char *scheme, const char *host, const char *what,
+                          char **why)
 {
     char h[256] = "";
     struct in_addr a4;

@@ -26,8 +26,8 @@ int egress_sockaddr_is_private(const struct sockaddr *sa);
  * <what> names the URL in the reason ("redirect", "token realm"). Returns 1, or 0 with *why
  * (caller frees).
  */
-int egress_target_allowed(int allow_private, const char *scheme, const char *host,
-                          const char *what, char **why);
+int egress_target_allowed(int allow_private, const char *scheme, const char *host, const char *what,
+                          char **why);
 
 /*
  * 1 when <host> (brackets allowed) is matched by the NO_PROXY list <no_proxy> (entries

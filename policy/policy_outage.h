@@ -14,12 +14,12 @@ enum outage_via {
 };
 
 enum outage_class {
-    OUTCOME_OK = 0,     /* 2xx */
-    OUTCOME_NOT_FOUND,  /* 404 */
-    OUTCOME_DENIED,     /* 401, 403 */
-    OUTCOME_REFUSED,    /* any other 4xx but 429 */
-    OUTCOME_OUTAGE,     /* a network failure, 5xx, 429: upstream is down or throttling */
-    OUTCOME_OTHER,      /* the proxy's own refusal, or a final answer below 400 but not 2xx */
+    OUTCOME_OK = 0,    /* 2xx */
+    OUTCOME_NOT_FOUND, /* 404 */
+    OUTCOME_DENIED,    /* 401, 403 */
+    OUTCOME_REFUSED,   /* any other 4xx but 429 */
+    OUTCOME_OUTAGE,    /* a network failure, 5xx, 429: upstream is down or throttling */
+    OUTCOME_OTHER,     /* the proxy's own refusal, or a final answer below 400 but not 2xx */
 };
 
 enum outage_class outage_classify(enum outage_via via, int status);

@@ -6,10 +6,10 @@
 
 /* What the index knows of one tag, and the rule's settings. All times are Unix seconds. */
 struct refresh_facts {
-    int rf_cached;              /* 1 when the index has a digest for the tag */
-    int64_t rf_checked_at;      /* last time upstream confirmed (or gave) the digest */
-    int64_t rf_refresh_interval;/* seconds a check stays good; 0 = always check */
-    int64_t rf_stale_if_error;  /* seconds past checked_at a stale digest may still be served */
+    int rf_cached;               /* 1 when the index has a digest for the tag */
+    int64_t rf_checked_at;       /* last time upstream confirmed (or gave) the digest */
+    int64_t rf_refresh_interval; /* seconds a check stays good; 0 = always check */
+    int64_t rf_stale_if_error;   /* seconds past checked_at a stale digest may still be served */
 };
 
 enum refresh_decision {
@@ -18,7 +18,7 @@ enum refresh_decision {
 };
 
 enum refresh_fallback {
-    REFRESH_FAIL = 0,  /* return the upstream's error to the client */
+    REFRESH_FAIL = 0,    /* return the upstream's error to the client */
     REFRESH_SERVE_STALE, /* serve the cached digest with a Warning header */
 };
 

@@ -6,8 +6,8 @@
 
 /* The facts of one rule that routing needs; strings borrowed from the config. */
 struct rules_rule {
-    const char *rr_prefix;             /* "docker-hub", may hold '/' */
-    char *const *rr_mirror_for;        /* hosts for ?ns= */
+    const char *rr_prefix;      /* "docker-hub", may hold '/' */
+    char *const *rr_mirror_for; /* hosts for ?ns= */
     size_t rr_nmirror_for;
     int rr_default;
     int rr_library_prefix;
@@ -22,8 +22,8 @@ struct rules_match {
 
 enum rules_result {
     RULES_OK = 0,
-    RULES_UNKNOWN,      /* no rule answers: NAME_UNKNOWN */
-    RULES_EMPTY_NAME,   /* the name is only a prefix ("docker-hub"): NAME_INVALID */
+    RULES_UNKNOWN,    /* no rule answers: NAME_UNKNOWN */
+    RULES_EMPTY_NAME, /* the name is only a prefix ("docker-hub"): NAME_INVALID */
 };
 
 /*

@@ -38,11 +38,11 @@ struct tags_acc;
 
 /* Counters for /metrics (Prometheus text format). */
 struct api_metrics {
-    uint64_t requests[5];       /* by route kind: base, manifest, blob, tags, referrers */
+    uint64_t requests[5]; /* by route kind: base, manifest, blob, tags, referrers */
     uint64_t manifest_hits, manifest_misses;
     uint64_t blob_hits, blob_misses;
     uint64_t tag_fresh, tag_checks, tag_changed, tag_check_errors, stale_served;
-    uint64_t confirmations;     /* HEADs sent: does this repository hold a digest stored here? */
+    uint64_t confirmations; /* HEADs sent: does this repository hold a digest stored here? */
 };
 
 struct api {
@@ -55,12 +55,12 @@ struct api {
     struct fills *fills;
     struct rules_rule *rules;
     struct upstream_origin *origins; /* one per rule, in cfg_rules' order */
-    struct fetch *fetches;  /* buffered upstream fetches in flight, shared by key */
+    struct fetch *fetches;           /* buffered upstream fetches in flight, shared by key */
 
-    struct event *flush;       /* writes the catalog's batched stamps */
+    struct event *flush; /* writes the catalog's batched stamps */
     struct api_metrics mx;
     int64_t started_at;
-    int64_t (*clock)(void);    /* wall-clock seconds: util_now, or a test's */
+    int64_t (*clock)(void); /* wall-clock seconds: util_now, or a test's */
 };
 
 #define API_FLUSH_SECONDS 5
@@ -101,7 +101,7 @@ struct fetch {
     enum upstream_result res;
     struct upstream_response resp;
     char err[512];
-    int stored;           /* a manifest: committed and indexed by its first waiter */
+    int stored; /* a manifest: committed and indexed by its first waiter */
     struct mreq *waiters;
 };
 
@@ -113,8 +113,7 @@ enum oci_error api_upstream_error(enum upstream_result res, int status, enum oci
 enum outage_class api_outcome(const struct fetch *f);
 /* Serve stored <digest> (http_send_file); -1 when it is not in the store or unreadable. */
 int api_serve_stored(struct evhttp_request *req, struct exchange *x, struct cache *c,
-                     const char *digest, const char *content_type, const char *warning,
-                     int ranges);
+                     const char *digest, const char *content_type, const char *warning, int ranges);
 
 struct mreq *mreq_new(struct api *api, struct evhttp_request *req, struct exchange *x);
 /* The gone callback is hooked only while <m> waits on the network (fetch_join). */
@@ -134,8 +133,7 @@ void mreq_error(struct mreq *m, enum oci_error e, const char *msg, const char *d
 int fetch_join(struct mreq *m, const char *key, const struct upstream_target *t,
                void (*cont)(struct mreq *, struct fetch *));
 /* A target for <m>'s upstream and repository: <path>, GET or <head>, 2 retries, no cap. */
-void api_target_init(struct upstream_target *t, const struct mreq *m, const char *path,
-                     int head);
+void api_target_init(struct upstream_target *t, const struct mreq *m, const char *path, int head);
 
 /* ---- the handlers: each answers <m> (now or later) and releases it ---- */
 

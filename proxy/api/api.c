@@ -71,8 +71,7 @@ enum outage_class api_outcome(const struct fetch *f)
 
 /* Serve stored <digest> (http_send_file); -1 when it is not in the store or unreadable. */
 int api_serve_stored(struct evhttp_request *req, struct exchange *x, struct cache *c,
-                        const char *digest, const char *content_type, const char *warning,
-                        int ranges)
+                     const char *digest, const char *content_type, const char *warning, int ranges)
 {
     int64_t size;
     int fd = cache_open_blob(c, digest, &size);
@@ -81,7 +80,6 @@ int api_serve_stored(struct evhttp_request *req, struct exchange *x, struct cach
         return -1;
     return http_send_file(req, x, fd, size, digest, content_type, warning, ranges);
 }
-
 
 /* ---- waiting requests ------------------------------------------------------------------- */
 
@@ -108,7 +106,8 @@ struct mreq *mreq_new(struct api *api, struct evhttp_request *req, struct exchan
     m->head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
     m->now = api->clock();
     /* Clients such as skopeo send one Accept header per media type: join them all. */
-    TAILQ_FOREACH(kv, in, next) {
+    TAILQ_FOREACH(kv, in, next)
+    {
         size_t vl;
         if (strcasecmp(kv->key, "Accept") != 0)
             continue;
@@ -159,7 +158,6 @@ void mreq_error(struct mreq *m, enum oci_error e, const char *msg, const char *d
     mreq_free(m);
 }
 
-
 /* ---- dispatch --------------------------------------------------------------------------- */
 
 void api_handle(void *arg, struct evhttp_request *req, struct exchange *x)
@@ -189,12 +187,12 @@ void api_handle(void *arg, struct evhttp_request *req, struct exchange *x)
     }
     if (strncmp(uri, "/v2", 3) != 0 || (uri[3] != '\0' && uri[3] != '/' && uri[3] != '?')) {
         http_send_error(req, OCI_ERR_NOT_FOUND, "not an OCI distribution API path",
-                       "the API lives under /v2/");
+                        "the API lives under /v2/");
         return;
     }
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
         http_send_error(req, OCI_ERR_UNSUPPORTED,
-                       "this is a pull-through cache: only GET and HEAD are supported", NULL);
+                        "this is a pull-through cache: only GET and HEAD are supported", NULL);
         return;
     }
     if (route_parse(uri, &rt, &e, &why) == -1) {
@@ -214,12 +212,12 @@ void api_handle(void *arg, struct evhttp_request *req, struct exchange *x)
         snprintf(detail, sizeof(detail), "configured prefixes: %s", prefixes);
         if (rr == RULES_EMPTY_NAME)
             http_send_error(req, OCI_ERR_NAME_INVALID, "a prefix alone is not a repository",
-                           detail);
+                            detail);
         else
             http_send_error(req, OCI_ERR_NAME_UNKNOWN,
-                           rt.rq_ns[0] ? "no rule mirrors this namespace or prefix"
-                                       : "no rule answers this repository prefix",
-                           detail);
+                            rt.rq_ns[0] ? "no rule mirrors this namespace or prefix"
+                                        : "no rule answers this repository prefix",
+                            detail);
         return;
     }
     if (server_stopping(api->srv)) {
@@ -358,4 +356,3 @@ void api_destroy(struct api *api)
     api->magic = 0;
     free(api);
 }
-

@@ -70,7 +70,7 @@ static void blob_serve_or_fill(struct mreq *m)
             cache_repo_add(api->cache, m->repo, m->rt.rq_ref);
         cache_note_touched(api->cache, m->rt.rq_ref, m->now);
         if (m->gone || api_serve_stored(m->req, m->x, api->cache, m->rt.rq_ref,
-                                    "application/octet-stream", NULL, 1) == 0) {
+                                        "application/octet-stream", NULL, 1) == 0) {
             mreq_free(m);
             return;
         }

@@ -83,7 +83,7 @@ static void fetch_on_done(void *arg, enum upstream_result res, const struct upst
  * Returns 1 when this call sent a request upstream, 0 when it joined one in flight.
  */
 int fetch_join(struct mreq *m, const char *key, const struct upstream_target *t,
-                      void (*cont)(struct mreq *, struct fetch *))
+               void (*cont)(struct mreq *, struct fetch *))
 {
     struct api *api = m->api;
     struct fetch *f;
@@ -111,8 +111,7 @@ int fetch_join(struct mreq *m, const char *key, const struct upstream_target *t,
     return 0;
 }
 
-void api_target_init(struct upstream_target *t, const struct mreq *m, const char *path,
-                        int head)
+void api_target_init(struct upstream_target *t, const struct mreq *m, const char *path, int head)
 {
     memset(t, 0, sizeof(*t));
     t->ut_origin = &m->api->origins[m->rule - m->api->cfg->cfg_rules];

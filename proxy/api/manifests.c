@@ -98,7 +98,8 @@ static void serve_child(struct mreq *m, const char *body, size_t len, const char
                    m->tagname);
         return;
     }
-    if (cache_repo_has(m->api->cache, m->repo, digest) == 1 && manifest_serve(m, digest, warning) == 0)
+    if (cache_repo_has(m->api->cache, m->repo, digest) == 1 &&
+        manifest_serve(m, digest, warning) == 0)
         return;
     manifest_fetch_digest(m, digest);
 }
@@ -265,8 +266,8 @@ static void serve_tag_after_fetch(struct mreq *m, struct fetch *f);
 static int serve_stale(struct mreq *m, struct fetch *f)
 {
     struct api *api = m->api;
-    struct refresh_facts facts = {m->have_tag, m->tag.it_checked_at,
-                                  m->rule->rule_refresh_interval, m->rule->rule_stale_if_error};
+    struct refresh_facts facts = {m->have_tag, m->tag.it_checked_at, m->rule->rule_refresh_interval,
+                                  m->rule->rule_stale_if_error};
     char status[16];
 
     if (m->tagname[0] == '\0' || !m->have_tag || m->child)
@@ -293,15 +294,16 @@ static void tag_checked(struct mreq *m, struct fetch *f)
 
     if (f->res != UPSTREAM_OK)
         api->mx.tag_check_errors++;
-    if (f->res == UPSTREAM_OK && d[0] != '\0' && oci_digest_parse(d, strlen(d)) != OCI_DIGEST_NONE) {
+    if (f->res == UPSTREAM_OK && d[0] != '\0' &&
+        oci_digest_parse(d, strlen(d)) != OCI_DIGEST_NONE) {
         if (!m->have_tag || strcmp(d, m->tag.it_digest) != 0)
             api->mx.tag_changed++;
         if (m->have_tag && strcmp(d, m->tag.it_digest) == 0)
             cache_tag_checked(api->cache, m->repo, tag, now);
         else if (cache_has(api->cache, d))
-            cache_tag_put(api->cache, m->repo, tag, d,
-                          f->resp.ur_content_type[0] ? f->resp.ur_content_type : m->tag.it_media_type,
-                          now);
+            cache_tag_put(
+                api->cache, m->repo, tag, d,
+                f->resp.ur_content_type[0] ? f->resp.ur_content_type : m->tag.it_media_type, now);
         if (cache_has(api->cache, d)) {
             if (manifest_serve(m, d, NULL) == 0)
                 return;
@@ -382,8 +384,8 @@ void api_manifest(struct mreq *m)
         enum access_decision d;
         af.af_known = cache_repo_has(api->cache, m->repo, m->rt.rq_ref) == 1;
         af.af_stored = !af.af_known && cache_has(api->cache, m->rt.rq_ref);
-        af.af_indexed = af.af_stored &&
-                        cache_manifest_info(api->cache, m->rt.rq_ref, NULL, 0, NULL) == 1;
+        af.af_indexed =
+            af.af_stored && cache_manifest_info(api->cache, m->rt.rq_ref, NULL, 0, NULL) == 1;
         d = access_manifest(&af);
         if (d == ACCESS_SERVE && manifest_serve(m, m->rt.rq_ref, NULL) == 0) {
             api->mx.manifest_hits++;
@@ -403,8 +405,7 @@ void api_manifest(struct mreq *m)
     m->have_tag = cache_tag_get(api->cache, m->repo, m->tagname, &m->tag) == 1;
     {
         struct refresh_facts facts = {m->have_tag, m->tag.it_checked_at,
-                                      m->rule->rule_refresh_interval,
-                                      m->rule->rule_stale_if_error};
+                                      m->rule->rule_refresh_interval, m->rule->rule_stale_if_error};
         if (m->have_tag && refresh_decide(&facts, now) == REFRESH_FRESH) {
             struct api *a = m->api;
             if (manifest_serve(m, m->tag.it_digest, NULL) == 0) {

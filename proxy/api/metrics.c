@@ -40,11 +40,11 @@ void api_metrics(struct api *api, struct evhttp_request *req)
     fills_get_stats(api->fills, &fs);
     for (size_t i = 0; i < ARRAY_LEN(kinds); i++) {
         snprintf(lab, sizeof(lab), "{route=\"%s\"}", kinds[i]);
-        metric(b, "ecr_ptc_requests_total", "counter", i == 0 ? "API requests by route" : NULL,
-               lab, mx->requests[i]);
+        metric(b, "ecr_ptc_requests_total", "counter", i == 0 ? "API requests by route" : NULL, lab,
+               mx->requests[i]);
     }
-    metric(b, "ecr_ptc_cache_hits_total", "counter", "served from the store",
-           "{kind=\"manifest\"}", mx->manifest_hits);
+    metric(b, "ecr_ptc_cache_hits_total", "counter", "served from the store", "{kind=\"manifest\"}",
+           mx->manifest_hits);
     metric(b, "ecr_ptc_cache_hits_total", "counter", NULL, "{kind=\"blob\"}", mx->blob_hits);
     metric(b, "ecr_ptc_cache_misses_total", "counter", "not in the store when asked",
            "{kind=\"manifest\"}", mx->manifest_misses);
@@ -66,8 +66,7 @@ void api_metrics(struct api *api, struct evhttp_request *req)
     metric(b, "ecr_ptc_bytes_served_total", "counter",
            "body bytes sent to clients, by where they came from", "{from=\"store\"}",
            http_file_bytes());
-    metric(b, "ecr_ptc_bytes_served_total", "counter", NULL, "{from=\"fill\"}",
-           fs.fs_bytes_sent);
+    metric(b, "ecr_ptc_bytes_served_total", "counter", NULL, "{from=\"fill\"}", fs.fs_bytes_sent);
     metric(b, "ecr_ptc_upstream_bytes_total", "counter",
            "response body bytes received from upstreams, each counted once (blobs, manifests, "
            "tokens, error bodies; not headers): what crossed the NAT",
@@ -76,15 +75,16 @@ void api_metrics(struct api *api, struct evhttp_request *req)
            "HTTP exchanges with upstreams, tokens and redirects included", NULL, us.us_requests);
     metric(b, "ecr_ptc_upstream_token_fetches_total", "counter", "token endpoint requests", NULL,
            us.us_token_fetches);
-    metric(b, "ecr_ptc_upstream_retries_total", "counter", "retries after 5xx, 429 or errors",
-           NULL, us.us_retries);
+    metric(b, "ecr_ptc_upstream_retries_total", "counter", "retries after 5xx, 429 or errors", NULL,
+           us.us_retries);
     metric(b, "ecr_ptc_fills_total", "counter", "blob fills by outcome", "{state=\"started\"}",
            fs.fs_started);
     metric(b, "ecr_ptc_fills_total", "counter", NULL, "{state=\"completed\"}", fs.fs_completed);
     metric(b, "ecr_ptc_fills_total", "counter", NULL, "{state=\"failed\"}", fs.fs_failed);
-    metric(b, "ecr_ptc_fill_followers_total", "counter",
-           "client responses streamed from fills", NULL, fs.fs_joined);
-    metric(b, "ecr_ptc_error_responses_total", "counter", "OCI error answers", NULL, http_error_responses());
+    metric(b, "ecr_ptc_fill_followers_total", "counter", "client responses streamed from fills",
+           NULL, fs.fs_joined);
+    metric(b, "ecr_ptc_error_responses_total", "counter", "OCI error answers", NULL,
+           http_error_responses());
     metric(b, "ecr_ptc_uptime_seconds", "gauge", "seconds since start", NULL,
            (uint64_t)(api->clock() - api->started_at));
     {
@@ -94,8 +94,8 @@ void api_metrics(struct api *api, struct evhttp_request *req)
             const char *name = cache_map_stats(api->cache, (enum cache_map)i, &hits, &bytes);
             snprintf(labels, sizeof(labels), "{map=\"%s\"}", name);
             metric(b, "ecr_ptc_memory_hits_total", "counter",
-                   i == 0 ? "in-memory map lookups answered without the index or the store"
-                          : NULL, labels, hits);
+                   i == 0 ? "in-memory map lookups answered without the index or the store" : NULL,
+                   labels, hits);
         }
         for (int i = 0; i < CACHE_NMAPS; i++) {
             const char *name = cache_map_stats(api->cache, (enum cache_map)i, &hits, &bytes);

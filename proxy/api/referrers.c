@@ -88,7 +88,8 @@ static void referrers_from_index(struct mreq *m)
             if (d == NULL)
                 continue;
             at = json_object_get(d, "artifactType");
-            if (want[0] != '\0' && !(json_is_string(at) && strcmp(json_string_value(at), want) == 0)) {
+            if (want[0] != '\0' &&
+                !(json_is_string(at) && strcmp(json_string_value(at), want) == 0)) {
                 json_decref(d);
                 continue;
             }
@@ -97,8 +98,7 @@ static void referrers_from_index(struct mreq *m)
     }
     index_strings_free(ds, n);
     json_object_set_new(root, "schemaVersion", json_integer(2));
-    json_object_set_new(root, "mediaType",
-                        json_string("application/vnd.oci.image.index.v1+json"));
+    json_object_set_new(root, "mediaType", json_string("application/vnd.oci.image.index.v1+json"));
     json_object_set_new(root, "manifests", arr);
     s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
@@ -108,7 +108,7 @@ static void referrers_from_index(struct mreq *m)
         if (want[0] != '\0')
             evhttp_add_header(h, "OCI-Filters-Applied", "artifactType");
         http_send_body(m->req, 200, "application/vnd.oci.image.index.v1+json", s ? s : empty_index,
-                  strlen(s ? s : empty_index));
+                       strlen(s ? s : empty_index));
     }
     free(s);
     mreq_free(m);

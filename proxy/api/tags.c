@@ -30,8 +30,8 @@ static void tags_link(struct mreq *m, int n, const char *last)
 {
     char link[1400];
 
-    snprintf(link, sizeof(link), "</v2/%s/tags/list?n=%d&last=%s%s%s>; rel=\"next\"",
-             m->rt.rq_name, n, last, m->rt.rq_ns[0] ? "&ns=" : "", m->rt.rq_ns);
+    snprintf(link, sizeof(link), "</v2/%s/tags/list?n=%d&last=%s%s%s>; rel=\"next\"", m->rt.rq_name,
+             n, last, m->rt.rq_ns[0] ? "&ns=" : "", m->rt.rq_ns);
     evhttp_add_header(evhttp_request_get_output_headers(m->req), "Link", link);
 }
 

@@ -290,13 +290,13 @@ int cache_manifest_info(struct cache *c, const char *digest, char *mt, size_t mt
 }
 
 static const char *const manifest_kinds[] = {
-    [MANIFEST_REF_CONFIG] = "config", [MANIFEST_REF_LAYER] = "layer",
+    [MANIFEST_REF_CONFIG] = "config",     [MANIFEST_REF_LAYER] = "layer",
     [MANIFEST_REF_MANIFEST] = "manifest", [MANIFEST_REF_SUBJECT] = "subject",
     [MANIFEST_REF_BLOB] = "blob",
 };
 
-int cache_manifest_put(struct cache *c, int64_t *repo, const char *digest,
-                       const char *media_type, const char *body, size_t len, int64_t now)
+int cache_manifest_put(struct cache *c, int64_t *repo, const char *digest, const char *media_type,
+                       const char *body, size_t len, int64_t now)
 {
     struct manifest_info mi;
     const char *err = NULL;
@@ -315,8 +315,7 @@ int cache_manifest_put(struct cache *c, int64_t *repo, const char *digest,
         kids[i].ic_digest = mi.mi_refs[i].mr_digest;
         kids[i].ic_kind = manifest_kinds[mi.mi_refs[i].mr_kind];
     }
-    rc = index_manifest_put(c->ix, *repo, digest, media_type, (int64_t)len, kids, mi.mi_nrefs,
-                            now);
+    rc = index_manifest_put(c->ix, *repo, digest, media_type, (int64_t)len, kids, mi.mi_nrefs, now);
     free(kids);
     manifest_info_free(&mi);
     return rc;
@@ -357,8 +356,7 @@ static const char *manifest_recall(struct cache *c, const char *digest, const ch
  * own mediaType field; indexed for *repo when that repository did not hold it.
  */
 static void manifest_media_type(struct cache *c, int64_t *repo, const char *digest,
-                                const char *body, size_t len, char *out, size_t size,
-                                int64_t now)
+                                const char *body, size_t len, char *out, size_t size, int64_t now)
 {
     int64_t sz;
     struct manifest_info mi;
@@ -421,8 +419,7 @@ int cache_open_blob(struct cache *c, const char *digest, int64_t *size)
     return store_open_blob(c->st, digest, size);
 }
 
-void cache_blob_stored(struct cache *c, const char *digest, int64_t size, int64_t repo,
-                       int64_t now)
+void cache_blob_stored(struct cache *c, const char *digest, int64_t size, int64_t repo, int64_t now)
 {
     index_blob_put(c->ix, digest, size, now);
     cache_repo_add(c, repo, digest);

@@ -76,14 +76,14 @@ int cache_manifest_info(struct cache *c, const char *digest, char *mt, size_t mt
  * Index manifest <digest> (<body>, <len>, served as <media_type>) for *<repo> (confirmed
  * first; *repo updated), with what it references, at <now>. 0, or -1.
  */
-int cache_manifest_put(struct cache *c, int64_t *repo, const char *digest,
-                       const char *media_type, const char *body, size_t len, int64_t now);
+int cache_manifest_put(struct cache *c, int64_t *repo, const char *digest, const char *media_type,
+                       const char *body, size_t len, int64_t now);
 /* Keep the verified manifest <digest> and its media type in memory. */
 void cache_manifest_remember(struct cache *c, const char *digest, const char *media_type,
                              const char *body, size_t len);
 /*
- * Manifest <digest> for <repo>: its media type, with body and len set to its bytes, from memory, else
- * read from the store (and indexed for <repo> when it was not, at <now>) and kept in memory.
+ * Manifest <digest> for <repo>: its media type, with body and len set to its bytes, from memory,
+ * else read from the store (and indexed for <repo> when it was not, at <now>) and kept in memory.
  * NULL when the store does not have it. The pointers stay valid until the next call that
  * puts into the manifests map (cache_manifest_load, cache_manifest_remember).
  */
@@ -118,8 +118,13 @@ void cache_flush(struct cache *c, int64_t now);
 
 /* ---- statistics ---- */
 
-enum cache_map { CACHE_MAP_REPOS, CACHE_MAP_TAGS, CACHE_MAP_KNOWN, CACHE_MAP_MANIFESTS,
-                 CACHE_NMAPS };
+enum cache_map {
+    CACHE_MAP_REPOS,
+    CACHE_MAP_TAGS,
+    CACHE_MAP_KNOWN,
+    CACHE_MAP_MANIFESTS,
+    CACHE_NMAPS
+};
 /* The map's name for metrics ("repos", "tags", "known", "manifests"), its hits and bytes. */
 const char *cache_map_stats(const struct cache *c, enum cache_map which, uint64_t *hits,
                             uint64_t *bytes);

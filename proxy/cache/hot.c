@@ -15,17 +15,17 @@
 #define HOT_MAGIC 0x484f5421u /* "HOT!" */
 
 struct hot_entry {
-    struct hot_entry *chain;       /* next in the bucket */
+    struct hot_entry *chain; /* next in the bucket */
     struct hot_entry *newer, *older;
     uint64_t hash;
     size_t klen, vlen;
-    char data[];                   /* key, NUL, value */
+    char data[]; /* key, NUL, value */
 };
 
 struct hot {
     unsigned magic;
     struct hot_entry **buckets;
-    size_t nbuckets;               /* a power of two */
+    size_t nbuckets; /* a power of two */
     struct hot_entry *newest, *oldest;
     size_t max_entries, max_bytes;
     struct hot_stats stats;

@@ -81,9 +81,14 @@ int config_parse_size(const char *s, int64_t *out)
         int64_t mult;
     } units[] = {
         {"B", 1},
-        {"KiB", (int64_t)1 << 10}, {"MiB", (int64_t)1 << 20},
-        {"GiB", (int64_t)1 << 30}, {"TiB", (int64_t)1 << 40},
-        {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000}, {"TB", 1000000000000LL},
+        {"KiB", (int64_t)1 << 10},
+        {"MiB", (int64_t)1 << 20},
+        {"GiB", (int64_t)1 << 30},
+        {"TiB", (int64_t)1 << 40},
+        {"KB", 1000},
+        {"MB", 1000000},
+        {"GB", 1000000000},
+        {"TB", 1000000000000LL},
     };
     int64_t v = 0;
     size_t i = 0;
@@ -221,8 +226,7 @@ static int host_valid(const char *h)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = h[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-              c == ':'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':'))
             return 0;
     }
     return 1;
@@ -280,8 +284,10 @@ static void get_duration(json_t *v, const char *key, struct problems *p, int64_t
     if (get_string(v, key, p, &s) == -1)
         return;
     if (config_parse_duration(s, out) == -1)
-        problem(p, "%s: \"%s\" is not a duration (use a whole number with s, m, h or d: 90s, 15m, "
-                   "24h, 7d)", key, s);
+        problem(p,
+                "%s: \"%s\" is not a duration (use a whole number with s, m, h or d: 90s, 15m, "
+                "24h, 7d)",
+                key, s);
 }
 
 /* A whole JSON number from <min> to <max>. */
@@ -317,11 +323,14 @@ static void load_credentials(json_t *o, const char *key, struct config_rule *r, 
     char path[128];
 
     if (!json_is_object(o)) {
-        problem(p, "%s: must be an object with username and password, password_env or "
-                   "password_file", key);
+        problem(p,
+                "%s: must be an object with username and password, password_env or "
+                "password_file",
+                key);
         return;
     }
-    json_object_foreach(o, k, v) {
+    json_object_foreach(o, k, v)
+    {
         snprintf(path, sizeof(path), "%s.%s", key, k);
         if (strcmp(k, "username") == 0) {
             if (get_string(v, path, p, &s) == 0) {
@@ -374,13 +383,16 @@ static void load_rule(json_t *o, size_t idx, struct config *cfg, struct config_r
         problem(p, "rules[%zu]: must be an object", idx);
         return;
     }
-    json_object_foreach(o, k, v) {
+    json_object_foreach(o, k, v)
+    {
         snprintf(key, sizeof(key), "rules[%zu].%s", idx, k);
         if (strcmp(k, "prefix") == 0) {
             if (get_string(v, key, p, &s) == 0) {
                 if (!oci_name_valid(s, strlen(s)))
-                    problem(p, "%s: \"%s\" is not a repository path (lowercase letters, digits, "
-                               "'.', '_', '-', components joined by '/')", key, s);
+                    problem(p,
+                            "%s: \"%s\" is not a repository path (lowercase letters, digits, "
+                            "'.', '_', '-', components joined by '/')",
+                            key, s);
                 else
                     r->rule_prefix = xstrdup(s);
             }
@@ -404,14 +416,17 @@ static void load_rule(json_t *o, size_t idx, struct config *cfg, struct config_r
                 continue;
             }
             r->rule_mirror_for = xcalloc(json_array_size(v) + 1, sizeof(char *));
-            json_array_foreach(v, i, h) {
+            json_array_foreach(v, i, h)
+            {
                 char hk[128];
                 snprintf(hk, sizeof(hk), "%s[%zu]", key, i);
                 if (get_string(h, hk, p, &s) == -1)
                     continue;
                 if (!host_valid(s)) {
-                    problem(p, "%s: \"%s\" is not a host name (lowercase, as containerd sends "
-                               "it in ?ns=)", hk, s);
+                    problem(p,
+                            "%s: \"%s\" is not a host name (lowercase, as containerd sends "
+                            "it in ?ns=)",
+                            hk, s);
                     continue;
                 }
                 r->rule_mirror_for[r->rule_nmirror_for++] = xstrdup(s);
@@ -464,8 +479,10 @@ static void check_rules(struct config *cfg, struct problems *p)
             for (size_t x = 0; x < a->rule_nmirror_for; x++)
                 for (size_t y = 0; y < b->rule_nmirror_for; y++)
                     if (strcmp(a->rule_mirror_for[x], b->rule_mirror_for[y]) == 0)
-                        problem(p, "rules[%zu].mirror_for[%zu]: \"%s\" is already mirrored by "
-                                   "rules[%zu]", i, x, a->rule_mirror_for[x], j);
+                        problem(p,
+                                "rules[%zu].mirror_for[%zu]: \"%s\" is already mirrored by "
+                                "rules[%zu]",
+                                i, x, a->rule_mirror_for[x], j);
         }
     }
 }
@@ -521,14 +538,17 @@ struct config *config_load_string(const char *json, char **errs)
         problem(&p, "(top level): must be a JSON object");
         goto out;
     }
-    json_object_foreach(root, k, v) {
+    json_object_foreach(root, k, v)
+    {
         if (strcmp(k, "listen") == 0) {
             char host[256];
             int port;
             if (get_string(v, k, &p, &s) == 0) {
                 if (config_parse_listen(s, host, sizeof(host), &port) == -1)
-                    problem(&p, "listen: \"%s\" is not HOST:PORT (e.g. 127.0.0.1:5000, "
-                                "[::1]:5000)", s);
+                    problem(&p,
+                            "listen: \"%s\" is not HOST:PORT (e.g. 127.0.0.1:5000, "
+                            "[::1]:5000)",
+                            s);
                 else
                     cfg->cfg_listen = xstrdup(s);
             }
@@ -566,7 +586,8 @@ struct config *config_load_string(const char *json, char **errs)
                 continue;
             }
             cfg->cfg_rules = xcalloc(json_array_size(v) + 1, sizeof(struct config_rule));
-            json_array_foreach(v, i, r) {
+            json_array_foreach(v, i, r)
+            {
                 load_rule(r, i, cfg, &cfg->cfg_rules[i], &p);
                 cfg->cfg_nrules++;
             }

@@ -17,30 +17,30 @@
 
 /* One rule: a repository prefix mapped to an upstream registry. Owned by its struct config. */
 struct config_rule {
-    char *rule_prefix;          /* "docker-hub", may hold '/' */
-    char *rule_upstream;        /* "https://registry-1.docker.io", no trailing '/' */
-    char **rule_mirror_for;     /* hosts answered for containerd's ?ns= */
+    char *rule_prefix;      /* "docker-hub", may hold '/' */
+    char *rule_upstream;    /* "https://registry-1.docker.io", no trailing '/' */
+    char **rule_mirror_for; /* hosts answered for containerd's ?ns= */
     size_t rule_nmirror_for;
-    int rule_default;           /* answers names with neither prefix nor ns */
-    int rule_library_prefix;    /* one-segment names become library/NAME */
+    int rule_default;        /* answers names with neither prefix nor ns */
+    int rule_library_prefix; /* one-segment names become library/NAME */
     int rule_allow_private_redirects;
-    char *rule_ca_file;         /* PEM bundle trusted for the upstream's host; NULL: the system's */
-    char *rule_username;        /* NULL when anonymous */
-    char *rule_password;        /* the secret; never printed */
+    char *rule_ca_file;  /* PEM bundle trusted for the upstream's host; NULL: the system's */
+    char *rule_username; /* NULL when anonymous */
+    char *rule_password; /* the secret; never printed */
     int64_t rule_refresh_interval; /* seconds */
     int64_t rule_stale_if_error;   /* seconds */
 };
 
 struct config {
-    char *cfg_listen;           /* "HOST:PORT" */
+    char *cfg_listen; /* "HOST:PORT" */
     char *cfg_data_dir;
     int64_t cfg_refresh_interval;
     int64_t cfg_stale_if_error;
-    int64_t cfg_min_free_space; /* bytes the store leaves free on its filesystem */
-    int64_t cfg_max_connections;   /* client connections at once; 0: derived from RLIMIT_NOFILE */
+    int64_t cfg_min_free_space;      /* bytes the store leaves free on its filesystem */
+    int64_t cfg_max_connections;     /* client connections at once; 0: derived from RLIMIT_NOFILE */
     int64_t cfg_max_conn_per_client; /* client connections from one address; 0: no cap; -1:
                                         absent (a quarter of max_connections) */
-    int64_t cfg_header_timeout;    /* seconds from a request's first byte to its end */
+    int64_t cfg_header_timeout;      /* seconds from a request's first byte to its end */
     struct config_rule *cfg_rules;
     size_t cfg_nrules;
 };

@@ -117,8 +117,7 @@ static void commit_pipe_cb(evutil_socket_t fd, short what, void *arg)
 
 int commit_start(struct fills *fs, struct event_base *base)
 {
-    if (fill_pipe_watch(base, &fs->pipe_rd, &fs->pipe_wr, &fs->pipe_ev, commit_pipe_cb, fs) ==
-            -1 ||
+    if (fill_pipe_watch(base, &fs->pipe_rd, &fs->pipe_wr, &fs->pipe_ev, commit_pipe_cb, fs) == -1 ||
         pthread_create(&fs->worker, NULL, commit_worker, fs) != 0)
         return -1;
     fs->worker_started = 1;
@@ -222,8 +221,8 @@ void commit_stop(struct fills *fs)
             if (f == NULL) {
                 /* A manifest: committed or not, its owner is gone; the index has its row. */
                 if (!job->ok)
-                    log_event(LOG_ERROR, "store-failed", "digest", job->digest, "error",
-                              job->err, NULL);
+                    log_event(LOG_ERROR, "store-failed", "digest", job->digest, "error", job->err,
+                              NULL);
                 commit_job_free(job);
                 continue;
             }

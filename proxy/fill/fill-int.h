@@ -50,13 +50,13 @@ enum fill_state { FILL_RUNNING = 0, FILL_DONE, FILL_FAILED };
 struct commit_job {
     unsigned magic;
     struct commit_job *next;
-    struct fill *fill;          /* holds the fill's commit reference */
-    int fd;                     /* a dup of the fill's fd, closed by the worker */
+    struct fill *fill; /* holds the fill's commit reference */
+    int fd;            /* a dup of the fill's fd, closed by the worker */
     char tmp[STORE_PATH_MAX];
     char digest[144];
-    char *data;                 /* small objects: a copy of the bytes, owned by the job */
+    char *data; /* small objects: a copy of the bytes, owned by the job */
     size_t len;
-    fills_commit_fn done;       /* small objects: called on the loop with the result */
+    fills_commit_fn done; /* small objects: called on the loop with the result */
     void *done_arg;
     int ok;
     char *err;
@@ -68,9 +68,9 @@ struct fills {
     struct upstream *up;
     fill_done_fn done;
     void *done_arg;
-    struct fill *list;          /* the findable fills */
+    struct fill *list; /* the findable fills */
     struct fill_stats stats;
-    int64_t live;               /* fills allocated and not yet freed */
+    int64_t live; /* fills allocated and not yet freed */
 
     /* fsync + rename happen on one worker thread so the event loop never waits on the disk;
      * finished jobs come back through a pipe the loop watches. */
@@ -81,7 +81,7 @@ struct fills {
     struct commit_job *queue, *queue_tail;
     int stopping;
     int pipe_rd, pipe_wr;
-    int small_pending;          /* small-object jobs whose result the loop has not taken */
+    int small_pending; /* small-object jobs whose result the loop has not taken */
     struct event *pipe_ev;
 
     /* Hashing happens on a second worker thread, reading back what the loop wrote to the
@@ -100,32 +100,32 @@ struct fills {
 
 struct fill {
     unsigned magic;
-    int refs;                   /* the fetch, one per follower, the commit job (above) */
+    int refs; /* the fetch, one per follower, the commit job (above) */
     struct fills *fs;
     struct fill *next;
-    int listed;                 /* still findable by digest (on fs->list) */
-    int committing;             /* the commit job holds its reference, result not yet taken */
+    int listed;     /* still findable by digest (on fs->list) */
+    int committing; /* the commit job holds its reference, result not yet taken */
     char digest[144];
     int64_t repo;
     char tmp[STORE_PATH_MAX];
     int fd;
-    EVP_MD_CTX *md;             /* the hasher's while it runs; the loop's once it settled */
+    EVP_MD_CTX *md; /* the hasher's while it runs; the loop's once it settled */
     int64_t written;
-    struct fill *hnext;         /* in the hasher's queue */
-    int64_t hash_target;        /* hash up to here (the loop's written) */
-    int64_t hashed;             /* hashed so far */
-    int hash_queued, hash_busy; /* in the queue / being hashed: the hasher holds the fill */
-    int hash_settle;            /* upstream ended: tell the loop once the hasher is idle */
-    int hash_cancel;            /* upstream failed: the hash is not needed */
+    struct fill *hnext;          /* in the hasher's queue */
+    int64_t hash_target;         /* hash up to here (the loop's written) */
+    int64_t hashed;              /* hashed so far */
+    int hash_queued, hash_busy;  /* in the queue / being hashed: the hasher holds the fill */
+    int hash_settle;             /* upstream ended: tell the loop once the hasher is idle */
+    int hash_cancel;             /* upstream failed: the hash is not needed */
     enum upstream_result up_res; /* how upstream ended, kept until the fill is settled */
     int up_status;
-    int64_t length;             /* upstream Content-Length, -1 until known or when absent */
-    int headers;                /* upstream's 2xx headers arrived */
+    int64_t length; /* upstream Content-Length, -1 until known or when absent */
+    int headers;    /* upstream's 2xx headers arrived */
     char content_type[256];
     enum fill_state state;
     struct upstream_xfer *xfer;
     struct follower *followers;
-    enum oci_error err;         /* FILL_FAILED before headers: what followers are told */
+    enum oci_error err; /* FILL_FAILED before headers: what followers are told */
     char errmsg[256];
 };
 
@@ -135,12 +135,12 @@ struct follower {
     struct fill *fill;
     struct follower *next;
     struct evhttp_request *req;
-    struct exchange *x;         /* NULL once the client is gone or the follower is done */
-    int fd;                     /* dup of the fill's fd */
+    struct exchange *x; /* NULL once the client is gone or the follower is done */
+    int fd;             /* dup of the fill's fd */
     int head;
     int started, writing, gone, closing;
-    int64_t off, end;           /* bytes [off, end) still to send; end -1 until known */
-    int chunked;                /* no length known: chunked transfer encoding */
+    int64_t off, end; /* bytes [off, end) still to send; end -1 until known */
+    int chunked;      /* no length known: chunked transfer encoding */
 };
 
 /* ---- fill.c ---------------------------------------------------------------------------------- */

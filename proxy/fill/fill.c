@@ -164,8 +164,8 @@ struct fills *fills_create(struct event_base *base, struct store *st, struct ups
     pthread_cond_init(&fs->cv, NULL);
     pthread_mutex_init(&fs->hmu, NULL);
     pthread_cond_init(&fs->hcv, NULL);
-    if (fill_pipe_watch(base, &fs->hpipe_rd, &fs->hpipe_wr, &fs->hpipe_ev, fill_hash_pipe_cb,
-                        fs) == -1 ||
+    if (fill_pipe_watch(base, &fs->hpipe_rd, &fs->hpipe_wr, &fs->hpipe_ev, fill_hash_pipe_cb, fs) ==
+            -1 ||
         pthread_create(&fs->hasher, NULL, hash_worker, fs) != 0)
         goto fail;
     fs->hasher_started = 1;

@@ -62,8 +62,8 @@ static void episode_quiet_cb(evutil_socket_t fd, short what, void *arg)
     snprintf(ms, sizeof(ms), "%lld", (long long)((ep->ep_last_usec - ep->ep_since_usec) / 1000));
     snprintf(n, sizeof(n), "%llu", (unsigned long long)ep->ep_times);
     if (ep->ep_kind == EP_EVICT)
-        log_event(LOG_INFO, "evicting-idle-ended", "reason", episode_reason[ep->ep_kind], "ms",
-                  ms, "evicted", n, NULL);
+        log_event(LOG_INFO, "evicting-idle-ended", "reason", episode_reason[ep->ep_kind], "ms", ms,
+                  "evicted", n, NULL);
     else
         log_event(LOG_INFO, "accept-resumed", "reason", episode_reason[ep->ep_kind], "ms", ms,
                   "pauses", n, NULL);
@@ -87,14 +87,14 @@ void episode_begin(struct server *srv, enum episode_kind k, const char *error)
     snprintf(n, sizeof(n), "%lld", (long long)srv->nconns);
     snprintf(max, sizeof(max), "%lld", (long long)srv->max_conns);
     if (k == EP_EVICT)
-        log_event(LOG_WARN, "evicting-idle", "reason", episode_reason[k], "connections", n,
-                  "max", max, NULL);
+        log_event(LOG_WARN, "evicting-idle", "reason", episode_reason[k], "connections", n, "max",
+                  max, NULL);
     else if (error != NULL)
         log_event(LOG_WARN, "accept-paused", "reason", episode_reason[k], "error", error,
                   "connections", n, "max", max, NULL);
     else
-        log_event(LOG_WARN, "accept-paused", "reason", episode_reason[k], "connections", n,
-                  "max", max, NULL);
+        log_event(LOG_WARN, "accept-paused", "reason", episode_reason[k], "connections", n, "max",
+                  max, NULL);
 }
 
 /* The condition is over for now: the episode ends unless it comes back within the quiet time. */
@@ -127,8 +127,8 @@ static int ratelog_ok(struct ratelog *rl, uint64_t *skipped)
 
 static void conn_addr_text(const struct conn *c, char *buf, size_t size)
 {
-    if (c->client == NULL || inet_ntop(c->client->cl_family, c->client->cl_addr, buf,
-                                       (socklen_t)size) == NULL)
+    if (c->client == NULL ||
+        inet_ntop(c->client->cl_family, c->client->cl_addr, buf, (socklen_t)size) == NULL)
         str_copy(buf, size, "?");
 }
 
@@ -474,8 +474,8 @@ static void limits_update(struct server *srv)
         ev->ep_on = 0;
         episode_end_soon(srv, EP_EVICT);
     }
-    want_watch = srv->watch != NULL && srv->listener != NULL &&
-                 srv->ep[EP_MAX_CONNECTIONS].ep_on && !TAILQ_EMPTY(&srv->idlers);
+    want_watch = srv->watch != NULL && srv->listener != NULL && srv->ep[EP_MAX_CONNECTIONS].ep_on &&
+                 !TAILQ_EMPTY(&srv->idlers);
     if (want_watch != srv->watching) {
         if (want_watch)
             event_add(srv->watch, NULL);
@@ -584,9 +584,9 @@ static void conn_limits(struct server *srv, const struct config *cfg)
     int64_t derived;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-        nofile = rl.rlim_cur == RLIM_INFINITY ? (uint64_t)CONFIG_MAX_CONNECTIONS_LIMIT *
-                                                    SERVER_FDS_PER_CONN
-                                              : (uint64_t)rl.rlim_cur;
+        nofile = rl.rlim_cur == RLIM_INFINITY
+                     ? (uint64_t)CONFIG_MAX_CONNECTIONS_LIMIT * SERVER_FDS_PER_CONN
+                     : (uint64_t)rl.rlim_cur;
     derived = default_max_connections(nofile);
     srv->max_conns = cfg->cfg_max_connections > 0 ? cfg->cfg_max_connections : derived;
     if (cfg->cfg_max_connections > derived) {

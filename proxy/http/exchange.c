@@ -32,7 +32,7 @@ struct exchange {
     struct conn *conn; /* NULL when the request came without one, or once it is gone */
     struct evhttp_request *req;
     int64_t start_usec;
-    int sent_status;   /* the status line that went out; 0 while nothing has been sent */
+    int sent_status; /* the status line that went out; 0 while nothing has been sent */
     void (*gone_cb)(void *arg);
     void *gone_arg;
     int corked; /* TCP_CORK is on for the connection until this response completes */
@@ -99,8 +99,8 @@ static void exchange_finish(struct exchange *x, const char *outcome)
         code = evhttp_request_get_response_code(x->req);
     snprintf(status, sizeof(status), "%d", code);
     snprintf(ms, sizeof(ms), "%.3f", (double)(util_mono_usec() - x->start_usec) / 1000.0);
-    log_event(LOG_INFO, "request", "method", method_name(evhttp_request_get_command(x->req)),
-              "uri", uri ? uri : "", "status", status, "ms", ms, "outcome", outcome, NULL);
+    log_event(LOG_INFO, "request", "method", method_name(evhttp_request_get_command(x->req)), "uri",
+              uri ? uri : "", "status", status, "ms", ms, "outcome", outcome, NULL);
     x->magic = 0;
     free(x);
     server_inflight_end(srv);

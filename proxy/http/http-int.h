@@ -77,18 +77,18 @@ enum conn_state {
 struct conn {
     unsigned magic;
     struct server *srv;
-    struct bufferevent *bev;           /* evhttp's; we hold a reference only while CONN_NEW */
-    struct evhttp_connection *evcon;   /* NULL while CONN_NEW */
+    struct bufferevent *bev;         /* evhttp's; we hold a reference only while CONN_NEW */
+    struct evhttp_connection *evcon; /* NULL while CONN_NEW */
     evutil_socket_t fd;
     enum conn_state state;
-    int used;                          /* answered a request: idle now means keep-alive */
-    int over;                          /* accepted past max_connections: refuse it */
+    int used; /* answered a request: idle now means keep-alive */
+    int over; /* accepted past max_connections: refuse it */
     int deadline_on;
-    struct event *deadline;            /* the header deadline */
+    struct event *deadline; /* the header deadline */
     struct evbuffer_cb_entry *in_cb, *out_cb;
     struct client *client;
-    struct exchange *x;                /* the request being answered, or NULL */
-    TAILQ_ENTRY(conn) link;            /* srv->pending (CONN_NEW) or srv->idlers (CONN_IDLE) */
+    struct exchange *x;     /* the request being answered, or NULL */
+    TAILQ_ENTRY(conn) link; /* srv->pending (CONN_NEW) or srv->idlers (CONN_IDLE) */
 };
 
 TAILQ_HEAD(conn_list, conn);
@@ -101,8 +101,8 @@ struct server {
     struct evhttp_bound_socket *bound;
     struct evconnlistener *listener; /* the bound socket's; NULL once closed */
     int accepting;                   /* the listener is enabled */
-    struct timeval idle;        /* a client silent this long, or not reading, is dropped */
-    struct timeval header_tv;   /* from accept or a request's first byte to the request read */
+    struct timeval idle;             /* a client silent this long, or not reading, is dropped */
+    struct timeval header_tv;        /* from accept or a request's first byte to the request read */
     const struct timeval *header_common;
     server_handler_fn handler;
     void *handler_arg;
@@ -114,24 +114,24 @@ struct server {
     int stopping;
     int64_t drain_usec;
 
-    int64_t max_conns;           /* max_connections in force */
-    int64_t per_client;          /* max_connections_per_client; 0: no cap */
-    int64_t nconns;              /* client connections open, CONN_NEW included */
-    struct conn **by_fd;         /* adopted connections by socket */
+    int64_t max_conns;   /* max_connections in force */
+    int64_t per_client;  /* max_connections_per_client; 0: no cap */
+    int64_t nconns;      /* client connections open, CONN_NEW included */
+    struct conn **by_fd; /* adopted connections by socket */
     size_t nby_fd;
-    struct conn_list pending;    /* CONN_NEW, oldest first */
-    struct conn_list idlers;     /* CONN_IDLE, longest idle first */
-    struct event *adopt;         /* adopts srv->pending once evhttp has set them up */
+    struct conn_list pending; /* CONN_NEW, oldest first */
+    struct conn_list idlers;  /* CONN_IDLE, longest idle first */
+    struct event *adopt;      /* adopts srv->pending once evhttp has set them up */
     struct client *clients[SERVER_CLIENT_BUCKETS];
-    struct event *backoff;       /* re-enables accepting after an accept error */
+    struct event *backoff; /* re-enables accepting after an accept error */
     int backoff_ms;
     struct episode ep[EP_NKINDS];
     struct ratelog rl_timeout, rl_refused;
-    uint64_t m_paused[EP_EVICT];  /* pauses by reason */
+    uint64_t m_paused[EP_EVICT]; /* pauses by reason */
     uint64_t m_evicted;
     uint64_t m_refused_per_client;
     uint64_t m_refused_max;
-    struct event *watch;         /* the listening socket, read while paused at the cap */
+    struct event *watch; /* the listening socket, read while paused at the cap */
     int watching;
     uint64_t m_header_timeouts;
     struct server *next; /* live_servers */

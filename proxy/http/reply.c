@@ -93,14 +93,12 @@ void http_send_error(struct evhttp_request *req, enum oci_error e, const char *m
     free(body);
 }
 
-
 static uint64_t file_bytes; /* http_send_file's count; the loop is single-threaded */
 
 #define SERVE_COPY_MAX (64 * 1024) /* bodies up to this size are read, not sendfile'd */
 
 int http_send_file(struct evhttp_request *req, struct exchange *x, int fd, int64_t size,
-                   const char *digest, const char *content_type, const char *warning,
-                   int ranges)
+                   const char *digest, const char *content_type, const char *warning, int ranges)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
@@ -126,8 +124,8 @@ int http_send_file(struct evhttp_request *req, struct exchange *x, int fd, int64
             }
             if (r == 1) {
                 status = 206;
-                snprintf(buf, sizeof(buf), "bytes %" PRId64 "-%" PRId64 "/%" PRId64, start,
-                         end - 1, size);
+                snprintf(buf, sizeof(buf), "bytes %" PRId64 "-%" PRId64 "/%" PRId64, start, end - 1,
+                         size);
                 evhttp_add_header(h, "Content-Range", buf);
             }
         }
@@ -174,7 +172,6 @@ int http_send_file(struct evhttp_request *req, struct exchange *x, int fd, int64
     evbuffer_free(out);
     return 0;
 }
-
 
 uint64_t http_error_responses(void)
 {

@@ -35,8 +35,7 @@ void http_send_error(struct evhttp_request *req, enum oci_error e, const char *m
  * when the file could not be read (nothing was sent), else 0.
  */
 int http_send_file(struct evhttp_request *req, struct exchange *x, int fd, int64_t size,
-                   const char *digest, const char *content_type, const char *warning,
-                   int ranges);
+                   const char *digest, const char *content_type, const char *warning, int ranges);
 
 /* Counters for /metrics: OCI error answers, body bytes sent by http_send_file. */
 uint64_t http_error_responses(void);

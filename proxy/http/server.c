@@ -205,8 +205,8 @@ void server_metrics(const struct server *srv, struct evbuffer *b)
            (uint64_t)srv->nconns);
     metric(b, "ecr_ptc_connections_max", "gauge", "max_connections in force", NULL,
            (uint64_t)srv->max_conns);
-    metric(b, "ecr_ptc_accept_paused", "gauge", "1 while accepting new connections is paused",
-           NULL, (uint64_t)(srv->listener != NULL && !srv->accepting));
+    metric(b, "ecr_ptc_accept_paused", "gauge", "1 while accepting new connections is paused", NULL,
+           (uint64_t)(srv->listener != NULL && !srv->accepting));
     metric(b, "ecr_ptc_accept_paused_total", "counter",
            "times accepting was paused: at max_connections with no idle connection to close, "
            "out of descriptors, or another accept error",
@@ -216,13 +216,12 @@ void server_metrics(const struct server *srv, struct evbuffer *b)
     metric(b, "ecr_ptc_accept_paused_total", "counter", NULL, "{reason=\"error\"}",
            srv->m_paused[EP_ACCEPT_ERROR]);
     metric(b, "ecr_ptc_connections_evicted_total", "counter",
-           "idle connections closed at max_connections to admit a new one", NULL,
-           srv->m_evicted);
+           "idle connections closed at max_connections to admit a new one", NULL, srv->m_evicted);
     metric(b, "ecr_ptc_connections_refused_total", "counter",
            "connections closed at once on accept", "{reason=\"per_client\"}",
            srv->m_refused_per_client);
-    metric(b, "ecr_ptc_connections_refused_total", "counter", NULL,
-           "{reason=\"max_connections\"}", srv->m_refused_max);
+    metric(b, "ecr_ptc_connections_refused_total", "counter", NULL, "{reason=\"max_connections\"}",
+           srv->m_refused_max);
     metric(b, "ecr_ptc_header_timeouts_total", "counter",
            "connections dropped because a request was not read within header_timeout", NULL,
            srv->m_header_timeouts);
@@ -282,7 +281,8 @@ struct server *server_create(const struct config *cfg, char **err)
             secs = strtol(v, &end, 10);
             if (errno != 0 || *end != '\0' || secs < 1 || secs > 86400) {
                 *err = xasprintf("ECR_PTC_PROXY_CLIENT_TIMEOUT: \"%s\" is not a number of "
-                                 "seconds from 1 to 86400", v);
+                                 "seconds from 1 to 86400",
+                                 v);
                 goto fail;
             }
             srv->idle.tv_sec = (time_t)secs;
@@ -406,8 +406,8 @@ int server_run(struct server *srv, int64_t drain_usec)
     snprintf(per, sizeof(per), "%lld", (long long)srv->per_client);
     srv->drain_usec = drain_usec;
     log_event(LOG_INFO, "listening", "addr", srv->cfg->cfg_listen, "data_dir",
-              srv->cfg->cfg_data_dir, "max_connections", max, "max_connections_per_client",
-              per, "version", PACKAGE_VERSION, NULL);
+              srv->cfg->cfg_data_dir, "max_connections", max, "max_connections_per_client", per,
+              "version", PACKAGE_VERSION, NULL);
     log_batch(log_pending, flush);
     rc = event_base_dispatch(srv->base);
     log_batch(NULL, NULL);

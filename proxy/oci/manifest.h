@@ -17,13 +17,13 @@ enum manifest_ref_kind {
 struct manifest_ref {
     enum manifest_ref_kind mr_kind;
     char mr_digest[140];
-    char mr_media_type[256];  /* "" when absent */
-    long long mr_size;        /* -1 when absent */
+    char mr_media_type[256]; /* "" when absent */
+    long long mr_size;       /* -1 when absent */
 };
 
 struct manifest_info {
-    char mi_media_type[256];  /* the body's mediaType field, "" when absent */
-    int mi_is_index;          /* OCI index or Docker manifest list */
+    char mi_media_type[256];      /* the body's mediaType field, "" when absent */
+    int mi_is_index;              /* OCI index or Docker manifest list */
     struct manifest_ref *mi_refs; /* owned; free with manifest_info_free */
     size_t mi_nrefs;
 };

@@ -39,17 +39,18 @@ enum oci_error {
     OCI_ERR_TOOMANYREQUESTS,
     OCI_ERR_RANGE_INVALID,
     OCI_ERR_PAGINATION_NUMBER_INVALID,
-    OCI_ERR_UPSTREAM,      /* upstream failed: 502, code UNKNOWN */
-    OCI_ERR_UNAVAILABLE,   /* shutting down or overloaded: 503, code UNAVAILABLE */
-    OCI_ERR_NOT_FOUND,     /* a path outside the API: 404, code NOT_FOUND */
-    OCI_ERR_METHOD,        /* 405, code UNSUPPORTED */
+    OCI_ERR_UPSTREAM,    /* upstream failed: 502, code UNKNOWN */
+    OCI_ERR_UNAVAILABLE, /* shutting down or overloaded: 503, code UNAVAILABLE */
+    OCI_ERR_NOT_FOUND,   /* a path outside the API: 404, code NOT_FOUND */
+    OCI_ERR_METHOD,      /* 405, code UNSUPPORTED */
 };
 
 /* The spec's code string ("NAME_INVALID") of <e>. */
 const char *oci_error_code(enum oci_error e);
 /* The HTTP status that goes with <e>. */
 int oci_error_status(enum oci_error e);
-/* A fresh JSON body {"errors":[{"code","message","detail"}]}; <detail> may be NULL. Caller frees. */
+/* A fresh JSON body {"errors":[{"code","message","detail"}]}; <detail> may be NULL. Caller frees.
+ */
 char *oci_error_body(enum oci_error e, const char *message, const char *detail);
 
 #endif

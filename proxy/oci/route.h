@@ -9,22 +9,22 @@
 #define ROUTE_NS_MAX 256
 
 enum route_kind {
-    ROUTE_BASE = 0,   /* /v2/ or /v2 */
-    ROUTE_MANIFEST,   /* /v2/<name>/manifests/<reference> */
-    ROUTE_BLOB,       /* /v2/<name>/blobs/<digest> */
-    ROUTE_TAGS,       /* /v2/<name>/tags/list */
-    ROUTE_REFERRERS,  /* /v2/<name>/referrers/<digest> */
+    ROUTE_BASE = 0,  /* /v2/ or /v2 */
+    ROUTE_MANIFEST,  /* /v2/<name>/manifests/<reference> */
+    ROUTE_BLOB,      /* /v2/<name>/blobs/<digest> */
+    ROUTE_TAGS,      /* /v2/<name>/tags/list */
+    ROUTE_REFERRERS, /* /v2/<name>/referrers/<digest> */
 };
 
 struct route_req {
     enum route_kind rq_kind;
-    char rq_name[OCI_NAME_MAX + 1];   /* the client's repository name, prefix included */
-    char rq_ref[ROUTE_REF_MAX + 1];   /* tag or digest; empty for BASE and TAGS */
-    int rq_ref_is_digest;             /* rq_ref is a digest (sha256:/sha512:) */
-    char rq_ns[ROUTE_NS_MAX + 1];     /* ?ns= lowercased, "" when absent */
-    int rq_n;                         /* ?n= for tags/list, -1 when absent */
-    char rq_last[ROUTE_REF_MAX + 1];  /* ?last= for tags/list, "" when absent */
-    char rq_artifact_type[256];       /* ?artifactType= for referrers, "" when absent */
+    char rq_name[OCI_NAME_MAX + 1];  /* the client's repository name, prefix included */
+    char rq_ref[ROUTE_REF_MAX + 1];  /* tag or digest; empty for BASE and TAGS */
+    int rq_ref_is_digest;            /* rq_ref is a digest (sha256:/sha512:) */
+    char rq_ns[ROUTE_NS_MAX + 1];    /* ?ns= lowercased, "" when absent */
+    int rq_n;                        /* ?n= for tags/list, -1 when absent */
+    char rq_last[ROUTE_REF_MAX + 1]; /* ?last= for tags/list, "" when absent */
+    char rq_artifact_type[256];      /* ?artifactType= for referrers, "" when absent */
 };
 
 /*

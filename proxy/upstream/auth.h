@@ -10,10 +10,10 @@ enum auth_scheme { AUTH_NONE = 0, AUTH_BEARER, AUTH_BASIC };
 /* One parsed challenge. Strings are NUL-terminated, truncated values are an error. */
 struct auth_challenge {
     enum auth_scheme ac_scheme;
-    char ac_realm[1024];   /* Bearer: token endpoint URL; Basic: realm name (may be "") */
-    char ac_service[256];  /* "" when absent */
-    char ac_scope[1024];   /* "" when absent; may hold several space-separated scopes */
-    char ac_error[64];     /* "insufficient_scope", "invalid_token", or "" */
+    char ac_realm[1024];  /* Bearer: token endpoint URL; Basic: realm name (may be "") */
+    char ac_service[256]; /* "" when absent */
+    char ac_scope[1024];  /* "" when absent; may hold several space-separated scopes */
+    char ac_error[64];    /* "insufficient_scope", "invalid_token", or "" */
 };
 
 /*

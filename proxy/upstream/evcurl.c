@@ -33,7 +33,8 @@ static void evcurl_run(struct evcurl *ec, curl_socket_t fd, int action)
 static void socket_event_cb(evutil_socket_t fd, short kind, void *arg)
 {
     struct evcurl *ec;
-    int action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int action =
+        ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 
     CAST_OBJ_NOTNULL(ec, arg, EVCURL_MAGIC);
     evcurl_run(ec, fd, action);
@@ -94,8 +95,7 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
     return 0;
 }
 
-struct evcurl *evcurl_create(struct event_base *base, const struct evcurl_callbacks *cbs,
-                             void *arg)
+struct evcurl *evcurl_create(struct event_base *base, const struct evcurl_callbacks *cbs, void *arg)
 {
     struct evcurl *ec = xcalloc(1, sizeof(*ec));
 

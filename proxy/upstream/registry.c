@@ -38,8 +38,8 @@ struct upstream {
     unsigned magic;
     struct transport *tp;
     struct auth_cache *tokens;
-    struct upstream_xfer *xfers;       /* every live xfer, linked */
-    struct token_fetch *fetches;       /* token fetches in flight */
+    struct upstream_xfer *xfers; /* every live xfer, linked */
+    struct token_fetch *fetches; /* token fetches in flight */
     uint64_t token_fetches;
 };
 
@@ -51,8 +51,8 @@ struct upstream_xfer {
     /* The target, owned copies (the origin borrowed). */
     const struct upstream_origin *origin;
     char *accept, *scope;
-    char *auth_key;          /* token cache key: the origin, not just its URL, so one origin's
-                                credentials never lend their tokens to another */
+    char *auth_key; /* token cache key: the origin, not just its URL, so one origin's
+                       credentials never lend their tokens to another */
     int head, max_retries;
     int64_t max_body;
     struct upstream_callbacks cbs;
@@ -60,8 +60,8 @@ struct upstream_xfer {
     void *arg;
 
     struct transport_req *req; /* in flight; NULL while waiting for a token */
-    char *url;               /* current URL (the origin's, or a redirect target) */
-    int redirected;          /* the current URL is a redirect target: no Authorization */
+    char *url;                 /* current URL (the origin's, or a redirect target) */
+    int redirected;            /* the current URL is a redirect target: no Authorization */
     int redirects, retries, token_tried, basic_tried; /* retries: after errors, 5xx, 429 */
     struct token_fetch *waiting_for; /* the token fetch whose waiters list holds this xfer */
     struct upstream_xfer *next_waiter;
@@ -183,8 +183,7 @@ static void xfer_end(struct upstream_xfer *x, enum upstream_result res,
                      size_t body_len)
 {
     if (x->cbs.on_done != NULL)
-        x->cbs.on_done(x->arg, res, r, err != NULL ? err : "", body != NULL ? body : "",
-                       body_len);
+        x->cbs.on_done(x->arg, res, r, err != NULL ? err : "", body != NULL ? body : "", body_len);
     xfer_free(x);
 }
 
@@ -254,8 +253,8 @@ static void token_fetch_free(struct token_fetch *tf)
 static void token_fetch_done(struct upstream *up, struct token_fetch *tf, int ok,
                              enum upstream_result res, const struct upstream_response *r)
 {
-    int outage = res == UPSTREAM_NETWORK ||
-                 (res == UPSTREAM_HTTP && r != NULL && (r->ur_status >= 500 || r->ur_status == 429));
+    int outage = res == UPSTREAM_NETWORK || (res == UPSTREAM_HTTP && r != NULL &&
+                                             (r->ur_status >= 500 || r->ur_status == 429));
     struct upstream_xfer *w;
     struct token_fetch **pp;
 
@@ -273,8 +272,7 @@ static void token_fetch_done(struct upstream *up, struct token_fetch *tf, int ok
             char msg[96];
             if (res == UPSTREAM_HTTP) {
                 w->resp.ur_status = r->ur_status;
-                str_copy(w->resp.ur_retry_after, sizeof(w->resp.ur_retry_after),
-                         r->ur_retry_after);
+                str_copy(w->resp.ur_retry_after, sizeof(w->resp.ur_retry_after), r->ur_retry_after);
                 snprintf(msg, sizeof(msg), "the token endpoint answered %d", r->ur_status);
             } else {
                 w->resp.ur_status = 0;
@@ -353,7 +351,7 @@ static char *token_url(struct upstream_xfer *x, const struct auth_challenge *ch,
     esc_service = curl_easy_escape(NULL, ch->ac_service, 0);
     esc_scope = curl_easy_escape(NULL, scope, 0);
     q = ch->ac_service[0] != '\0' ? xasprintf("service=%s&scope=%s", esc_service, esc_scope)
-                                 : xasprintf("scope=%s", esc_scope);
+                                  : xasprintf("scope=%s", esc_scope);
     curl_free(esc_service);
     curl_free(esc_scope);
     curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY);

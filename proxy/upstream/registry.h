@@ -21,12 +21,12 @@ struct upstream_xfer;
 struct upstream_target {
     const struct upstream_origin *ut_origin; /* base URL, credentials, redirect policy
                                                 (borrowed) */
-    const char *ut_name;      /* repository name upstream, for the token scope */
-    const char *ut_path;      /* "/v2/<name>/manifests/<ref>", query included */
-    int ut_head;              /* HEAD instead of GET */
-    const char *ut_accept;    /* Accept header value, or NULL */
-    int ut_max_retries;       /* further attempts while nothing was delivered */
-    int64_t ut_max_body;      /* larger bodies are refused (UPSTREAM_TOO_LARGE); -1: no cap */
+    const char *ut_name;                     /* repository name upstream, for the token scope */
+    const char *ut_path;                     /* "/v2/<name>/manifests/<ref>", query included */
+    int ut_head;                             /* HEAD instead of GET */
+    const char *ut_accept;                   /* Accept header value, or NULL */
+    int ut_max_retries;                      /* further attempts while nothing was delivered */
+    int64_t ut_max_body; /* larger bodies are refused (UPSTREAM_TOO_LARGE); -1: no cap */
 };
 
 struct upstream_callbacks {
@@ -69,11 +69,11 @@ void upstream_cancel(struct upstream_xfer *x);
 
 /* Counters for logs and metrics. */
 struct upstream_stats {
-    uint64_t us_requests;       /* HTTP exchanges sent, tokens and redirects included */
+    uint64_t us_requests; /* HTTP exchanges sent, tokens and redirects included */
     uint64_t us_token_fetches;
     uint64_t us_retries;
-    uint64_t us_bytes;          /* body bytes received, each counted once (transport.c) */
-    uint64_t us_pauses;         /* bodies paused for a turn of the loop (TRANSPORT_BURST_MAX) */
+    uint64_t us_bytes;  /* body bytes received, each counted once (transport.c) */
+    uint64_t us_pauses; /* bodies paused for a turn of the loop (TRANSPORT_BURST_MAX) */
 };
 void upstream_get_stats(const struct upstream *up, struct upstream_stats *out);
 

@@ -43,12 +43,12 @@ struct transport {
     unsigned magic;
     struct event_base *base;
     struct evcurl *ec;
-    CURLM *multi;                      /* ec's */
+    CURLM *multi; /* ec's */
     struct upstream_settings set;
-    struct transport_req *reqs;        /* every live req, linked */
+    struct transport_req *reqs; /* every live req, linked */
     struct transport_stats stats;
-    size_t burst;                      /* body bytes delivered in this turn of the loop */
-    struct batches *batches;           /* reqs' body bytes not yet given to on_data (batch.h) */
+    size_t burst;            /* body bytes delivered in this turn of the loop */
+    struct batches *batches; /* reqs' body bytes not yet given to on_data (batch.h) */
 };
 
 /* What on_attempt adds to: the attempt's req (a stack object of req_send). */
@@ -65,8 +65,8 @@ struct transport_req {
     /* The request, owned copies. */
     enum transport_method method;
     char *url, *ca_file, *proxy;
-    char **lines;            /* tr_headers, NULL-ended, or NULL */
-    struct upload *upload;   /* the body, or NULL when the method sends none */
+    char **lines;          /* tr_headers, NULL-ended, or NULL */
+    struct upload *upload; /* the body, or NULL when the method sends none */
     int check_address, max_retries, retry_status;
     int64_t max_body;
     size_t buffer_max;
@@ -76,23 +76,23 @@ struct transport_req {
     /* The attempt in progress. */
     CURL *easy;
     struct curl_slist *hdrs;
-    int attempts, retries;   /* attempts sent; retries including tr_retries_used */
-    int refused_addr;        /* the address check refused the connection */
-    int via_proxy;           /* an egress proxy carries this attempt: its address is the
-                                proxy's, and the proxy resolves the name */
-    int delivered;           /* on_headers was called */
-    int aborted;             /* a callback returned -1 */
-    int end_pending;         /* ends from the loop (wait_cb) with errmsg, never sent again */
+    int attempts, retries; /* attempts sent; retries including tr_retries_used */
+    int refused_addr;      /* the address check refused the connection */
+    int via_proxy;         /* an egress proxy carries this attempt: its address is the
+                              proxy's, and the proxy resolves the name */
+    int delivered;         /* on_headers was called */
+    int aborted;           /* a callback returned -1 */
+    int end_pending;       /* ends from the loop (wait_cb) with errmsg, never sent again */
     int too_large;
     int64_t received;
-    struct batch *batch;     /* body bytes gathered for on_data, made at the first */
+    struct batch *batch; /* body bytes gathered for on_data, made at the first */
     struct upstream_response resp;
-    char *kept;              /* a non-2xx body (ERR_BODY_MAX) or the buffered body */
+    char *kept; /* a non-2xx body (ERR_BODY_MAX) or the buffered body */
     size_t kept_len, kept_cap;
     char location[2048];
     char errmsg[256];
-    struct event *wait;      /* retry backoff, or the pending end */
-    struct event *unpause;   /* ends a pause (TRANSPORT_BURST_MAX) at the next loop turn */
+    struct event *wait;    /* retry backoff, or the pending end */
+    struct event *unpause; /* ends a pause (TRANSPORT_BURST_MAX) at the next loop turn */
     int paused;
 };
 
@@ -303,8 +303,8 @@ static void kept_add(struct transport_req *r, const char *data, size_t n, size_t
     if (take == 0)
         return;
     if (r->kept_len + take + 1 > r->kept_cap) {
-        size_t want = r->kept_cap * 2 > r->kept_len + take + 1 ? r->kept_cap * 2
-                                                               : r->kept_len + take + 1;
+        size_t want =
+            r->kept_cap * 2 > r->kept_len + take + 1 ? r->kept_cap * 2 : r->kept_len + take + 1;
         r->kept_cap = want < 1024 ? 1024 : want > cap + 1 ? cap + 1 : want;
         r->kept = xrealloc(r->kept, r->kept_cap);
     }
@@ -747,8 +747,8 @@ struct transport_req *transport_start(struct transport *tp, const struct transpo
     if (req_takes_body(rq)) {
         char *err = NULL;
         if (rq->tr_body_kind == TRANSPORT_BODY_FD)
-            r->upload = upload_from_fd(rq->tr_body_fd, rq->tr_body_offset, rq->tr_body_length,
-                                       &err);
+            r->upload =
+                upload_from_fd(rq->tr_body_fd, rq->tr_body_offset, rq->tr_body_length, &err);
         else if (rq->tr_body_kind == TRANSPORT_BODY_MEMORY)
             r->upload = upload_from_memory(rq->tr_body, rq->tr_body_len);
         else

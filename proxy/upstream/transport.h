@@ -40,40 +40,40 @@ enum transport_body {
 /* One request, as transport_start copies it: every pointer may go away once it returns. */
 struct transport_request {
     enum transport_method tr_method;
-    const char *tr_url;             /* absolute: "https://host/path?query" */
-    const char *const *tr_headers;  /* "Name: value" lines sent on every attempt, NULL-ended;
-                                       NULL for none */
+    const char *tr_url;               /* absolute: "https://host/path?query" */
+    const char *const *tr_headers;    /* "Name: value" lines sent on every attempt, NULL-ended;
+                                         NULL for none */
     enum transport_body tr_body_kind; /* GET and HEAD never send a body */
     const char *tr_body;
     size_t tr_body_len;
-    int tr_body_fd;                 /* dup'ed: the caller may close its own at once; the file
-                                       offset is never moved */
+    int tr_body_fd; /* dup'ed: the caller may close its own at once; the file
+                       offset is never moved */
     int64_t tr_body_offset, tr_body_length;
-    const char *tr_ca_file;         /* PEM bundle replacing the system's trust store, or NULL */
-    const char *tr_proxy;           /* egress proxy URL; "": direct; NULL: from the environment */
-    int tr_check_address;           /* refuse a private connected address (a host the operator
-                                       did not name); not applied through an egress proxy */
-    int tr_max_retries;             /* retries allowed to the caller's whole transfer */
-    int tr_retries_used;            /* made already by its earlier requests: they count against
-                                       tr_max_retries and the backoff doubles on from them */
-    int tr_retry_status;            /* retry 5xx and 429 too; 0: only connect errors and the like */
-    int64_t tr_max_body;            /* a larger streamed 2xx body: UPSTREAM_TOO_LARGE; -1: no cap */
-    size_t tr_buffer_max;           /* 0: a 2xx body streams to on_data. Else every response
-                                       body is gathered whole, up to this many bytes (more is
-                                       UPSTREAM_TOO_LARGE), for on_done; on_headers is not
-                                       called and any failure may be retried */
+    const char *tr_ca_file; /* PEM bundle replacing the system's trust store, or NULL */
+    const char *tr_proxy;   /* egress proxy URL; "": direct; NULL: from the environment */
+    int tr_check_address;   /* refuse a private connected address (a host the operator
+                               did not name); not applied through an egress proxy */
+    int tr_max_retries;     /* retries allowed to the caller's whole transfer */
+    int tr_retries_used;    /* made already by its earlier requests: they count against
+                               tr_max_retries and the backoff doubles on from them */
+    int tr_retry_status;    /* retry 5xx and 429 too; 0: only connect errors and the like */
+    int64_t tr_max_body;    /* a larger streamed 2xx body: UPSTREAM_TOO_LARGE; -1: no cap */
+    size_t tr_buffer_max;   /* 0: a 2xx body streams to on_data. Else every response
+                               body is gathered whole, up to this many bytes (more is
+                               UPSTREAM_TOO_LARGE), for on_done; on_headers is not
+                               called and any failure may be retried */
 };
 
 /* How a req ended. Everything is borrowed: valid only during on_done. */
 struct transport_outcome {
     enum upstream_result to_res;
     const struct upstream_response *to_resp; /* status 0 when no response came */
-    const char *to_location; /* the final response's Location header, or "" */
-    const char *to_err;      /* a human reason, "" on success; URLs shown without query */
-    const char *to_body;     /* non-2xx: up to 16 KiB of the body; buffered: the whole body */
+    const char *to_location;                 /* the final response's Location header, or "" */
+    const char *to_err;  /* a human reason, "" on success; URLs shown without query */
+    const char *to_body; /* non-2xx: up to 16 KiB of the body; buffered: the whole body */
     size_t to_body_len;
-    int to_delivered;        /* on_headers was called */
-    int to_retries;          /* tr_retries_used plus the retries this req made */
+    int to_delivered; /* on_headers was called */
+    int to_retries;   /* tr_retries_used plus the retries this req made */
 };
 
 struct transport_callbacks {
@@ -119,7 +119,7 @@ void transport_headers_basic(struct transport_headers *h, const char *user, cons
 
 /* Counters for logs and metrics. */
 struct transport_stats {
-    uint64_t ts_requests;   /* attempts sent */
+    uint64_t ts_requests; /* attempts sent */
     uint64_t ts_retries;
     uint64_t ts_bytes;      /* response body bytes received, each counted once (see write_cb) */
     uint64_t ts_bytes_sent; /* request body bytes handed to libcurl, again on each attempt */

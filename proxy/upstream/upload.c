@@ -16,10 +16,10 @@
 
 struct upload {
     unsigned magic;
-    char *mem;          /* the copy, or NULL for a file range */
-    int fd;             /* our dup, or -1 */
+    char *mem; /* the copy, or NULL for a file range */
+    int fd;    /* our dup, or -1 */
     int64_t off, len;
-    int64_t pos;        /* bytes of the body handed to libcurl in this attempt */
+    int64_t pos; /* bytes of the body handed to libcurl in this attempt */
     uint64_t *sent;
     int failed;
     char err[160];

@@ -27,13 +27,13 @@ struct upstream_origin {
 };
 
 enum upstream_result {
-    UPSTREAM_OK = 0,          /* a 2xx response, completely received */
-    UPSTREAM_HTTP,            /* a final non-2xx response: see the status */
-    UPSTREAM_NETWORK,         /* connect error, reset, timeout, stall, truncated body */
-    UPSTREAM_TOO_LARGE,       /* the body passed the request's cap */
-    UPSTREAM_REDIRECT_REFUSED,/* a redirect to a host or scheme the origin does not allow */
-    UPSTREAM_AUTH_FAILED,     /* the token endpoint failed or the challenge was unusable */
-    UPSTREAM_ABORTED,         /* a callback asked to stop, or the request body was unreadable */
+    UPSTREAM_OK = 0,           /* a 2xx response, completely received */
+    UPSTREAM_HTTP,             /* a final non-2xx response: see the status */
+    UPSTREAM_NETWORK,          /* connect error, reset, timeout, stall, truncated body */
+    UPSTREAM_TOO_LARGE,        /* the body passed the request's cap */
+    UPSTREAM_REDIRECT_REFUSED, /* a redirect to a host or scheme the origin does not allow */
+    UPSTREAM_AUTH_FAILED,      /* the token endpoint failed or the challenge was unusable */
+    UPSTREAM_ABORTED,          /* a callback asked to stop, or the request body was unreadable */
 };
 
 /* The final response's headers; strings are "" when absent. */
@@ -41,7 +41,7 @@ struct upstream_response {
     int ur_status;
     int64_t ur_content_length; /* -1 when absent */
     char ur_content_type[256];
-    char ur_digest[140];       /* Docker-Content-Digest */
+    char ur_digest[140]; /* Docker-Content-Digest */
     char ur_etag[160];
     char ur_link[1024];
     char ur_retry_after[32];

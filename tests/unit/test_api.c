@@ -34,7 +34,7 @@
 
 static char manifest[1024], manifest_digest[80], blob_digest[80];
 static const char blob[] = "the bytes of one layer";
-static int upstream_down;     /* answer 503 to everything */
+static int upstream_down; /* answer 503 to everything */
 static int served_head, served_get_manifest, served_get_blob, served_total;
 
 static void sha256_hex(const char *data, size_t len, char *out, size_t size)
@@ -213,8 +213,8 @@ static struct reply ask(enum evhttp_cmd_type method, const char *path)
 {
     static struct reply r;
     struct event_base *base = server_base(srv);
-    struct evhttp_connection *c = evhttp_connection_base_new(base, NULL, "127.0.0.1",
-                                                             (ev_uint16_t)proxy_port);
+    struct evhttp_connection *c =
+        evhttp_connection_base_new(base, NULL, "127.0.0.1", (ev_uint16_t)proxy_port);
     struct evhttp_request *req;
     struct event *t = evtimer_new(base, timeout_cb, NULL);
     struct timeval tv = {10, 0};

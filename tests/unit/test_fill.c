@@ -50,9 +50,9 @@ static struct upstream_origin origin;
 static char dir[256], upstream_url[64], prefix[] = "t";
 static int front_port;
 
-static unsigned char *body;  /* what the digest is of */
+static unsigned char *body; /* what the digest is of */
 static char digest[80];
-static int front_handled;    /* requests the front server handed to the fills */
+static int front_handled; /* requests the front server handed to the fills */
 
 /* The upstream: what it was asked, and the response it is sending. */
 static struct evhttp *uphttp;
@@ -67,13 +67,13 @@ static int64_t done_size;
 /* A following client. */
 struct client {
     struct evhttp_connection *evcon;
-    int done;       /* the request callback ran */
-    int failed;     /* without a complete response */
+    int done;   /* the request callback ran */
+    int failed; /* without a complete response */
     int status;
     unsigned char *got;
     size_t len;
     char content_range[96];
-    int left;       /* the test closed its connection mid-transfer */
+    int left; /* the test closed its connection mid-transfer */
 };
 static struct client clients[MAX_CLIENTS];
 
@@ -296,19 +296,46 @@ static int ndone(void)
     return n;
 }
 
-static int cond_two_joined(void) { return front_handled >= 2 && up_req != NULL; }
-static int cond_three_joined(void) { return front_handled >= 3 && up_req != NULL; }
-static int cond_one_joined(void) { return front_handled >= 1 && up_req != NULL; }
-static int cond_committed(void) { return done_calls >= 1; }
-static int cond_all_freed(void) { return fs->live == 0; }
-static int cond_c0_has_bytes(void) { return clients[0].len > 0; }
+static int cond_two_joined(void)
+{
+    return front_handled >= 2 && up_req != NULL;
+}
+static int cond_three_joined(void)
+{
+    return front_handled >= 3 && up_req != NULL;
+}
+static int cond_one_joined(void)
+{
+    return front_handled >= 1 && up_req != NULL;
+}
+static int cond_committed(void)
+{
+    return done_calls >= 1;
+}
+static int cond_all_freed(void)
+{
+    return fs->live == 0;
+}
+static int cond_c0_has_bytes(void)
+{
+    return clients[0].len > 0;
+}
 static int cond_three_have_bytes(void)
 {
     return clients[0].len > 0 && clients[1].len > 0 && clients[2].len > 0;
 }
-static int cond_two_done(void) { return ndone() >= 2; }
-static int cond_three_done(void) { return ndone() >= 3; }
-static int cond_c1_short_by_one(void) { return clients[1].len == 1999; }
+static int cond_two_done(void)
+{
+    return ndone() >= 2;
+}
+static int cond_three_done(void)
+{
+    return ndone() >= 3;
+}
+static int cond_c1_short_by_one(void)
+{
+    return clients[1].len == 1999;
+}
 
 /* The followers of the fill in progress, or -1 when there is none. */
 static int followers(void)
@@ -323,7 +350,10 @@ static int followers(void)
     return n;
 }
 
-static int cond_two_followers(void) { return followers() == 2; }
+static int cond_two_followers(void)
+{
+    return followers() == 2;
+}
 
 /* Files left in DATA_DIR/tmp. */
 static int tmp_files(void)
@@ -416,8 +446,7 @@ static void setup(void)
 
     fs = fills_create(base, st, up, fill_done, NULL);
     cr_assert_not_null(fs);
-    cr_assert_eq(server_listen_at(srv, "127.0.0.1", 0, front, NULL, &err), 0, "%s",
-                 err ? err : "");
+    cr_assert_eq(server_listen_at(srv, "127.0.0.1", 0, front, NULL, &err), 0, "%s", err ? err : "");
     front_port = server_port(srv);
     cr_assert_gt(front_port, 0);
 
@@ -463,8 +492,8 @@ Test(fill, two_followers_one_fetch)
 {
     client_get(0, NULL);
     client_get(1, NULL);
-    cr_assert(wait_for(cond_two_joined, WAIT_MS), "handled %d, upstream asked %d",
-              front_handled, up_hits);
+    cr_assert(wait_for(cond_two_joined, WAIT_MS), "handled %d, upstream asked %d", front_handled,
+              up_hits);
     cr_assert_eq(up_hits, 1);
     up_start();
     up_send(0, BODY_LEN);
@@ -584,8 +613,8 @@ Test(fill, digest_mismatch_commits_nothing_and_cuts_the_followers_short)
     up_end();
     cr_assert(wait_for(cond_two_done, WAIT_MS), "clients done: %d", ndone());
     for (int i = 0; i < 2; i++) {
-        cr_assert(clients[i].failed, "client %d got a complete response (status %d, %zu bytes)",
-                  i, clients[i].status, clients[i].len);
+        cr_assert(clients[i].failed, "client %d got a complete response (status %d, %zu bytes)", i,
+                  clients[i].status, clients[i].len);
         cr_assert_lt(clients[i].len, (size_t)BODY_LEN, "client %d got every byte", i);
     }
     cr_assert_eq(done_calls, 1);

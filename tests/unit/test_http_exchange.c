@@ -79,8 +79,8 @@ static void handler(void *arg, struct evhttp_request *req, struct exchange *x)
     }
     held = req;
     held_x = x;
-    held_fd = bufferevent_getfd(
-        evhttp_connection_get_bufferevent(evhttp_request_get_connection(req)));
+    held_fd =
+        bufferevent_getfd(evhttp_connection_get_bufferevent(evhttp_request_get_connection(req)));
     exchange_on_gone(x, gone_cb, NULL);
     if (mode == HOLD_CORKED)
         exchange_cork(x);
@@ -163,12 +163,31 @@ static int client_count(const char *needle)
     return n;
 }
 
-static int cond_handled(void) { return handled >= 1; }
-static int cond_gone(void) { return gone >= 1; }
-static int cond_eof(void) { return client_pull(); }
-static int cond_one_answer(void) { client_pull(); return client_count(BODY) >= 1; }
-static int cond_no_conns(void) { return srv->nconns == 0; }
-static int cond_stopping(void) { return server_stopping(srv); }
+static int cond_handled(void)
+{
+    return handled >= 1;
+}
+static int cond_gone(void)
+{
+    return gone >= 1;
+}
+static int cond_eof(void)
+{
+    return client_pull();
+}
+static int cond_one_answer(void)
+{
+    client_pull();
+    return client_count(BODY) >= 1;
+}
+static int cond_no_conns(void)
+{
+    return srv->nconns == 0;
+}
+static int cond_stopping(void)
+{
+    return server_stopping(srv);
+}
 
 static void client_connect(void)
 {

@@ -264,8 +264,7 @@ Test(proxy_for, by_scheme_lower_case_first)
 
 Test(proxy_for, all_proxy_and_empty_values)
 {
-    static const char *const env[] = {"https_proxy=", "HTTPS_PROXY=", "ALL_PROXY=http://a:3",
-                                      NULL};
+    static const char *const env[] = {"https_proxy=", "HTTPS_PROXY=", "ALL_PROXY=http://a:3", NULL};
     static const char *const none[] = {"no_proxy=*", NULL};
 
     cr_assert_str_eq(proxy("https://r.example/", "r.example", env), "http://a:3",
@@ -278,8 +277,8 @@ Test(proxy_for, no_proxy)
 {
     static const char *const env[] = {"https_proxy=http://s:1", "NO_PROXY=.internal, 10.0.0.0/8",
                                       NULL};
-    static const char *const lower[] = {"https_proxy=http://s:1", "no_proxy=a.b",
-                                        "NO_PROXY=*", NULL};
+    static const char *const lower[] = {"https_proxy=http://s:1", "no_proxy=a.b", "NO_PROXY=*",
+                                        NULL};
 
     cr_assert_null(proxy("https://ecr.internal/", "ecr.internal", env));
     cr_assert_null(proxy("https://10.1.2.3/", "10.1.2.3", env));

@@ -53,8 +53,21 @@ Test(duration, valid_forms)
 Test(duration, garbage_and_overflow)
 {
     int64_t v = 42;
-    const char *bad[] = {"", "s", "10", "10x", "-5s", "+5s", "1.5h", " 5s", "5s ", "5 s", "5ss",
-                         "9223372036854775807d", "99999999999999999999s", "1h30m", "0x10s"};
+    const char *bad[] = {"",
+                         "s",
+                         "10",
+                         "10x",
+                         "-5s",
+                         "+5s",
+                         "1.5h",
+                         " 5s",
+                         "5s ",
+                         "5 s",
+                         "5ss",
+                         "9223372036854775807d",
+                         "99999999999999999999s",
+                         "1h30m",
+                         "0x10s"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(config_parse_duration(bad[i], &v), -1, "accepted \"%s\"", bad[i]);
@@ -84,8 +97,17 @@ Test(size, valid_forms)
 Test(size, garbage_and_overflow)
 {
     int64_t v = 7;
-    const char *bad[] = {"", "MiB", "10", "10mib", "10 MiB", "-1MiB", "1.5GiB", "10PiB",
-                         "9999999999999GiB", "99999999999999999999B", "10MiBs"};
+    const char *bad[] = {"",
+                         "MiB",
+                         "10",
+                         "10mib",
+                         "10 MiB",
+                         "-1MiB",
+                         "1.5GiB",
+                         "10PiB",
+                         "9999999999999GiB",
+                         "99999999999999999999B",
+                         "10MiBs"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(config_parse_size(bad[i], &v), -1, "accepted \"%s\"", bad[i]);
@@ -121,8 +143,14 @@ Test(listen, port_digits_only)
 {
     char host[64];
     int port = 42;
-    const char *bad[] = {"h:99999999999999999999999", "h:9223372036854775808", "h: 80",
-                         "h:\t80", "h:+80", "h:080x", "h:000080", "[::1]:99999999999999999999"};
+    const char *bad[] = {"h:99999999999999999999999",
+                         "h:9223372036854775808",
+                         "h: 80",
+                         "h:\t80",
+                         "h:+80",
+                         "h:080x",
+                         "h:000080",
+                         "[::1]:99999999999999999999"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(config_parse_listen(bad[i], host, sizeof(host), &port), -1, "accepted \"%s\"",
@@ -164,15 +192,15 @@ Test(config, connection_limits)
 
     snprintf(json, sizeof(json),
              "{\"max_connections\":1048576,\"max_connections_per_client\":0,"
-             "\"header_timeout\":\"1h\",%s}", ok_rules);
+             "\"header_timeout\":\"1h\",%s}",
+             ok_rules);
     cfg = expect_ok(json);
     cr_assert_eq(cfg->cfg_max_connections, 1048576);
     cr_assert_eq(cfg->cfg_max_conn_per_client, 0);
     cr_assert_eq(cfg->cfg_header_timeout, 3600);
     config_free(cfg);
 
-    snprintf(json, sizeof(json), "{\"max_connections\":1,\"header_timeout\":\"1s\",%s}",
-             ok_rules);
+    snprintf(json, sizeof(json), "{\"max_connections\":1,\"header_timeout\":\"1s\",%s}", ok_rules);
     cfg = expect_ok(json);
     cr_assert_eq(cfg->cfg_max_connections, 1);
     cr_assert_eq(cfg->cfg_header_timeout, 1);
@@ -247,15 +275,15 @@ Test(config, design_example_loads)
     struct config *cfg;
 
     setenv("DOCKERHUB_TOKEN", "s3cret-token", 1);
-    cfg = expect_ok(
-        "{\"listen\":\"127.0.0.1:5000\",\"data_dir\":\"/var/lib/ecr-ptc-proxy\","
-        "\"refresh_interval\":\"24h\",\"stale_if_error\":\"7d\",\"rules\":["
-        "{\"prefix\":\"ecr-public\",\"upstream\":\"https://public.ecr.aws\","
-        "\"mirror_for\":[\"public.ecr.aws\"]},"
-        "{\"prefix\":\"docker-hub\",\"upstream\":\"https://registry-1.docker.io/\","
-        "\"mirror_for\":[\"docker.io\",\"registry-1.docker.io\"],\"library_prefix\":true,"
-        "\"default\":true,\"credentials\":{\"username\":\"me\",\"password_env\":"
-        "\"DOCKERHUB_TOKEN\"}}]}");
+    cfg =
+        expect_ok("{\"listen\":\"127.0.0.1:5000\",\"data_dir\":\"/var/lib/ecr-ptc-proxy\","
+                  "\"refresh_interval\":\"24h\",\"stale_if_error\":\"7d\",\"rules\":["
+                  "{\"prefix\":\"ecr-public\",\"upstream\":\"https://public.ecr.aws\","
+                  "\"mirror_for\":[\"public.ecr.aws\"]},"
+                  "{\"prefix\":\"docker-hub\",\"upstream\":\"https://registry-1.docker.io/\","
+                  "\"mirror_for\":[\"docker.io\",\"registry-1.docker.io\"],\"library_prefix\":true,"
+                  "\"default\":true,\"credentials\":{\"username\":\"me\",\"password_env\":"
+                  "\"DOCKERHUB_TOKEN\"}}]}");
     cr_assert_str_eq(cfg->cfg_listen, "127.0.0.1:5000");
     cr_assert_str_eq(cfg->cfg_data_dir, "/var/lib/ecr-ptc-proxy");
     cr_assert_eq(cfg->cfg_nrules, 2);

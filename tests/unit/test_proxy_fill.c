@@ -169,7 +169,10 @@ Test(range, if_range_must_match_the_etag)
     cr_assert_null(http_range_header(NULL, etag, d));
     /* RFC 9110: If-Range that does not match means the whole body, 200. */
     cr_assert_null(http_range_header("bytes=0-9", "\"sha256:0000\"", d));
-    cr_assert_null(http_range_header("bytes=0-9", "W/" "\"sha256:e3b0\"", d));
+    cr_assert_null(http_range_header("bytes=0-9",
+                                     "W/"
+                                     "\"sha256:e3b0\"",
+                                     d));
     cr_assert_null(http_range_header("bytes=0-9", "Tue, 01 Dec 2026 08:00:00 GMT", d));
     cr_assert_null(http_range_header("bytes=0-9", d, d)); /* unquoted is not our ETag */
     cr_assert_null(http_range_header("bytes=0-9", "", d));

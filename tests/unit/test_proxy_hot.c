@@ -162,7 +162,9 @@ Test(check_obj, stops_on_null, .signal = SIGABRT)
 Test(check_obj, stops_on_a_freed_map, .signal = SIGABRT)
 {
     struct hot *h = hot_new(4, 1024);
-    struct { unsigned magic; } *raw = (void *)h;
+    struct {
+        unsigned magic;
+    } *raw = (void *)h;
 
     raw->magic = 0; /* what the map's own free does before free() */
     hot_put(h, "k", "v", 1);

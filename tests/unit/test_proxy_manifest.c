@@ -459,21 +459,26 @@ Test(platform, picks_linux_amd64)
     char d[140], mt[256], tiny[8];
 
     /* The first valid linux/amd64 child; a bad digest is skipped; no mediaType gives "". */
-    cr_assert_eq(manifest_pick_platform(idx, strlen(idx), "linux", "amd64", d, sizeof(d), mt,
-                                        sizeof(mt)), 1);
+    cr_assert_eq(
+        manifest_pick_platform(idx, strlen(idx), "linux", "amd64", d, sizeof(d), mt, sizeof(mt)),
+        1);
     cr_assert_str_eq(d, DC);
     cr_assert_str_eq(mt, "");
-    cr_assert_eq(manifest_pick_platform(idx, strlen(idx), "linux", "arm64", d, sizeof(d), mt,
-                                        sizeof(mt)), 1);
+    cr_assert_eq(
+        manifest_pick_platform(idx, strlen(idx), "linux", "arm64", d, sizeof(d), mt, sizeof(mt)),
+        1);
     cr_assert_str_eq(d, DA);
     cr_assert_str_eq(mt, MT_OCI_MANIFEST);
-    cr_assert_eq(manifest_pick_platform(idx, strlen(idx), "linux", "s390x", d, sizeof(d), mt,
-                                        sizeof(mt)), 0);
+    cr_assert_eq(
+        manifest_pick_platform(idx, strlen(idx), "linux", "s390x", d, sizeof(d), mt, sizeof(mt)),
+        0);
     /* A digest that does not fit is not half-copied. */
-    cr_assert_eq(manifest_pick_platform(idx, strlen(idx), "linux", "arm64", tiny, sizeof(tiny),
-                                        mt, sizeof(mt)), 0);
-    cr_assert_eq(manifest_pick_platform(docker_manifest, strlen(docker_manifest), "linux",
-                                        "amd64", d, sizeof(d), mt, sizeof(mt)), -1);
+    cr_assert_eq(manifest_pick_platform(idx, strlen(idx), "linux", "arm64", tiny, sizeof(tiny), mt,
+                                        sizeof(mt)),
+                 0);
+    cr_assert_eq(manifest_pick_platform(docker_manifest, strlen(docker_manifest), "linux", "amd64",
+                                        d, sizeof(d), mt, sizeof(mt)),
+                 -1);
     cr_assert_eq(manifest_pick_platform("[]", 2, "linux", "amd64", d, sizeof(d), mt, sizeof(mt)),
                  -1);
     cr_assert_eq(manifest_pick_platform(NULL, 0, "linux", "amd64", d, sizeof(d), mt, sizeof(mt)),

@@ -70,7 +70,8 @@ Test(digest, strict)
     cr_assert_eq(oci_digest_parse(d256, strlen(d256)), OCI_DIGEST_SHA256);
     cr_assert_eq(oci_digest_parse(d512, strlen(d512)), OCI_DIGEST_SHA512);
     cr_assert_eq(oci_digest_parse(d256, strlen(d256) - 1), OCI_DIGEST_NONE);
-    cr_assert_eq(oci_digest_parse("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", 71),
+    cr_assert_eq(oci_digest_parse(
+                     "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", 71),
                  OCI_DIGEST_NONE);
     cr_assert_eq(oci_digest_parse("md5:d41d8cd98f00b204e9800998ecf8427e", 36), OCI_DIGEST_NONE);
     cr_assert_eq(oci_digest_parse("sha256", 6), OCI_DIGEST_NONE);

@@ -53,8 +53,8 @@ static char errmsg[512], errbody[256];
 /* /v2/r/huge: a body of HUGE_LEN bytes of a known pattern, checked as it arrives. */
 #define HUGE_LEN (3 * 1024 * 1024 + 7)
 #define BULK_LEN (24 * 1024 * 1024 + 5) /* /v2/r/bulk: the same pattern, sent in large writes */
-static int huge_mode;             /* on_data checks the pattern instead of keeping bytes */
-static int huge_refuse_at;        /* on_data returns -1 on this call (1-based; 0 never) */
+static int huge_mode;                   /* on_data checks the pattern instead of keeping bytes */
+static int huge_refuse_at;              /* on_data returns -1 on this call (1-based; 0 never) */
 static int64_t huge_got;
 static int huge_calls, huge_bad;
 static size_t huge_max;

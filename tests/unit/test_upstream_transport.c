@@ -36,8 +36,8 @@ struct seen {
     unsigned char *body;
     size_t len;
     char sig[64], attempt[16], fixed[64], ctype[64], clen[32];
-    int nsig;      /* X-Sig headers in the request */
-    int expect;    /* an Expect header came */
+    int nsig;   /* X-Sig headers in the request */
+    int expect; /* an Expect header came */
 };
 static struct seen seen[SEEN_MAX];
 static int nseen, hits_flaky;
@@ -456,8 +456,8 @@ Test(transport, methods)
         enum transport_method m;
         enum evhttp_cmd_type want;
     } cases[] = {
-        {TRANSPORT_GET, EVHTTP_REQ_GET},       {TRANSPORT_HEAD, EVHTTP_REQ_HEAD},
-        {TRANSPORT_PATCH, EVHTTP_REQ_PATCH},   {TRANSPORT_DELETE, EVHTTP_REQ_DELETE},
+        {TRANSPORT_GET, EVHTTP_REQ_GET},     {TRANSPORT_HEAD, EVHTTP_REQ_HEAD},
+        {TRANSPORT_PATCH, EVHTTP_REQ_PATCH}, {TRANSPORT_DELETE, EVHTTP_REQ_DELETE},
         {TRANSPORT_POST, EVHTTP_REQ_POST},
     };
     char url[128];
