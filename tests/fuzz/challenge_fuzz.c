@@ -1,4 +1,4 @@
-/* Fuzzes auth_parse_challenge (proxy/proxy_auth.c): an upstream's WWW-Authenticate value. */
+/* Fuzzes auth_parse_challenge (proxy/upstream/auth.c): an upstream's WWW-Authenticate value. */
 #include "config.h"
 
 #include "fuzz.h"

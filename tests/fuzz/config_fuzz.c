@@ -1,4 +1,4 @@
-/* Fuzzes the configuration parsers (proxy/proxy_config.c): the JSON document from memory
+/* Fuzzes the configuration parsers (proxy/config/config_file.c): the JSON document from memory
  * (config_load_string), and the duration, size and listen-address values inside it. */
 #include "config.h"
 

@@ -1,4 +1,4 @@
-/* Fuzzes manifest_parse (proxy/proxy_manifest.c): a manifest or index body from an upstream. */
+/* Fuzzes manifest_parse (proxy/oci/manifest.c): a manifest or index body from an upstream. */
 #include "config.h"
 
 #include "fuzz.h"

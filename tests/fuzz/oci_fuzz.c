@@ -1,4 +1,4 @@
-/* Fuzzes the OCI grammar (proxy/proxy_oci.c): repository names, tags, digests, error bodies. */
+/* Fuzzes the OCI grammar (proxy/oci/oci.c): repository names, tags, digests, error bodies. */
 #include "config.h"
 
 #include "fuzz.h"

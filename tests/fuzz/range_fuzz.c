@@ -1,4 +1,4 @@
-/* Fuzzes http_parse_range (proxy/proxy_fill.c): a client's Range header against a blob size. */
+/* Fuzzes http_parse_range (proxy/http/range.c): a client's Range header against a blob size. */
 #include "config.h"
 
 #include <errno.h>

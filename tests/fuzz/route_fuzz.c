@@ -1,4 +1,4 @@
-/* Fuzzes route_parse (proxy/proxy_route.c): a request URI straight off the wire. */
+/* Fuzzes route_parse (proxy/oci/route.c): a request URI straight off the wire. */
 #include "config.h"
 
 #include "fuzz.h"

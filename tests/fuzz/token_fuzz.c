@@ -1,4 +1,4 @@
-/* Fuzzes auth_parse_token_response (proxy/proxy_auth.c): a token endpoint's JSON body. */
+/* Fuzzes auth_parse_token_response (proxy/upstream/auth.c): a token endpoint's JSON body. */
 #include "config.h"
 
 #include "fuzz.h"
@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (auth_parse_token_response((const char *)data, size, FUZZ_NOW, &token, &expires_at) == 0) {
         FUZZ_CHECK(token != NULL && token[0] != '\0');
         /* issued_at may only move the start back from now, and expires_in is clamped to
-         * AUTH_EXPIRES_MAX (366 days, proxy_auth.c). */
+         * AUTH_EXPIRES_MAX (366 days, auth.c). */
         FUZZ_CHECK(expires_at <= FUZZ_NOW + INT64_C(366) * 24 * 3600);
     } else {
         FUZZ_CHECK(token == NULL);

@@ -1,4 +1,4 @@
-/* Unit tests for proxy/proxy_auth.c: challenges, token responses, pull scopes, the cache. */
+/* Unit tests for proxy/upstream/auth.c: challenges, token responses, pull scopes, the cache. */
 #include "config.h"
 
 #include <criterion/criterion.h>

@@ -1,4 +1,4 @@
-/* Unit tests for proxy_hot: the bounded LRU map behind the manifest hot path. */
+/* Unit tests for proxy/cache/hot.c: the bounded LRU map behind the manifest hot path. */
 #include "config.h"
 
 #include <criterion/criterion.h>

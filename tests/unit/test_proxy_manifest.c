@@ -1,4 +1,4 @@
-/* Unit tests for proxy/proxy_manifest.c: each manifest type, shape detection, bad input. */
+/* Unit tests for proxy/oci/manifest.c: each manifest type, shape detection, bad input. */
 #include "config.h"
 
 #include <criterion/criterion.h>

@@ -1,4 +1,4 @@
-/* Unit tests for proxy/proxy_oci.c: the name, tag and digest grammars and error bodies. */
+/* Unit tests for proxy/oci/oci.c: the name, tag and digest grammars and error bodies. */
 #include "config.h"
 
 #include <criterion/criterion.h>

@@ -1,4 +1,4 @@
-/* Unit tests for proxy/proxy_route.c: every API form, the query, and each rejection. */
+/* Unit tests for proxy/oci/route.c: every API form, the query, and each rejection. */
 #include "config.h"
 
 #include <criterion/criterion.h>

@@ -1,4 +1,4 @@
-/* Unit tests for proxy/proxy_store.c: layout, digests, temp files, commits, small reads, what
+/* Unit tests for proxy/cache/store.c: layout, digests, temp files, commits, small reads, what
  * reconcile is told. */
 #include "config.h"
 
