@@ -11,7 +11,7 @@
 
 #include "log.h"
 
-static char path[] = "/tmp/test_proxy_log.XXXXXX";
+static char path[] = "/tmp/test_log.XXXXXX";
 static int saved = -1;
 
 static void redirect(void)
