@@ -40,6 +40,8 @@ run() { # run NAME CONFIGURE-ARGS...: configure in build/NAME and make check
 # An in-tree build (README's run command) blocks out-of-tree ones: clean it first.
 if [ -f config.status ]; then make -s distclean >/dev/null 2>&1 || true; fi
 autoreconf -fi >/dev/null
+# CI checks the formatting (tests/e2e/00-format.sh): clang-format must be there, not skipped.
+export ECRPTC_REQUIRE_FORMAT=1
 run gcc CC=gcc
 run asan CC=clang --enable-sanitizers
 

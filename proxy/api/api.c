@@ -322,6 +322,7 @@ void api_set_clock(struct api *api, int64_t (*clock)(void))
 {
     CHECK_OBJ_NOTNULL(api, API_MAGIC);
     api->clock = clock;
+    api->started_at = clock(); /* the uptime metric on the same clock */
 }
 
 void api_destroy(struct api *api)

@@ -7,8 +7,8 @@
  * gets the store from cache_store(); the index learns of them through cache_blob_stored.
  *
  * cache_open needs no event loop and no HTTP: a command that inspects or changes the cache
- * (list, gc, refresh) opens it the same way the daemon does. Single-threaded. Times (<now>)
- * are seconds since the epoch, passed in by the caller: nothing here reads the clock.
+ * (the admin commands to come) opens it the same way the daemon does. Single-threaded. Times
+ * (<now>) are seconds since the epoch, passed in by the caller: nothing here reads the clock.
  *
  * Repository ids: > 0 an index row; -1 the index failed; < -1 a pending repository, one
  * upstream has not answered with content for yet, held only in memory until

@@ -289,10 +289,6 @@ struct server *server_create(const struct config *cfg, char **err)
         }
     }
     evhttp_set_timeout_tv(srv->http, &srv->idle);
-    srv->sigterm = evsignal_new(srv->base, SIGTERM, signal_cb, srv);
-    srv->sigint = evsignal_new(srv->base, SIGINT, signal_cb, srv);
-    evsignal_add(srv->sigterm, NULL);
-    evsignal_add(srv->sigint, NULL);
     signal(SIGPIPE, SIG_IGN);
     return srv;
 fail:
@@ -340,6 +336,11 @@ static int server_bind(struct server *srv, const char *host, int port, const cha
         if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof(user_ms)) == -1)
             log_event(LOG_WARN, "tcp-user-timeout", "error", strerror(errno), NULL);
     }
+    /* Only now: a SIGTERM while the cache opens (a long reconcile) still ends the process. */
+    srv->sigterm = evsignal_new(srv->base, SIGTERM, signal_cb, srv);
+    srv->sigint = evsignal_new(srv->base, SIGINT, signal_cb, srv);
+    evsignal_add(srv->sigterm, NULL);
+    evsignal_add(srv->sigint, NULL);
     return 0;
 }
 
@@ -437,6 +438,8 @@ void server_close(struct server *srv)
     while (!TAILQ_EMPTY(&srv->pending))
         conn_release(TAILQ_FIRST(&srv->pending));
     srv->http = NULL;
+    srv->bound = NULL; /* evhttp_free freed it */
+    srv->accepting = 0;
 }
 
 void server_destroy(struct server *srv)

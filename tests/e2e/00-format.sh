@@ -5,8 +5,13 @@ source "$TOP_SRCDIR/tests/e2e/lib.sh"
 
 cf=$(command -v clang-format || command -v clang-format-14 || true)
 if [ -z "$cf" ]; then
-    fail "clang-format is installed (deploy/debian-setup.sh installs it)"
-    e2e_done
+    # tests/ci.sh requires it (the setup script installs it); a tarball build may lack it.
+    if [ "${ECRPTC_REQUIRE_FORMAT:-0}" = 1 ]; then
+        fail "clang-format is installed (deploy/debian-setup.sh installs it)"
+        e2e_done
+    fi
+    echo "SKIP: no clang-format" >&2
+    exit 77
 fi
 mapfile -t files < <(cd "$TOP_SRCDIR" && find base proxy db policy tests/unit tests/fuzz \
     -maxdepth 2 -type f \( -name '*.c' -o -name '*.h' \) -not -path 'tests/fuzz/corpus/*' | sort)

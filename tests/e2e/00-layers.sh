@@ -2,8 +2,9 @@
 # The layers (Makefile.am builds one library per layer with only its own and lower include
 # paths): no source includes a header by path (which would get round those paths), and every
 # quoted include goes to the same module or a lower layer, so no two modules include each
-# other and db/, policy/ and base/ never reach into proxy/. The rank table is Makefile.am's
-# order; a module on the same rank as another may not include it.
+# other and db/, policy/ and base/ never reach into proxy/; a folder's private header
+# (NAME-int.h) is included only inside that folder. The rank table is Makefile.am's order; a
+# module on the same rank as another may not include it.
 source "$TOP_SRCDIR/tests/e2e/lib.sh"
 
 out=$(cd "$TOP_SRCDIR" && python3 - <<'PY'
@@ -34,6 +35,8 @@ for mod, path in files:
         if to is None:
             print(f'{path}:{n}: "{inc}" is no module header'); bad += 1; continue
         edges += 1
+        if inc.endswith('-int.h') and to != mod:
+            print(f'{path}:{n}: {inc} is private to {to}/'); bad += 1; continue
         if to != mod and rank[to] >= rank[mod]:
             print(f'{path}:{n}: {mod} (layer {rank[mod]}) includes {to}/{inc} (layer {rank[to]})')
             bad += 1

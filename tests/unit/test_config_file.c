@@ -1,4 +1,5 @@
-/* Unit tests for proxy/config/config_file.c: every valid form, each invalid case with its message. */
+/* Unit tests for proxy/config/config_file.c: every valid form, each invalid case with its message.
+ */
 #include "config.h"
 
 #include <criterion/criterion.h>
