@@ -107,8 +107,6 @@ struct fetch {
 
 /* ---- api.c: replies and waiting requests ---- */
 
-/* The OCI error that answers a failed upstream request (<notfound> for a 404). */
-enum oci_error api_upstream_error(enum upstream_result res, int status, enum oci_error notfound);
 /* How fetch <f> ended, in the outage policy's terms. */
 enum outage_class api_outcome(const struct fetch *f);
 /* Serve stored <digest> (http_send_file); -1 when it is not in the store or unreadable. */

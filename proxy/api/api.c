@@ -39,25 +39,6 @@
 
 /* ---- responses -------------------------------------------------------------------------- */
 
-/* The OCI error that answers a failed upstream request. */
-enum oci_error api_upstream_error(enum upstream_result res, int status, enum oci_error notfound)
-{
-    if (res == UPSTREAM_HTTP) {
-        switch (status) {
-        case 404: return notfound;
-        case 401: return OCI_ERR_UNAUTHORIZED;
-        case 403: return OCI_ERR_DENIED;
-        case 429: return OCI_ERR_TOOMANYREQUESTS;
-        default: return OCI_ERR_UPSTREAM;
-        }
-    }
-    if (res == UPSTREAM_AUTH_FAILED)
-        return OCI_ERR_UNAUTHORIZED;
-    if (res == UPSTREAM_TOO_LARGE)
-        return OCI_ERR_MANIFEST_TOO_BIG;
-    return OCI_ERR_UPSTREAM;
-}
-
 /* How fetch <f> ended, in the outage policy's terms. */
 enum outage_class api_outcome(const struct fetch *f)
 {

@@ -89,7 +89,7 @@ static void blob_serve_or_fill(struct mreq *m)
 static void blob_confirmed(struct mreq *m, struct fetch *f)
 {
     if (f->res != UPSTREAM_OK) {
-        mreq_error(m, api_upstream_error(f->res, f->resp.ur_status, OCI_ERR_BLOB_UNKNOWN),
+        mreq_error(m, upstream_oci_error(f->res, f->resp.ur_status, OCI_ERR_BLOB_UNKNOWN),
                    "blob unknown to this repository upstream", f->err);
         return;
     }
@@ -104,7 +104,7 @@ static void blob_head_answered(struct mreq *m, struct fetch *f)
     char buf[64];
 
     if (f->res != UPSTREAM_OK) {
-        mreq_error(m, api_upstream_error(f->res, f->resp.ur_status, OCI_ERR_BLOB_UNKNOWN),
+        mreq_error(m, upstream_oci_error(f->res, f->resp.ur_status, OCI_ERR_BLOB_UNKNOWN),
                    "blob unknown upstream", f->err);
         return;
     }

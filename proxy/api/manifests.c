@@ -164,7 +164,7 @@ static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
         /* The tag moved upstream, then the manifest GET failed: the old one is still ours. */
         if (serve_stale(m, f))
             return;
-        mreq_error(m, api_upstream_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
+        mreq_error(m, upstream_oci_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
                    "upstream refused the manifest", f->err);
         return;
     }
@@ -325,7 +325,7 @@ static void tag_checked(struct mreq *m, struct fetch *f)
     }
     if (serve_stale(m, f))
         return;
-    mreq_error(m, api_upstream_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
+    mreq_error(m, upstream_oci_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
                "upstream could not confirm the tag", f->err);
 }
 
@@ -357,7 +357,7 @@ static void manifest_confirmed(struct mreq *m, struct fetch *f)
     const char *d = f->resp.ur_digest;
 
     if (f->res != UPSTREAM_OK) {
-        mreq_error(m, api_upstream_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
+        mreq_error(m, upstream_oci_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
                    "manifest unknown to this repository upstream", f->err);
         return;
     }

@@ -137,7 +137,7 @@ static void referrers_fetched(struct mreq *m, struct fetch *f)
         return;
     }
     if (outage_is_refusal(oc)) {
-        mreq_error(m, api_upstream_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
+        mreq_error(m, upstream_oci_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
                    "upstream refused the referrers list", f->err);
         return;
     }

@@ -195,7 +195,7 @@ static void tags_fetched(struct mreq *m, struct fetch *f)
 
     if (oc == OUTCOME_NOT_FOUND || oc == OUTCOME_DENIED) {
         api_tags_free(m);
-        mreq_error(m, api_upstream_error(f->res, f->resp.ur_status, OCI_ERR_NAME_UNKNOWN),
+        mreq_error(m, upstream_oci_error(f->res, f->resp.ur_status, OCI_ERR_NAME_UNKNOWN),
                    "upstream refused the tag list", f->err);
         return;
     }

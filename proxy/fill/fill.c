@@ -280,22 +280,6 @@ static int fill_on_data(void *arg, const char *data, size_t len)
     return 0;
 }
 
-static enum oci_error error_for(enum upstream_result res, int status)
-{
-    if (res == UPSTREAM_HTTP) {
-        switch (status) {
-        case 404: return OCI_ERR_BLOB_UNKNOWN;
-        case 401: return OCI_ERR_UNAUTHORIZED;
-        case 403: return OCI_ERR_DENIED;
-        case 429: return OCI_ERR_TOOMANYREQUESTS;
-        default: return OCI_ERR_UPSTREAM;
-        }
-    }
-    if (res == UPSTREAM_AUTH_FAILED)
-        return OCI_ERR_UNAUTHORIZED;
-    return OCI_ERR_UPSTREAM;
-}
-
 /* 1 when the hash of what was written equals the digest. */
 static int fill_verify(struct fill *f)
 {
@@ -360,7 +344,7 @@ static void fill_settle(struct fill *f)
     pthread_mutex_unlock(&fs->hmu);
     snprintf(size, sizeof(size), "%" PRId64, f->written);
     if (res != UPSTREAM_OK) {
-        f->err = error_for(res, f->up_status);
+        f->err = upstream_oci_error(res, f->up_status, OCI_ERR_BLOB_UNKNOWN);
         log_event(LOG_WARN, "fill-failed", "digest", f->digest, "bytes", size, "error", f->errmsg,
                   NULL);
     } else if (hashed != f->written) {

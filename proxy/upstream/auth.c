@@ -3,7 +3,6 @@
 
 #include "auth.h"
 
-#include <assert.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -454,12 +453,12 @@ struct auth_cache_entry {
 
 /* A chained hash table on (upstream, scope); owns its entries. */
 struct auth_cache {
-    unsigned acache_magic;
+    unsigned magic;
     size_t acache_count;
     struct auth_cache_entry *acache_buckets[AUTH_CACHE_BUCKETS];
 };
 
-#define CHECK_CACHE(c) assert((c) != NULL && (c)->acache_magic == AUTH_CACHE_MAGIC)
+#define CHECK_CACHE(c) CHECK_OBJ_NOTNULL(c, AUTH_CACHE_MAGIC)
 
 static void token_free(char *t)
 {
@@ -558,7 +557,7 @@ struct auth_cache *auth_cache_new(void)
 {
     struct auth_cache *c = xcalloc(1, sizeof(*c));
 
-    c->acache_magic = AUTH_CACHE_MAGIC;
+    c->magic = AUTH_CACHE_MAGIC;
     return c;
 }
 
@@ -576,7 +575,7 @@ void auth_cache_free(struct auth_cache *c)
             entry_free(e);
         }
     }
-    c->acache_magic = 0;
+    c->magic = 0;
     free(c);
 }
 

@@ -612,3 +612,21 @@ void upstream_get_stats(const struct upstream *up, struct upstream_stats *out)
     out->us_bytes = ts.ts_bytes;
     out->us_pauses = ts.ts_pauses;
 }
+
+enum oci_error upstream_oci_error(enum upstream_result res, int status, enum oci_error notfound)
+{
+    if (res == UPSTREAM_HTTP) {
+        switch (status) {
+        case 404: return notfound;
+        case 401: return OCI_ERR_UNAUTHORIZED;
+        case 403: return OCI_ERR_DENIED;
+        case 429: return OCI_ERR_TOOMANYREQUESTS;
+        default: return OCI_ERR_UPSTREAM;
+        }
+    }
+    if (res == UPSTREAM_AUTH_FAILED)
+        return OCI_ERR_UNAUTHORIZED;
+    if (res == UPSTREAM_TOO_LARGE)
+        return OCI_ERR_MANIFEST_TOO_BIG;
+    return OCI_ERR_UPSTREAM;
+}

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "oci.h"
 #include "upstream-t.h"
 
 struct event_base;
@@ -76,5 +77,13 @@ struct upstream_stats {
     uint64_t us_pauses; /* bodies paused for a turn of the loop (TRANSPORT_BURST_MAX) */
 };
 void upstream_get_stats(const struct upstream *up, struct upstream_stats *out);
+
+/*
+ * The OCI error that answers a client when an upstream request ended with <res> and
+ * <status>: <notfound> for a 404 (MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN), 401/403/429
+ * as UNAUTHORIZED/DENIED/TOOMANYREQUESTS, a body over the cap as MANIFEST_TOO_BIG, anything
+ * else as the proxy's upstream error.
+ */
+enum oci_error upstream_oci_error(enum upstream_result res, int status, enum oci_error notfound);
 
 #endif

@@ -565,3 +565,26 @@ Test(live, auth_and_redirect_leave_the_retries)
     cr_assert_str_eq(data, "fine");
     cr_assert_eq(hits_flaky, 2);
 }
+
+/* What the client is told when upstream failed: one mapping for the api and the fills. */
+Test(oci_error, upstream_answers_become_oci_errors)
+{
+    cr_assert_eq(upstream_oci_error(UPSTREAM_HTTP, 404, OCI_ERR_BLOB_UNKNOWN),
+                 OCI_ERR_BLOB_UNKNOWN);
+    cr_assert_eq(upstream_oci_error(UPSTREAM_HTTP, 404, OCI_ERR_MANIFEST_UNKNOWN),
+                 OCI_ERR_MANIFEST_UNKNOWN);
+    cr_assert_eq(upstream_oci_error(UPSTREAM_HTTP, 401, OCI_ERR_BLOB_UNKNOWN),
+                 OCI_ERR_UNAUTHORIZED);
+    cr_assert_eq(upstream_oci_error(UPSTREAM_HTTP, 403, OCI_ERR_BLOB_UNKNOWN), OCI_ERR_DENIED);
+    cr_assert_eq(upstream_oci_error(UPSTREAM_HTTP, 429, OCI_ERR_BLOB_UNKNOWN),
+                 OCI_ERR_TOOMANYREQUESTS);
+    cr_assert_eq(upstream_oci_error(UPSTREAM_HTTP, 500, OCI_ERR_BLOB_UNKNOWN), OCI_ERR_UPSTREAM);
+    cr_assert_eq(upstream_oci_error(UPSTREAM_HTTP, 400, OCI_ERR_BLOB_UNKNOWN), OCI_ERR_UPSTREAM);
+    cr_assert_eq(upstream_oci_error(UPSTREAM_AUTH_FAILED, 0, OCI_ERR_BLOB_UNKNOWN),
+                 OCI_ERR_UNAUTHORIZED);
+    cr_assert_eq(upstream_oci_error(UPSTREAM_TOO_LARGE, 200, OCI_ERR_MANIFEST_UNKNOWN),
+                 OCI_ERR_MANIFEST_TOO_BIG);
+    cr_assert_eq(upstream_oci_error(UPSTREAM_NETWORK, 0, OCI_ERR_BLOB_UNKNOWN), OCI_ERR_UPSTREAM);
+    cr_assert_eq(upstream_oci_error(UPSTREAM_REDIRECT_REFUSED, 302, OCI_ERR_BLOB_UNKNOWN),
+                 OCI_ERR_UPSTREAM);
+}
