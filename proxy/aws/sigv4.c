@@ -52,7 +52,6 @@ static void set_err(char **err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    free(*err);
     *err = xstrdup(buf);
 }
 
@@ -348,6 +347,13 @@ static int canonical_query(struct sbuf *sb, const char *query, char **err)
     return rc;
 }
 
+static int header_name_cmp(const void *a, const void *b)
+{
+    const struct canon_header *x = a, *y = b;
+
+    return strcmp(x->ch_name, y->ch_name);
+}
+
 static int header_cmp(const void *a, const void *b)
 {
     const struct canon_header *x = a, *y = b;
@@ -484,6 +490,11 @@ static int canonical_headers(struct sbuf *sb, struct sbuf *signed_names,
         n++;
     }
     qsort(hs, n, sizeof(*hs), header_cmp);
+    if (bsearch(&(struct canon_header){"host", NULL, 0}, hs, n, sizeof(*hs), header_name_cmp) ==
+        NULL) {
+        set_err(err, "sigv4: no Host header (AWS signs it always)");
+        goto out;
+    }
     for (i = 0; i < n; i++) {
         if (i > 0 && strcmp(hs[i].ch_name, hs[i - 1].ch_name) == 0) {
             sb_addc(sb, ',');

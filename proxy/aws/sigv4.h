@@ -41,7 +41,8 @@ struct sigv4_header {
 
 /*
  * The request to sign; every pointer is borrowed for the call. Every header in sr_headers is
- * signed (Host must be among them for a real request; the signer does not add it); the
+ * signed, Host among them (required: the signer does not add it, and it must be what the
+ * transport sends, "host:port" for a port not the scheme's default); the
  * signer's own headers (x-amz-date, x-amz-security-token, x-amz-content-sha256) and
  * Authorization must not be.
  */
@@ -83,7 +84,8 @@ struct sigv4_scope {
 
 /*
  * A signed request. Owned by the caller, who releases it with sigv4_signed_free; every
- * string below is owned by it (sg_added's names are constants, its values point into it).
+ * string below is owned by it (sg_added's names are constants, its values point into it, so
+ * the struct is not to be copied by value). Nothing in it is secret but sg_token.
  */
 struct sigv4_signed {
     char *sg_canonical_request;

@@ -548,6 +548,10 @@ Test(sigv4, bad_headers)
     sign_fails(&rq, "the signer's X-Amz-Date");
     hs[1] = (struct sigv4_header){"authorization", "x"};
     sign_fails(&rq, "an Authorization");
+    hs[1] = (struct sigv4_header){"My-Header", "v"};
+    rq.sr_headers = hs + 1;
+    rq.sr_nheaders = 1;
+    sign_fails(&rq, "no Host");
     for (i = 0; i < ARRAY_LEN(many); i++)
         many[i] = (struct sigv4_header){"X-A", "b"};
     rq.sr_headers = many;
