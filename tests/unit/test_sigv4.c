@@ -76,8 +76,9 @@ static char *read_all(const char *path, size_t *len)
     return buf;
 }
 
-/* $TOP_SRCDIR/SUITE_REL, or $SIGV4_TEST_SUITE (a checkout whose ../shared is elsewhere, such
- * as a git worktree); missing is a failure, never a skip. */
+/* $SIGV4_TEST_SUITE, which the Makefile exports from configure (SRCDIR/../shared/... unless
+ * told otherwise), or $TOP_SRCDIR/SUITE_REL when run by hand; missing is a failure, never a
+ * skip. */
 static const char *suite_dir(void)
 {
     static char dir[4096];
