@@ -27,7 +27,7 @@
 #define SUITE_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 #define SUITE_REGION "us-east-1"
 #define SUITE_SERVICE "service"
-#define SUITE_REL "../shared/testdata/aws-sig-v4-test-suite/aws-sig-v4-test-suite"
+#define SUITE_REL "tests/unit/data/aws-sig-v4-test-suite/aws-sig-v4-test-suite"
 /* Leaf folders with a <name>.req: 22 at the top, 7 in normalize-path/, 2 in post-sts-token/. */
 #define SUITE_CASES 31
 #define SUITE_MAX_CASES 128
@@ -76,9 +76,8 @@ static char *read_all(const char *path, size_t *len)
     return buf;
 }
 
-/* $SIGV4_TEST_SUITE, which the Makefile exports from configure (SRCDIR/../shared/... unless
- * told otherwise), or $TOP_SRCDIR/SUITE_REL when run by hand; missing is a failure, never a
- * skip. */
+/* $SIGV4_TEST_SUITE, which the Makefile exports (the copy under tests/unit/data), or
+ * $TOP_SRCDIR/SUITE_REL when run by hand; missing is a failure, never a skip. */
 static const char *suite_dir(void)
 {
     static char dir[4096];
