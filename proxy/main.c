@@ -11,6 +11,7 @@
  *                    (which repository may be served which digest), outage, egress, retry
  *   db/              the SQLite index: db_schema (migrations), db_index (queries)
  *   proxy/oci/       names, digests, error codes (oci), the URI grammar (route), manifests
+ *   proxy/aws/       SigV4 request signing (not wired to a request yet: the ECR tier's)
  *   proxy/config/    the JSON configuration and its validation
  *   proxy/cache/     the catalog (cache: store + index + hot maps), store, hot
  *   proxy/upstream/  the transport (curl on libevent), the registry client, token auth
