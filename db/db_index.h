@@ -116,4 +116,58 @@ int index_all_digests(struct index *ix, char ***digests, size_t *count);
 /* PRAGMA integrity_check == "ok": 1, else 0; -1 on error. */
 int index_integrity_ok(struct index *ix);
 
+/* ---- the ECR tier's write-behind push queue (db_push.c) ---------------------------------- */
+
+#define INDEX_ECR_REPO_MAX 257 /* an ECR repository name: at most 256 bytes */
+#define INDEX_TAG_MAX 129      /* an OCI tag: at most 128 bytes */
+
+/* One queued push: manifest <digest> (and, when <tag> is not "", that tag) into ECR
+ * repository <ecr_repo>, for local repository <repo>. */
+struct index_push {
+    int64_t ip_id;
+    char ip_ecr_repo[INDEX_ECR_REPO_MAX];
+    int64_t ip_repo; /* the local repository's id (index_repo_id) */
+    char ip_digest[INDEX_DIGEST_MAX];
+    char ip_tag[INDEX_TAG_MAX];  /* "" for a push by digest only */
+    int64_t ip_queued_at;        /* when it was first queued */
+    int64_t ip_next_at;          /* not taken before this */
+    int64_t ip_attempts;         /* attempts that ended in a retry */
+    char ip_last_error[256];     /* the last retry's reason, "" */
+};
+
+/*
+ * Queue the push of (<ecr_repo>, <digest>, <tag>) for <repo> at <now>, due at once. An equal
+ * row already queued is left as it is (deduplicated; its attempts and backoff stand). 1 when
+ * a row was added, 0 when one was there already, -1 on error.
+ */
+int index_push_enqueue(struct index *ix, const char *ecr_repo, int64_t repo, const char *digest,
+                       const char *tag, int64_t now);
+
+/*
+ * Take up to <limit> rows due at <now> (next_at <= now, not taken), oldest next_at first,
+ * into <out>, and mark them taken so no later call returns them until index_push_retry or
+ * index_push_release_all. *n is how many. 0 or -1.
+ */
+int index_push_take(struct index *ix, int64_t now, size_t limit, struct index_push *out,
+                    size_t *n);
+
+/* Row <id> is done: removed. 0 or -1 (a missing row is no error). */
+int index_push_done(struct index *ix, int64_t id);
+
+/* Row <id> failed with <err> (no secret in it): attempts + 1, last_error = err, untaken,
+ * due at <next_at>. 0 or -1. */
+int index_push_retry(struct index *ix, int64_t id, int64_t next_at, const char *err);
+
+/* Start-up: every taken row is untaken (a push in flight when the process died). Returns
+ * how many, or -1. */
+long index_push_release_all(struct index *ix);
+
+/* The queue's depth (rows) and the oldest row's queued_at (0 when empty). 0 or -1. */
+int index_push_stats(struct index *ix, int64_t *depth, int64_t *oldest_queued_at);
+
+/* Blobs the tier knows are in an ECR repository (pushed, or found by HEAD): 1, 0, or -1. */
+int index_ecr_blob_has(struct index *ix, const char *ecr_repo, const char *digest);
+/* Record that <digest> is in ECR repository <ecr_repo>. Idempotent. 0 or -1. */
+int index_ecr_blob_add(struct index *ix, const char *ecr_repo, const char *digest);
+
 #endif
