@@ -43,6 +43,11 @@ struct api_metrics {
     uint64_t blob_hits, blob_misses;
     uint64_t tag_fresh, tag_checks, tag_changed, tag_check_errors, stale_served;
     uint64_t confirmations; /* HEADs sent: does this repository hold a digest stored here? */
+    /* Verified content fetched (blobs and manifests), by origin: ECR or the upstream. */
+    uint64_t content_bytes_ecr, content_bytes_upstream;
+    uint64_t ecr_reads[2][2];   /* [manifest, blob][found, missed] read-through lookups */
+    uint64_t ecr_stale_served;  /* tags served from ECR, upstream failing, none cached here */
+    uint64_t ecr_confirmations; /* cross-repository confirmations ECR answered */
 };
 
 struct api {
@@ -53,6 +58,7 @@ struct api {
     struct cache *cache;
     struct upstream *up;
     struct fills *fills;
+    struct ecr *ecr; /* the private ECR tier; NULL without an "ecr" block */
     struct rules_rule *rules;
     struct upstream_origin *origins; /* one per rule, in cfg_rules' order */
     struct fetch *fetches;           /* buffered upstream fetches in flight, shared by key */
@@ -83,6 +89,11 @@ struct mreq {
     char tagname[ROUTE_REF_MAX + 1]; /* the tag asked for, "" for pulls by digest */
     char want[INDEX_DIGEST_MAX];     /* the digest being fetched */
     int child;                       /* serving the platform child of the tag's index */
+    int ecr_tried;                   /* the ECR tier was asked for m->want already */
+    int from_ecr;                    /* what is being stored came from ECR: not pushed back */
+    enum upstream_result up_res;     /* the upstream failure an ECR lookup may cover */
+    int up_status;
+    char up_err[512];
     struct tags_acc *tags;           /* tags/list: upstream's pages gathered so far */
     void (*cont)(struct mreq *m, struct fetch *f);
     struct mreq *next_waiter;
@@ -133,6 +144,25 @@ int fetch_join(struct mreq *m, const char *key, const struct upstream_target *t,
 /* A target for <m>'s upstream and repository: <path>, GET or <head>, 2 retries, no cap. */
 void api_target_init(struct upstream_target *t, const struct mreq *m, const char *path, int head);
 
+/* ---- mirror.c: the ECR tier as seen from the api ---- */
+
+/*
+ * A target on the ECR tier for <m>'s repository: GET (or <head>) <kind> ("manifests",
+ * "blobs") <ref>, path written into <path>. 1 when ECR can be asked (a token is held and the
+ * rule and name are mirrored), else 0.
+ */
+int api_ecr_target(struct mreq *m, struct upstream_target *t, char *path, size_t psize,
+                   const char *kind, const char *ref, int head);
+/* The fetch key of that target, for fetch_join. */
+void api_ecr_key(const struct mreq *m, char *key, size_t size, int head, const char *path);
+/* Queue the push of manifest <digest> (and <tag>, or NULL) of <m>'s repository. */
+void api_ecr_queue(struct mreq *m, const char *digest, const char *tag);
+/* An ECR fetch ended with status <status>: a 401 renews the token. */
+void api_ecr_answered(struct api *api, int status);
+/* The tier's lines for /metrics. */
+struct evbuffer;
+void api_ecr_metrics(struct api *api, struct evbuffer *b);
+
 /* ---- the handlers: each answers <m> (now or later) and releases it ---- */
 
 void api_manifest(struct mreq *m);  /* manifests.c */
@@ -142,7 +172,10 @@ void api_referrers(struct mreq *m); /* referrers.c */
 /* tags.c: free <m>'s gathered tag pages, if any. */
 void api_tags_free(struct mreq *m);
 /* blobs.c: the fills' done callback (fill_done_fn; <arg> is the api). */
-void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_t repo);
+void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_t repo,
+                     int source);
+/* blobs.c: the fills' fallback callback (fill_fallback_fn). */
+void api_blob_fallback(void *arg, const char *digest, int status, const char *err);
 /* metrics.c: GET /metrics. */
 void api_metrics(struct api *api, struct evhttp_request *req);
 

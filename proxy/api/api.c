@@ -30,6 +30,7 @@
 #include "api-int.h"
 #include "cache.h"
 #include "config_file.h"
+#include "ecr.h"
 #include "exchange.h"
 #include "fill.h"
 #include "log.h"
@@ -279,6 +280,13 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
         *err = xstrdup("cannot start the commit thread");
         goto fail;
     }
+    fills_on_fallback(api->fills, api_blob_fallback);
+    if (cfg->cfg_ecr != NULL) {
+        api->ecr = ecr_create(base, cfg, api->up, api->cache, NULL, err);
+        if (api->ecr == NULL)
+            goto fail;
+        ecr_start(api->ecr);
+    }
     api->flush = event_new(base, -1, EV_PERSIST, flush_cb, api);
     {
         struct timeval tv = {API_FLUSH_SECONDS, 0};
@@ -330,7 +338,10 @@ void api_destroy(struct api *api)
     }
     if (api->flush != NULL)
         event_free(api->flush);
+    /* The fills' xfers borrow the tier's origin; the tier's requests run on the upstream's
+     * transport. */
     fills_destroy(api->fills);
+    ecr_destroy(api->ecr);
     upstream_destroy(api->up);
     cache_close(api->cache, api->clock());
     free(api->rules);

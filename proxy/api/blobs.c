@@ -14,6 +14,7 @@
 #include "api-int.h"
 #include "cache.h"
 #include "config_file.h"
+#include "ecr.h"
 #include "fill.h"
 #include "log.h"
 #include "policy_access.h"
@@ -22,15 +23,36 @@
 
 /* ---- blobs ------------------------------------------------------------------------------ */
 
-void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_t repo)
+void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_t repo,
+                     int source)
 {
     struct api *api = arg;
 
     CHECK_OBJ_NOTNULL(api, API_MAGIC);
 
+    if (source == 1)
+        api->mx.ecr_reads[1][ok ? 0 : 1]++;
     if (!ok)
         return;
+    if (source == 1)
+        api->mx.content_bytes_ecr += (uint64_t)size;
+    else
+        api->mx.content_bytes_upstream += (uint64_t)size;
     cache_blob_stored(api->cache, digest, size, repo, api->clock());
+    /* Pushes waiting for this blob may go on. */
+    if (api->ecr != NULL)
+        ecr_content_stored(api->ecr);
+}
+
+void api_blob_fallback(void *arg, const char *digest, int status, const char *err)
+{
+    struct api *api = arg;
+
+    CHECK_OBJ_NOTNULL(api, API_MAGIC);
+    (void)digest;
+    (void)err;
+    api->mx.ecr_reads[1][1]++;
+    api_ecr_answered(api, status);
 }
 
 static void blob_start_or_join(struct mreq *m)
@@ -48,10 +70,16 @@ static void blob_start_or_join(struct mreq *m)
             mreq_error(m, OCI_ERR_UNAVAILABLE, "the cache disk is full", NULL);
             return;
         }
+        struct upstream_target et;
+        char epath[1024];
         snprintf(path, sizeof(path), "/v2/%s/blobs/%s", m->upname, m->rt.rq_ref);
         api_target_init(&t, m, path, 0);
         t.ut_max_retries = 3;
-        f = fill_start(api->fills, &t, m->rt.rq_ref, m->repo);
+        /* ECR first when the tier can be asked, the upstream when it has not got it. */
+        if (api_ecr_target(m, &et, epath, sizeof(epath), "blobs", m->rt.rq_ref, 0))
+            f = fill_start_from(api->fills, &et, &t, m->rt.rq_ref, m->repo);
+        else
+            f = fill_start(api->fills, &t, m->rt.rq_ref, m->repo);
     }
     /* The follower takes the request over. */
     m->x = NULL;
@@ -95,6 +123,29 @@ static void blob_confirmed(struct mreq *m, struct fetch *f)
     }
     cache_repo_add(m->api->cache, m->repo, m->rt.rq_ref);
     blob_serve_or_fill(m);
+}
+
+/*
+ * ECR answered the HEAD that asks whether this repository's mirror holds a blob stored here
+ * for another: what ECR holds for a repository was verified and pushed for it, so it counts as
+ * that repository's. Else upstream's HEAD decides, as without the tier.
+ */
+static void blob_confirmed_ecr(struct mreq *m, struct fetch *f)
+{
+    struct upstream_target t;
+    char path[1024], key[1200];
+
+    api_ecr_answered(m->api, f->resp.ur_status);
+    if (f->res == UPSTREAM_OK) {
+        m->api->mx.ecr_confirmations++;
+        blob_confirmed(m, f);
+        return;
+    }
+    snprintf(path, sizeof(path), "/v2/%s/blobs/%s", m->upname, m->rt.rq_ref);
+    snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
+    api_target_init(&t, m, path, 1);
+    if (fetch_join(m, key, &t, blob_confirmed))
+        m->api->mx.confirmations++;
 }
 
 /* HEAD of a blob nobody has fetched: answer from upstream's HEAD. */
@@ -145,7 +196,15 @@ void api_blob(struct mreq *m)
         api->mx.blob_misses++;
     switch (access_blob(&af)) {
     case ACCESS_SERVE: blob_serve_or_fill(m); return;
-    case ACCESS_CONFIRM:
+    case ACCESS_CONFIRM: {
+        struct upstream_target et;
+        char epath[1024];
+        if (api_ecr_target(m, &et, epath, sizeof(epath), "blobs", m->rt.rq_ref, 1)) {
+            api_ecr_key(m, key, sizeof(key), 1, epath);
+            fetch_join(m, key, &et, blob_confirmed_ecr);
+            return;
+        }
+    }
         snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
         api_target_init(&t, m, path, 1);
         if (fetch_join(m, key, &t, blob_confirmed))

@@ -150,6 +150,70 @@ static void manifest_committed(void *arg, const char *digest, int ok, const char
         log_event(LOG_ERROR, "store-failed", "digest", digest, "error", err, NULL);
 }
 
+/* The media type of fetched manifest <f>: its Content-Type when that names one, else its
+ * body's mediaType, else OCI's. */
+static void fetched_type(const struct fetch *f, char *mt, size_t size)
+{
+    if (f->resp.ur_content_type[0] != '\0' && manifest_type_known(f->resp.ur_content_type)) {
+        str_copy(mt, size, f->resp.ur_content_type);
+    } else {
+        struct manifest_info mi;
+        const char *perr;
+        memset(&mi, 0, sizeof(mi));
+        str_copy(mt, size, "application/vnd.oci.image.manifest.v1+json");
+        if (manifest_parse(f->body ? f->body : "", f->len, NULL, &mi, &perr) == 0 &&
+            mi.mi_media_type[0] != '\0')
+            str_copy(mt, size, mi.mi_media_type);
+        manifest_info_free(&mi);
+    }
+}
+
+/*
+ * Store verified manifest <digest> of <f> for <m>'s repository, once per fetch, not per waiter
+ * (they share rule and path, so repository): written, fsynced and renamed on the commit
+ * thread, so a slow disk stalls no client; until it lands, the copy in memory
+ * (manifest_remember) serves it. 1 when this call stored it.
+ */
+static int fetched_store(struct mreq *m, struct fetch *f, const char *digest, const char *mt)
+{
+    if (f->stored)
+        return 0;
+    f->stored = 1;
+    if (!cache_has(m->api->cache, digest))
+        fills_commit_small(m->api->fills, digest, f->body ? f->body : "", f->len,
+                           manifest_committed, m->api);
+    cache_manifest_put(m->api->cache, &m->repo, digest, mt, f->body ? f->body : "", f->len,
+                       m->now);
+    cache_manifest_remember(m->api->cache, digest, mt, f->body ? f->body : "", f->len);
+    return 1;
+}
+
+/* Answer <m> with fetched manifest <digest> (or its platform child) and release it. */
+static void fetched_answer(struct mreq *m, struct fetch *f, const char *digest, const char *mt,
+                           const char *warning)
+{
+    if (m->gone) {
+        mreq_free(m);
+        return;
+    }
+    if (wants_child(m, mt)) {
+        serve_child(m, f->body ? f->body : "", f->len, warning);
+        return;
+    }
+    /* Answer from the bytes in hand: the store may have refused them (disk full). */
+    {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(m->req);
+        char etag[INDEX_DIGEST_MAX + 2];
+        evhttp_add_header(h, "Docker-Content-Digest", digest);
+        snprintf(etag, sizeof(etag), "\"%s\"", digest);
+        evhttp_add_header(h, "ETag", etag);
+        if (warning != NULL)
+            evhttp_add_header(h, "Warning", warning);
+        http_send_body(m->req, 200, mt, f->body ? f->body : "", f->len);
+    }
+    mreq_free(m);
+}
+
 /* A manifest GET ended: verify, store, index, answer. <want> is the digest asked for or "". */
 static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
 {
@@ -175,53 +239,21 @@ static void manifest_fetched(struct mreq *m, struct fetch *f, const char *want)
         mreq_error(m, OCI_ERR_UPSTREAM, "upstream manifest does not match its digest", want);
         return;
     }
-    if (f->resp.ur_content_type[0] != '\0' && manifest_type_known(f->resp.ur_content_type)) {
-        str_copy(mt, sizeof(mt), f->resp.ur_content_type);
-    } else {
-        struct manifest_info mi;
-        const char *perr;
-        memset(&mi, 0, sizeof(mi));
-        str_copy(mt, sizeof(mt), "application/vnd.oci.image.manifest.v1+json");
-        if (manifest_parse(f->body ? f->body : "", f->len, NULL, &mi, &perr) == 0 &&
-            mi.mi_media_type[0] != '\0')
-            str_copy(mt, sizeof(mt), mi.mi_media_type);
-        manifest_info_free(&mi);
-    }
-    /*
-     * Once per fetch, not per waiter (they share rule and path, so repository): written,
-     * fsynced and renamed on the commit thread, so a slow disk stalls no client; until it
-     * lands, the copy in memory (manifest_remember) serves it.
-     */
-    if (!f->stored) {
-        f->stored = 1;
-        if (!cache_has(m->api->cache, digest))
-            fills_commit_small(m->api->fills, digest, f->body ? f->body : "", f->len,
-                               manifest_committed, m->api);
-        cache_manifest_put(m->api->cache, &m->repo, digest, mt, f->body ? f->body : "", f->len,
-                           m->now);
-        cache_manifest_remember(m->api->cache, digest, mt, f->body ? f->body : "", f->len);
+    fetched_type(f, mt, sizeof(mt));
+    if (fetched_store(m, f, digest, mt)) {
+        if (m->from_ecr)
+            m->api->mx.content_bytes_ecr += f->len;
+        else
+            m->api->mx.content_bytes_upstream += f->len;
     }
     m->repo = cache_repo_confirm(m->api->cache, m->repo);
-    if (m->tagname[0] != '\0' && !m->child)
+    if (m->tagname[0] != '\0' && !m->child) {
         cache_tag_put(m->api->cache, m->repo, m->tagname, digest, mt, m->now);
-    if (m->gone) {
-        mreq_free(m);
-        return;
+        api_ecr_queue(m, digest, m->tagname);
+    } else if (!m->from_ecr) {
+        api_ecr_queue(m, digest, NULL);
     }
-    if (wants_child(m, mt)) {
-        serve_child(m, f->body ? f->body : "", f->len, NULL);
-        return;
-    }
-    /* Answer from the bytes in hand: the store may have refused them (disk full). */
-    {
-        struct evkeyvalq *h = evhttp_request_get_output_headers(m->req);
-        char etag[INDEX_DIGEST_MAX + 2];
-        evhttp_add_header(h, "Docker-Content-Digest", digest);
-        snprintf(etag, sizeof(etag), "\"%s\"", digest);
-        evhttp_add_header(h, "ETag", etag);
-        http_send_body(m->req, 200, mt, f->body ? f->body : "", f->len);
-    }
-    mreq_free(m);
+    fetched_answer(m, f, digest, mt, NULL);
 }
 
 static void manifest_by_digest_fetched(struct mreq *m, struct fetch *f)
@@ -242,19 +274,53 @@ static const char *upstream_accept(const struct mreq *m)
     return manifest_accept_all;
 }
 
-/* GET manifest <digest> upstream (joined per digest), then serve it. */
+static void manifest_ecr_fetched(struct mreq *m, struct fetch *f);
+
+/* GET manifest <digest> from ECR, else upstream (joined per digest), then serve it. */
 static void manifest_fetch_digest(struct mreq *m, const char *digest)
 {
     struct upstream_target t;
     char path[1024], key[1200];
 
+    if (strcmp(m->want, digest) != 0)
+        m->ecr_tried = 0;
     str_copy(m->want, sizeof(m->want), digest);
+    if (!m->ecr_tried && api_ecr_target(m, &t, path, sizeof(path), "manifests", digest, 0)) {
+        m->ecr_tried = 1;
+        t.ut_accept = upstream_accept(m);
+        t.ut_max_body = MANIFEST_MAX_BYTES;
+        api_ecr_key(m, key, sizeof(key), 0, path);
+        fetch_join(m, key, &t, manifest_ecr_fetched);
+        return;
+    }
+    m->from_ecr = 0;
     snprintf(path, sizeof(path), "/v2/%s/manifests/%s", m->upname, digest);
     snprintf(key, sizeof(key), "GET %s %s", m->rule->rule_prefix, path);
     api_target_init(&t, m, path, 0);
     t.ut_accept = upstream_accept(m);
     t.ut_max_body = MANIFEST_MAX_BYTES;
     fetch_join(m, key, &t, manifest_by_digest_fetched);
+}
+
+/* ECR answered the read-through GET for m->want: its verified copy, else the upstream. */
+static void manifest_ecr_fetched(struct mreq *m, struct fetch *f)
+{
+    char digest[INDEX_DIGEST_MAX];
+
+    api_ecr_answered(m->api, f->resp.ur_status);
+    if (f->res == UPSTREAM_OK) {
+        digest_of(m->want, f->body ? f->body : "", f->len, digest, sizeof(digest));
+        if (strcmp(digest, m->want) == 0) {
+            m->api->mx.ecr_reads[0][0]++;
+            m->from_ecr = 1;
+            manifest_fetched(m, f, m->want);
+            return;
+        }
+        log_event(LOG_ERROR, "ecr-manifest-digest-mismatch", "want", m->want, "got", digest,
+                  NULL);
+    }
+    m->api->mx.ecr_reads[0][1]++;
+    manifest_fetch_digest(m, m->want);
 }
 
 static void serve_tag_after_fetch(struct mreq *m, struct fetch *f);
@@ -284,6 +350,58 @@ static int serve_stale(struct mreq *m, struct fetch *f)
     return manifest_serve(m, m->tag.it_digest, STALE_WARNING) == 0;
 }
 
+/* ECR answered the GET of a tag upstream could not confirm and this cache does not hold. */
+static void ecr_tag_fetched(struct mreq *m, struct fetch *f)
+{
+    char digest[INDEX_DIGEST_MAX], mt[INDEX_MEDIA_TYPE_MAX], st[16];
+    const char *d = f->resp.ur_digest;
+
+    api_ecr_answered(m->api, f->resp.ur_status);
+    if (f->res == UPSTREAM_OK) {
+        digest_of(d[0] != '\0' ? d : "sha256:", f->body ? f->body : "", f->len, digest,
+                  sizeof(digest));
+        if (d[0] == '\0' || strcmp(digest, d) == 0) {
+            fetched_type(f, mt, sizeof(mt));
+            if (fetched_store(m, f, digest, mt))
+                m->api->mx.content_bytes_ecr += f->len;
+            m->repo = cache_repo_confirm(m->api->cache, m->repo);
+            m->api->mx.ecr_stale_served++;
+            m->api->mx.stale_served++;
+            snprintf(st, sizeof(st), "%d", m->up_status);
+            log_event(LOG_WARN, "serve-stale-ecr", "repo", m->upname, "tag", m->tagname,
+                      "digest", digest, "upstream_status", st, "error", m->up_err, NULL);
+            fetched_answer(m, f, digest, mt, STALE_WARNING);
+            return;
+        }
+        log_event(LOG_ERROR, "ecr-manifest-digest-mismatch", "want", d, "got", digest, NULL);
+    }
+    mreq_error(m, upstream_oci_error(m->up_res, m->up_status, OCI_ERR_MANIFEST_UNKNOWN),
+               "upstream could not confirm the tag", m->up_err);
+}
+
+/*
+ * Upstream failed (an outage) on tag m->tagname, which this cache does not hold: ECR's tag,
+ * pushed by this appliance or another, is served stale with the Warning. 1 when asked.
+ */
+static int ecr_stale_tag(struct mreq *m, struct fetch *f)
+{
+    struct upstream_target t;
+    char path[1024], key[1200];
+
+    if (m->tagname[0] == '\0' || m->have_tag || m->child || api_outcome(f) != OUTCOME_OUTAGE)
+        return 0;
+    if (!api_ecr_target(m, &t, path, sizeof(path), "manifests", m->tagname, 0))
+        return 0;
+    t.ut_accept = upstream_accept(m);
+    t.ut_max_body = MANIFEST_MAX_BYTES;
+    m->up_res = f->res;
+    m->up_status = f->resp.ur_status;
+    str_copy(m->up_err, sizeof(m->up_err), f->err);
+    api_ecr_key(m, key, sizeof(key), 0, path);
+    fetch_join(m, key, &t, ecr_tag_fetched);
+    return 1;
+}
+
 /* The tag check (HEAD) ended. */
 static void tag_checked(struct mreq *m, struct fetch *f)
 {
@@ -300,10 +418,12 @@ static void tag_checked(struct mreq *m, struct fetch *f)
             api->mx.tag_changed++;
         if (m->have_tag && strcmp(d, m->tag.it_digest) == 0)
             cache_tag_checked(api->cache, m->repo, tag, now);
-        else if (cache_has(api->cache, d))
+        else if (cache_has(api->cache, d)) {
             cache_tag_put(
                 api->cache, m->repo, tag, d,
                 f->resp.ur_content_type[0] ? f->resp.ur_content_type : m->tag.it_media_type, now);
+            api_ecr_queue(m, d, tag);
+        }
         if (cache_has(api->cache, d)) {
             if (manifest_serve(m, d, NULL) == 0)
                 return;
@@ -323,7 +443,7 @@ static void tag_checked(struct mreq *m, struct fetch *f)
         fetch_join(m, key, &t, serve_tag_after_fetch);
         return;
     }
-    if (serve_stale(m, f))
+    if (serve_stale(m, f) || ecr_stale_tag(m, f))
         return;
     mreq_error(m, upstream_oci_error(f->res, f->resp.ur_status, OCI_ERR_MANIFEST_UNKNOWN),
                "upstream could not confirm the tag", f->err);
@@ -373,6 +493,22 @@ static void manifest_confirmed(struct mreq *m, struct fetch *f)
     manifest_fetch_digest(m, m->rt.rq_ref);
 }
 
+/* ECR answered the HEAD for a manifest stored for another repository: what ECR holds for this
+ * repository counts as its own; else upstream's HEAD decides. */
+static void manifest_confirmed_ecr(struct mreq *m, struct fetch *f)
+{
+    const char *d = f->resp.ur_digest;
+
+    api_ecr_answered(m->api, f->resp.ur_status);
+    if (f->res == UPSTREAM_OK && (d[0] == '\0' || strcmp(d, m->rt.rq_ref) == 0)) {
+        m->api->mx.ecr_confirmations++;
+        manifest_confirmed(m, f);
+        return;
+    }
+    if (manifest_head(m, 2, manifest_confirmed))
+        m->api->mx.confirmations++;
+}
+
 void api_manifest(struct mreq *m)
 {
     struct api *api = m->api;
@@ -392,7 +528,16 @@ void api_manifest(struct mreq *m)
             return;
         }
         if (d == ACCESS_CONFIRM) {
-            /* Stored for another repository: upstream's HEAD says whether this one has it. */
+            /* Stored for another repository: ECR's or upstream's HEAD says whether this one
+             * has it. */
+            struct upstream_target t;
+            char path[1024], key[1200];
+            if (api_ecr_target(m, &t, path, sizeof(path), "manifests", m->rt.rq_ref, 1)) {
+                t.ut_accept = upstream_accept(m);
+                api_ecr_key(m, key, sizeof(key), 1, path);
+                fetch_join(m, key, &t, manifest_confirmed_ecr);
+                return;
+            }
             if (manifest_head(m, 2, manifest_confirmed))
                 api->mx.confirmations++;
             return;

@@ -104,6 +104,7 @@ void api_metrics(struct api *api, struct evhttp_request *req)
                    i == 0 ? "bytes held by the in-memory maps" : NULL, labels, bytes);
         }
     }
+    api_ecr_metrics(api, b);
     server_metrics(api->srv, b);
     len = evbuffer_get_length(b);
     body = xmalloc(len + 1);

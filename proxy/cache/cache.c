@@ -123,6 +123,12 @@ struct store *cache_store(struct cache *c)
     return c->st;
 }
 
+struct index *cache_index(struct cache *c)
+{
+    CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
+    return c->ix;
+}
+
 static void hot_key2(char *out, size_t size, int64_t repo, const char *s)
 {
     snprintf(out, size, "%" PRId64 "\n%s", repo, s);

@@ -37,6 +37,9 @@ void cache_close(struct cache *c, int64_t now);
 
 /* The store, for the fills that write blob files into it. */
 struct store *cache_store(struct cache *c);
+/* The index, for the ECR tier's push queue: rows no hot map copies (db_index.h's push
+ * queue functions), so they need not go through the catalog. */
+struct index *cache_index(struct cache *c);
 
 /* ---- repositories ---- */
 

@@ -91,7 +91,7 @@ static void commit_done(struct fill *f, int ok, const char *err)
     if (!ok)
         store_tmp_discard(fs->st, f->tmp);
     if (fs->done != NULL)
-        fs->done(fs->done_arg, f->digest, ok, f->written, f->repo);
+        fs->done(fs->done_arg, f->digest, ok, f->written, f->repo, f->source);
     fill_unref(f); /* the commit reference */
 }
 

@@ -67,6 +67,7 @@ struct fills {
     struct store *st;
     struct upstream *up;
     fill_done_fn done;
+    fill_fallback_fn fallback;
     void *done_arg;
     struct fill *list; /* the findable fills */
     struct fill_stats stats;
@@ -124,6 +125,10 @@ struct fill {
     char content_type[256];
     enum fill_state state;
     struct upstream_xfer *xfer;
+    /* The fallback target (fill_start_from), its strings owned; has_then until it starts. */
+    int has_then, source; /* source: fill_done_fn's */
+    struct upstream_target then;
+    char *then_name, *then_path, *then_accept;
     struct follower *followers;
     enum oci_error err; /* FILL_FAILED before headers: what followers are told */
     char errmsg[256];

@@ -236,6 +236,9 @@ void fill_unref(struct fill *f)
     if (f->fd != -1)
         close(f->fd);
     EVP_MD_CTX_free(f->md);
+    free(f->then_name);
+    free(f->then_path);
+    free(f->then_accept);
     f->fs->live--;
     f->magic = 0;
     free(f);
@@ -310,6 +313,21 @@ static void fill_on_done(void *arg, enum upstream_result res, const struct upstr
     CAST_OBJ_NOTNULL(f, arg, FILL_MAGIC);
     fs = f->fs;
     f->xfer = NULL;
+    if (res != UPSTREAM_OK && f->has_then && !f->headers && f->written == 0) {
+        /* Nothing reached a follower: the fallback serves this fill instead. */
+        static const struct upstream_callbacks cbs = {fill_on_headers, fill_on_data,
+                                                      fill_on_done};
+        char st[16];
+        f->has_then = 0;
+        f->source = 2;
+        snprintf(st, sizeof(st), "%d", r->ur_status);
+        log_event(LOG_INFO, "fill-fallback", "digest", f->digest, "status", st, "error", err,
+                  NULL);
+        if (fs->fallback != NULL)
+            fs->fallback(fs->done_arg, f->digest, r->ur_status, err);
+        f->xfer = upstream_start(fs->up, &f->then, &cbs, f);
+        return;
+    }
     f->up_res = res;
     f->up_status = r->ur_status;
     if (res != UPSTREAM_OK)
@@ -375,11 +393,40 @@ static void fill_settle(struct fill *f)
         fs->stats.fs_failed++;
         store_tmp_discard(fs->st, f->tmp);
         if (fs->done != NULL)
-            fs->done(fs->done_arg, f->digest, 0, f->written, f->repo);
+            fs->done(fs->done_arg, f->digest, 0, f->written, f->repo, f->source);
     }
     /* Followers that never got headers get the error; the others finish or are cut off. */
     follow_settled(f, ok);
     fill_unref(f); /* the fetch reference: upstream and the hasher are done with it */
+}
+
+void fills_on_fallback(struct fills *fs, fill_fallback_fn fn)
+{
+    CHECK_OBJ_NOTNULL(fs, FILLS_MAGIC);
+    fs->fallback = fn;
+}
+
+struct fill *fill_start_from(struct fills *fs, const struct upstream_target *first,
+                             const struct upstream_target *then, const char *digest,
+                             int64_t repo)
+{
+    struct fill *f;
+
+    if (then == NULL)
+        return fill_start(fs, first, digest, repo);
+    f = fill_start(fs, first, digest, repo);
+    if (f->xfer == NULL)
+        return f; /* failed at once (no temp file): nothing to fall back to */
+    f->has_then = 1;
+    f->source = 1;
+    f->then = *then;
+    f->then_name = then->ut_name != NULL ? xstrdup(then->ut_name) : NULL;
+    f->then_path = xstrdup(then->ut_path);
+    f->then_accept = then->ut_accept != NULL ? xstrdup(then->ut_accept) : NULL;
+    f->then.ut_name = f->then_name;
+    f->then.ut_path = f->then_path;
+    f->then.ut_accept = f->then_accept;
+    return f;
 }
 
 struct fill *fill_start(struct fills *fs, const struct upstream_target *t, const char *digest,

@@ -20,8 +20,16 @@ struct store;
 struct upstream;
 struct upstream_target;
 
-/* Called once per fill when it ends: <ok> 1 when the blob was verified and committed. */
-typedef void (*fill_done_fn)(void *arg, const char *digest, int ok, int64_t size, int64_t repo);
+/*
+ * Called once per fill when it ends: <ok> 1 when the blob was verified and committed;
+ * <source> 0 for a fill_start fill, and for fill_start_from 1 when <first> served it, 2 when
+ * <then> did.
+ */
+typedef void (*fill_done_fn)(void *arg, const char *digest, int ok, int64_t size, int64_t repo,
+                             int source);
+/* The first target failed before any byte (status: its HTTP status, 0 for none) and the fill
+ * goes on with its fallback. */
+typedef void (*fill_fallback_fn)(void *arg, const char *digest, int status, const char *err);
 
 /* Create the fill registry on <base>, with the thread that commits verified fills. NULL on
  * failure. */
@@ -52,6 +60,17 @@ int64_t fill_repo(const struct fill *f);
  */
 struct fill *fill_start(struct fills *fs, const struct upstream_target *t, const char *digest,
                         int64_t repo);
+
+/*
+ * As fill_start, from <first> (the ECR tier), and when that ends without a byte of a 2xx body
+ * (a 404, an error, no answer), from <then> (the upstream; copied, its origin borrowed)
+ * within the same fill: followers see one transfer. <then> NULL: fill_start.
+ */
+struct fill *fill_start_from(struct fills *fs, const struct upstream_target *first,
+                             const struct upstream_target *then, const char *digest,
+                             int64_t repo);
+/* Call <fn>(<arg> given to fills_create) whenever a fill falls back. */
+void fills_on_fallback(struct fills *fs, fill_fallback_fn fn);
 
 /*
  * Answer <req> (GET or HEAD; exchange <x>) from <f>: headers as soon as upstream's arrive,

@@ -79,6 +79,8 @@ enum response_line response_header_line(struct upstream_response *r, char *locat
     } else if (header_is(line, n, "www-authenticate", &v, &vl)) {
         if (r->ur_www_authenticate[0] == '\0')
             copy_value(r->ur_www_authenticate, sizeof(r->ur_www_authenticate), v, vl);
+    } else if (header_is(line, n, "x-amzn-errortype", &v, &vl)) {
+        copy_value(r->ur_amzn_error_type, sizeof(r->ur_amzn_error_type), v, vl);
     } else if (header_is(line, n, "location", &v, &vl)) {
         copy_value(location, loc_size, v, vl);
     }

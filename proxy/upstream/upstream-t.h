@@ -47,6 +47,7 @@ struct upstream_response {
     char ur_retry_after[32];
     char ur_ratelimit_remaining[64];
     char ur_www_authenticate[1024];
+    char ur_amzn_error_type[160]; /* x-amzn-ErrorType (AWS JSON APIs) */
 };
 
 struct upstream_settings {

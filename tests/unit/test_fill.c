@@ -198,11 +198,12 @@ static void front(void *arg, struct evhttp_request *req, struct exchange *x)
     fill_follow(f, req, x);
 }
 
-static void fill_done(void *arg, const char *d, int ok, int64_t size, int64_t repo)
+static void fill_done(void *arg, const char *d, int ok, int64_t size, int64_t repo, int source)
 {
     (void)arg;
     cr_assert_str_eq(d, digest);
     cr_assert_eq(repo, 7);
+    cr_assert_eq(source, 0); /* fill_start: the only target */
     done_calls++;
     done_ok += ok;
     done_size = size;

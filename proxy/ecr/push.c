@@ -1,0 +1,881 @@
+/*
+ * The write-behind push worker. Rows of the index's push queue (db_index.h) are taken a few
+ * at a time, and each becomes a job that mirrors one image into its ECR repository:
+ *
+ *   repository    DescribeRepositories, else CreateRepository with create_repository's
+ *                 settings (then PutLifecyclePolicy and SetRepositoryPolicy when given);
+ *                 RepositoryAlreadyExistsException is success
+ *   per manifest  HEAD by digest: there already, nothing of it is sent; else each blob (known
+ *                 pushed, or a HEAD, else POST an upload and one monolithic PUT streamed from
+ *                 the stored file), then PUT the manifest by digest; an index's children first
+ *   the tag       HEAD by tag: pointing at this digest already, done; else PUT by tag
+ *
+ * Manifest PUTs (PutImage, about 10/s per account and region) are paced. Content that is not
+ * stored here yet (a client still pulling the layers, platforms nobody pulled) is pushed as
+ * far as it goes and the job waits for the rest with backoff; a failure anywhere retries the
+ * job with backoff from the start, where the HEADs make what already landed cheap. Nothing of
+ * this runs on a client's path.
+ */
+#include "config.h"
+
+#include <event2/event.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "config_file.h"
+#include "db_index.h"
+#include "ecr-int.h"
+#include "ecr_api.h"
+#include "log.h"
+#include "manifest.h"
+#include "transport.h"
+#include "util.h"
+
+#define PUSH_MAGIC 0x50555348u /* "PUSH" */
+#define PJOB_MAGIC 0x504a4f42u /* "PJOB" */
+
+#define PUSH_CONCURRENCY 4
+#define PUSH_POLL_S 1
+#define PUSH_PUT_INTERVAL_MS 125           /* 8 PutImage a second at most */
+#define PUSH_RETRY_BASE_S 2                /* a failed attempt: 2 s, doubling */
+#define PUSH_WAIT_BASE_S 3                 /* content not here yet: 3 s, doubling */
+#define PUSH_BACKOFF_MAX_S 600             /* both capped at 10 minutes */
+#define PUSH_WAIT_GIVE_UP_S (24 * 3600)    /* content still missing a day later: dropped */
+#define PUSH_MANIFEST_TIMEOUT_BYTES 65536  /* error bodies read for their OCI code */
+
+enum step_kind { ST_REPO, ST_MANIFEST_CHECK, ST_BLOB, ST_MANIFEST_PUT, ST_TAG_CHECK, ST_TAG_PUT };
+
+struct step {
+    enum step_kind kind;
+    char digest[INDEX_DIGEST_MAX];
+    char media_type[INDEX_MEDIA_TYPE_MAX];
+    size_t skip_to; /* ST_MANIFEST_CHECK, ST_TAG_CHECK: where to go when ECR has it */
+};
+
+struct pjob {
+    unsigned magic;
+    struct push *p;
+    struct pjob *next;
+    struct index_push row;
+    struct step *steps;
+    size_t nsteps, cur;
+    int incomplete; /* content missing here: push what is, wait for the rest */
+    int phase;      /* within a step: ST_REPO's and ST_BLOB's sub-requests */
+    int created;    /* this job created the repository */
+    struct transport_req *req;
+    struct ecr_call *call;
+    struct event *timer; /* a paced PUT waiting for its turn */
+    char upload_url[4096];
+    char *body; /* a manifest being PUT */
+    size_t body_len;
+};
+
+struct push {
+    unsigned magic;
+    struct ecr *e;
+    struct pjob *jobs;
+    int njobs;
+    struct event *poll;
+    int64_t next_put_ms; /* monotonic: the next paced PUT may go then */
+    int started;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void push_poll_later(struct push *p, int64_t ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+    evtimer_add(p->poll, &tv);
+}
+
+/* ---- the end of a job ------------------------------------------------------------------- */
+
+static void job_free(struct pjob *j)
+{
+    struct push *p = j->p;
+
+    for (struct pjob **pp = &p->jobs; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+    }
+    p->njobs--;
+    if (j->req != NULL)
+        transport_cancel(j->req);
+    if (j->call != NULL)
+        ecr_call_cancel(j->call);
+    if (j->timer != NULL)
+        event_free(j->timer);
+    free(j->steps);
+    free(j->body);
+    j->magic = 0;
+    free(j);
+}
+
+static int64_t backoff(int64_t base, int64_t attempts)
+{
+    int64_t s = base;
+
+    for (int64_t i = 0; i < attempts && s < PUSH_BACKOFF_MAX_S; i++)
+        s *= 2;
+    return s < PUSH_BACKOFF_MAX_S ? s : PUSH_BACKOFF_MAX_S;
+}
+
+static void job_log(const struct pjob *j, enum log_level lvl, const char *event, const char *err)
+{
+    char att[24];
+
+    snprintf(att, sizeof(att), "%lld", (long long)j->row.ip_attempts);
+    log_event(lvl, event, "ecr_repo", j->row.ip_ecr_repo, "digest", j->row.ip_digest, "tag",
+              j->row.ip_tag, "attempts", att, "error", err != NULL ? err : "", NULL);
+}
+
+/* The job is over: done, or back in the queue for later. */
+static void job_end(struct pjob *j, const char *fail)
+{
+    struct push *p = j->p;
+    struct ecr *e = p->e;
+    struct index *ix = cache_index(e->cache);
+    int64_t now = e->clock();
+
+    if (fail != NULL) {
+        e->stats.es_jobs_retried++;
+        job_log(j, LOG_WARN, "ecr-push-retry", fail);
+        index_push_retry(ix, j->row.ip_id, now + backoff(PUSH_RETRY_BASE_S, j->row.ip_attempts),
+                         fail);
+    } else if (j->incomplete) {
+        if (now - j->row.ip_queued_at > PUSH_WAIT_GIVE_UP_S) {
+            e->stats.es_jobs_abandoned++;
+            job_log(j, LOG_WARN, "ecr-push-abandoned",
+                    "part of the image was never stored here; pushed what was");
+            index_push_done(ix, j->row.ip_id);
+        } else {
+            e->stats.es_jobs_waiting++;
+            index_push_retry(ix, j->row.ip_id,
+                             now + backoff(PUSH_WAIT_BASE_S, j->row.ip_attempts),
+                             "waiting for content not stored here yet");
+        }
+    } else {
+        e->stats.es_jobs_done++;
+        job_log(j, LOG_INFO, "ecr-pushed", NULL);
+        index_push_done(ix, j->row.ip_id);
+    }
+    job_free(j);
+    push_poll_later(p, 0);
+}
+
+/* ---- the plan --------------------------------------------------------------------------- */
+
+static struct step *add_step(struct pjob *j, enum step_kind k, const char *digest,
+                             const char *mt)
+{
+    struct step *s;
+
+    j->steps = xrealloc(j->steps, (j->nsteps + 1) * sizeof(*j->steps));
+    s = &j->steps[j->nsteps++];
+    memset(s, 0, sizeof(*s));
+    s->kind = k;
+    str_copy(s->digest, sizeof(s->digest), digest != NULL ? digest : "");
+    str_copy(s->media_type, sizeof(s->media_type), mt != NULL ? mt : "");
+    return s;
+}
+
+static int blob_distributable(const struct manifest_ref *r)
+{
+    return strstr(r->mr_media_type, "foreign") == NULL &&
+           strstr(r->mr_media_type, "nondistributable") == NULL;
+}
+
+/*
+ * The steps of manifest <digest> stored here: its check, its blobs, its PUT. 1 when added, 0
+ * when it or part of its content is not stored here (nothing added), -1 when it is no
+ * manifest we know. <is_index> is set for an index, whose children the caller plans.
+ */
+static int plan_manifest(struct pjob *j, const char *digest, struct manifest_info *mi)
+{
+    struct cache *c = j->p->e->cache;
+    char mt[INDEX_MEDIA_TYPE_MAX];
+    int64_t size = 0;
+    char *body;
+    size_t len = 0, check;
+    const char *perr;
+
+    memset(mi, 0, sizeof(*mi));
+    if (cache_manifest_info(c, digest, mt, sizeof(mt), &size) != 1 || !cache_has(c, digest))
+        return 0;
+    body = cache_manifest_copy(c, digest, &len);
+    if (body == NULL)
+        return 0;
+    if (manifest_parse(body, len, mt, mi, &perr) != 0) {
+        free(body);
+        return -1;
+    }
+    free(body);
+    if (!mi->mi_is_index) {
+        for (size_t i = 0; i < mi->mi_nrefs; i++) {
+            const struct manifest_ref *r = &mi->mi_refs[i];
+            if (r->mr_kind == MANIFEST_REF_SUBJECT || r->mr_kind == MANIFEST_REF_MANIFEST ||
+                !blob_distributable(r))
+                continue;
+            if (!cache_has(c, r->mr_digest))
+                return 0;
+        }
+    }
+    check = j->nsteps;
+    add_step(j, ST_MANIFEST_CHECK, digest, mt);
+    if (!mi->mi_is_index) {
+        for (size_t i = 0; i < mi->mi_nrefs; i++) {
+            const struct manifest_ref *r = &mi->mi_refs[i];
+            if (r->mr_kind == MANIFEST_REF_SUBJECT || r->mr_kind == MANIFEST_REF_MANIFEST ||
+                !blob_distributable(r))
+                continue;
+            add_step(j, ST_BLOB, r->mr_digest, NULL);
+        }
+    }
+    add_step(j, ST_MANIFEST_PUT, digest, mt);
+    j->steps[check].skip_to = j->nsteps;
+    return 1;
+}
+
+/* 0 with the steps planned (maybe j->incomplete), -1 when the image is gone from here. */
+static int plan(struct pjob *j)
+{
+    struct manifest_info mi, ci;
+    int r;
+
+    add_step(j, ST_REPO, NULL, NULL);
+    {
+        /* An index's children first, each with its content; the index after all of them. */
+        char mt[INDEX_MEDIA_TYPE_MAX];
+        int64_t size;
+        if (cache_manifest_info(j->p->e->cache, j->row.ip_digest, mt, sizeof(mt), &size) != 1)
+            return -1;
+        if (manifest_is_index_type(mt)) {
+            size_t first = j->nsteps;
+            char *body;
+            size_t len = 0;
+            const char *perr;
+            memset(&mi, 0, sizeof(mi));
+            body = cache_manifest_copy(j->p->e->cache, j->row.ip_digest, &len);
+            if (body == NULL || manifest_parse(body, len, mt, &mi, &perr) != 0) {
+                free(body);
+                return -1;
+            }
+            free(body);
+            for (size_t i = 0; i < mi.mi_nrefs; i++) {
+                if (mi.mi_refs[i].mr_kind != MANIFEST_REF_MANIFEST)
+                    continue;
+                r = plan_manifest(j, mi.mi_refs[i].mr_digest, &ci);
+                manifest_info_free(&ci);
+                if (r != 1)
+                    j->incomplete = 1;
+            }
+            manifest_info_free(&mi);
+            (void)first;
+            if (j->incomplete)
+                return 0;
+        }
+    }
+    r = plan_manifest(j, j->row.ip_digest, &mi);
+    manifest_info_free(&mi);
+    if (r == -1)
+        return -1;
+    if (r == 0) {
+        j->incomplete = 1;
+        return 0;
+    }
+    if (j->row.ip_tag[0] != '\0') {
+        struct step *s = add_step(j, ST_TAG_CHECK, j->row.ip_digest, NULL);
+        s->skip_to = j->nsteps + 1;
+        add_step(j, ST_TAG_PUT, j->row.ip_digest, j->steps[j->nsteps - 2].media_type);
+    }
+    return 0;
+}
+
+/* ---- the data plane --------------------------------------------------------------------- */
+
+static void step_run(struct pjob *j);
+
+static void step_next(struct pjob *j)
+{
+    j->cur++;
+    j->phase = 0;
+    step_run(j);
+}
+
+static void count(struct pjob *j, enum ecr_push_kind k, enum ecr_push_result r)
+{
+    j->p->e->stats.es_pushes[k][r]++;
+}
+
+static int dp_attempt(void *arg, int attempt, struct transport_headers *h)
+{
+    struct pjob *j;
+    struct ecr *e;
+
+    CAST_OBJ_NOTNULL(j, arg, PJOB_MAGIC);
+    (void)attempt;
+    e = j->p->e;
+    if (e->password == NULL)
+        return -1;
+    transport_headers_basic(h, "AWS", e->password);
+    return 0;
+}
+
+static void dp_done(void *arg, const struct transport_outcome *o);
+
+static void dp_send(struct pjob *j, enum transport_method m, const char *url, const char *ctype,
+                    int fd, int64_t len, const char *body, size_t body_len)
+{
+    struct transport_request rq;
+    char ct[300];
+    const char *headers[2] = {NULL, NULL};
+    static const struct transport_callbacks cbs = {dp_attempt, NULL, NULL, dp_done};
+
+    memset(&rq, 0, sizeof(rq));
+    rq.tr_method = m;
+    rq.tr_url = url;
+    if (ctype != NULL) {
+        snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+        headers[0] = ct;
+        rq.tr_headers = headers;
+    }
+    rq.tr_body_fd = -1;
+    if (fd >= 0) {
+        rq.tr_body_kind = TRANSPORT_BODY_FD;
+        rq.tr_body_fd = fd;
+        rq.tr_body_offset = 0;
+        rq.tr_body_length = len;
+    } else if (body != NULL) {
+        rq.tr_body_kind = TRANSPORT_BODY_MEMORY;
+        rq.tr_body = body;
+        rq.tr_body_len = body_len;
+    }
+    rq.tr_check_address = 0; /* the ECR VPC endpoint has a private address */
+    rq.tr_max_retries = 2;
+    rq.tr_retry_status = 1;
+    rq.tr_max_body = PUSH_MANIFEST_TIMEOUT_BYTES;
+    rq.tr_buffer_max = PUSH_MANIFEST_TIMEOUT_BYTES;
+    j->req = transport_start(j->p->e->tp, &rq, &cbs, j);
+}
+
+static void url_of(const struct pjob *j, char *out, size_t size, const char *kind,
+                   const char *ref)
+{
+    snprintf(out, size, "%s/v2/%s/%s/%s", j->p->e->data_url, j->row.ip_ecr_repo, kind, ref);
+}
+
+/* The OCI error code in a data-plane error body, "" when none. */
+static void oci_code(const char *body, size_t len, char *out, size_t size)
+{
+    json_t *v = body != NULL && len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
+    const char *c = json_string_value(json_object_get(json_array_get(json_object_get(v, "errors"), 0), "code"));
+
+    str_copy(out, size, c != NULL ? c : "");
+    json_decref(v);
+}
+
+/* A failed data-plane answer: why, for the log and the queue row. */
+static void dp_fail(struct pjob *j, const struct transport_outcome *o, const char *what)
+{
+    char why[512], code[64];
+    int st = o->to_resp->ur_status;
+
+    oci_code(o->to_body, o->to_body_len, code, sizeof(code));
+    if (st == 401)
+        ecr_unauthorized(j->p->e);
+    if (st == 404 && strcmp(code, "NAME_UNKNOWN") == 0)
+        ecr_known_drop(j->p->e, j->row.ip_ecr_repo); /* deleted under us: made again */
+    if (o->to_res == UPSTREAM_HTTP)
+        snprintf(why, sizeof(why), "%s: HTTP %d %s", what, st, code);
+    else
+        snprintf(why, sizeof(why), "%s: %s", what, o->to_err);
+    job_end(j, why);
+}
+
+static void paced_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pjob *j;
+
+    CAST_OBJ_NOTNULL(j, arg, PJOB_MAGIC);
+    (void)fd;
+    (void)what;
+    step_run(j);
+}
+
+/* 1 when a paced PUT may go now (the slot is taken), else 0 with the job's timer set. */
+static int pace(struct pjob *j)
+{
+    struct push *p = j->p;
+    int64_t now = mono_ms();
+
+    if (j->phase == 1)
+        return 1; /* woke for its slot */
+    if (now < p->next_put_ms) {
+        int64_t wait = p->next_put_ms - now;
+        struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
+        p->next_put_ms += PUSH_PUT_INTERVAL_MS;
+        j->phase = 1;
+        evtimer_add(j->timer, &tv);
+        return 0;
+    }
+    p->next_put_ms = now + PUSH_PUT_INTERVAL_MS;
+    return 1;
+}
+
+/* Location of an upload (absolute, or a path on the data plane) plus ?digest= into j. */
+static int upload_target(struct pjob *j, const char *loc, const char *digest)
+{
+    char base[600];
+    const char *host_end;
+
+    if (loc[0] == '\0')
+        return -1;
+    if (strncmp(loc, "http://", 7) == 0 || strncmp(loc, "https://", 8) == 0) {
+        snprintf(j->upload_url, sizeof(j->upload_url), "%s", loc);
+    } else {
+        /* scheme://host[:port] of the data plane */
+        str_copy(base, sizeof(base), j->p->e->data_url);
+        host_end = strchr(base + (strncmp(base, "https://", 8) == 0 ? 8 : 7), '/');
+        if (host_end != NULL)
+            base[host_end - base] = '\0';
+        snprintf(j->upload_url, sizeof(j->upload_url), "%s%s%s", base, loc[0] == '/' ? "" : "/",
+                 loc);
+    }
+    {
+        size_t n = strlen(j->upload_url);
+        const char *colon = strchr(digest, ':');
+        if (colon == NULL)
+            return -1;
+        snprintf(j->upload_url + n, sizeof(j->upload_url) - n, "%sdigest=%.*s%%3A%s",
+                 strchr(j->upload_url, '?') != NULL ? "&" : "?", (int)(colon - digest), digest,
+                 colon + 1);
+    }
+    return 0;
+}
+
+static void dp_done(void *arg, const struct transport_outcome *o)
+{
+    struct pjob *j;
+    struct step *s;
+    struct ecr *e;
+    int st = o->to_resp->ur_status;
+
+    CAST_OBJ_NOTNULL(j, arg, PJOB_MAGIC);
+    j->req = NULL;
+    e = j->p->e;
+    s = &j->steps[j->cur];
+    switch (s->kind) {
+    case ST_MANIFEST_CHECK:
+        if (st == 200) {
+            count(j, ECR_KIND_MANIFEST, ECR_RESULT_PRESENT);
+            j->cur = s->skip_to;
+            j->phase = 0;
+            step_run(j);
+        } else if (st == 404) {
+            step_next(j);
+        } else {
+            dp_fail(j, o, "manifest HEAD");
+        }
+        return;
+    case ST_BLOB:
+        if (j->phase == 0) { /* HEAD */
+            if (st == 200 || st == 307) {
+                count(j, ECR_KIND_BLOB, ECR_RESULT_PRESENT);
+                index_ecr_blob_add(cache_index(e->cache), j->row.ip_ecr_repo, s->digest);
+                step_next(j);
+            } else if (st == 404) {
+                j->phase = 1;
+                step_run(j);
+            } else {
+                dp_fail(j, o, "blob HEAD");
+            }
+        } else if (j->phase == 1) { /* POST uploads/ */
+            if (st == 202 && upload_target(j, o->to_location, s->digest) == 0) {
+                j->phase = 2;
+                step_run(j);
+            } else {
+                dp_fail(j, o, "upload start");
+            }
+        } else { /* the monolithic PUT */
+            if (st == 201 || st == 200 || st == 204) {
+                int64_t size = 0;
+                count(j, ECR_KIND_BLOB, ECR_RESULT_PUSHED);
+                if (index_blob_get(cache_index(e->cache), s->digest, &size) == 1)
+                    e->stats.es_bytes_pushed += (uint64_t)size;
+                index_ecr_blob_add(cache_index(e->cache), j->row.ip_ecr_repo, s->digest);
+                step_next(j);
+            } else {
+                count(j, ECR_KIND_BLOB, ECR_RESULT_FAILED);
+                dp_fail(j, o, "blob upload");
+            }
+        }
+        return;
+    case ST_MANIFEST_PUT:
+    case ST_TAG_PUT: {
+        enum ecr_push_kind k = s->kind == ST_TAG_PUT ? ECR_KIND_TAG : ECR_KIND_MANIFEST;
+        free(j->body);
+        j->body = NULL;
+        if (st == 201 || st == 200) {
+            count(j, k, ECR_RESULT_PUSHED);
+            step_next(j);
+            return;
+        }
+        if (k == ECR_KIND_TAG && st == 400) {
+            char code[64];
+            oci_code(o->to_body, o->to_body_len, code, sizeof(code));
+            if (strcmp(code, "TAG_INVALID") == 0 || strcmp(code, "MANIFEST_INVALID") == 0 ||
+                strstr(code, "AlreadyExists") != NULL) {
+                /* An immutable tag holding another digest: not retried. */
+                count(j, k, ECR_RESULT_REFUSED);
+                job_log(j, LOG_WARN, "ecr-tag-refused", code);
+                step_next(j);
+                return;
+            }
+        }
+        count(j, k, ECR_RESULT_FAILED);
+        dp_fail(j, o, k == ECR_KIND_TAG ? "tag PUT" : "manifest PUT");
+        return;
+    }
+    case ST_TAG_CHECK:
+        if (st == 200 && strcmp(o->to_resp->ur_digest, s->digest) == 0) {
+            count(j, ECR_KIND_TAG, ECR_RESULT_PRESENT);
+            j->cur = s->skip_to;
+            j->phase = 0;
+            step_run(j);
+        } else if (st == 200 || st == 404) {
+            step_next(j);
+        } else {
+            dp_fail(j, o, "tag HEAD");
+        }
+        return;
+    case ST_REPO: break;
+    }
+    job_end(j, "unexpected data-plane answer");
+}
+
+/* ---- the repository --------------------------------------------------------------------- */
+
+static void repo_step(struct pjob *j);
+
+static json_t *repo_params(const struct pjob *j)
+{
+    json_t *o = json_pack("{s:s}", "repositoryName", j->row.ip_ecr_repo);
+
+    if (j->p->e->ec->ecr_registry_id != NULL)
+        json_object_set_new(o, "registryId", json_string(j->p->e->ec->ecr_registry_id));
+    return o;
+}
+
+static json_t *create_params(const struct pjob *j)
+{
+    const struct config_ecr *ec = j->p->e->ec;
+    json_t *o = repo_params(j);
+
+    json_object_set_new(o, "imageTagMutability",
+                        json_string(ec->ecr_tag_mutability != NULL ? ec->ecr_tag_mutability
+                                                                   : "MUTABLE"));
+    if (ec->ecr_nmutability_exclusions > 0) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < ec->ecr_nmutability_exclusions; i++)
+            json_array_append_new(a, json_pack("{s:s,s:s}", "filterType", "WILDCARD", "filter",
+                                               ec->ecr_mutability_exclusions[i]));
+        json_object_set_new(o, "imageTagMutabilityExclusionFilters", a);
+    }
+    json_object_set_new(o, "imageScanningConfiguration",
+                        json_pack("{s:b}", "scanOnPush", ec->ecr_scan_on_push));
+    if (ec->ecr_encryption_type != NULL) {
+        json_t *enc = json_pack("{s:s}", "encryptionType", ec->ecr_encryption_type);
+        if (ec->ecr_kms_key != NULL)
+            json_object_set_new(enc, "kmsKey", json_string(ec->ecr_kms_key));
+        json_object_set_new(o, "encryptionConfiguration", enc);
+    }
+    if (ec->ecr_ntags > 0) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < ec->ecr_ntags; i++)
+            json_array_append_new(a, json_pack("{s:s,s:s}", "Key", ec->ecr_tags[i].ct_key,
+                                               "Value", ec->ecr_tags[i].ct_value));
+        json_object_set_new(o, "tags", a);
+    }
+    return o;
+}
+
+static void repo_done(void *arg, const struct ecr_api_result *r)
+{
+    struct pjob *j;
+    char why[512];
+
+    CAST_OBJ_NOTNULL(j, arg, PJOB_MAGIC);
+    j->call = NULL;
+    switch (j->phase) {
+    case 0: /* DescribeRepositories */
+        if (r->ok) {
+            ecr_known_add(j->p->e, j->row.ip_ecr_repo);
+            step_next(j);
+            return;
+        }
+        if (strcmp(r->type, "RepositoryNotFoundException") == 0) {
+            j->phase = 1;
+            repo_step(j);
+            return;
+        }
+        break;
+    case 1: /* CreateRepository */
+        if (r->ok || strcmp(r->type, "RepositoryAlreadyExistsException") == 0) {
+            if (r->ok) {
+                j->created = 1;
+                j->p->e->stats.es_repos_created++;
+                log_event(LOG_INFO, "ecr-repository-created", "ecr_repo", j->row.ip_ecr_repo,
+                          NULL);
+            }
+            j->phase = 2;
+            repo_step(j);
+            return;
+        }
+        break;
+    case 2: /* PutLifecyclePolicy */
+    case 3: /* SetRepositoryPolicy */
+        if (r->ok) {
+            j->phase++;
+            repo_step(j);
+            return;
+        }
+        break;
+    }
+    snprintf(why, sizeof(why), "%s: %s%s%s (HTTP %d)",
+             j->phase == 0   ? "DescribeRepositories"
+             : j->phase == 1 ? "CreateRepository"
+             : j->phase == 2 ? "PutLifecyclePolicy"
+                             : "SetRepositoryPolicy",
+             r->type, r->type[0] ? ": " : "", r->message, r->status);
+    job_end(j, why);
+}
+
+static void repo_step(struct pjob *j)
+{
+    struct ecr *e = j->p->e;
+    const struct config_ecr *ec = e->ec;
+    json_t *o;
+
+    if (e->api == NULL) {
+        job_end(j, "the ECR API is not set up yet");
+        return;
+    }
+    switch (j->phase) {
+    case 0:
+        if (ecr_known_has(e, j->row.ip_ecr_repo)) {
+            step_next(j);
+            return;
+        }
+        o = json_object();
+        json_object_set_new(o, "repositoryNames", json_pack("[s]", j->row.ip_ecr_repo));
+        if (ec->ecr_registry_id != NULL)
+            json_object_set_new(o, "registryId", json_string(ec->ecr_registry_id));
+        j->call = ecr_api_call(e->api, "DescribeRepositories", o, repo_done, j);
+        return;
+    case 1: j->call = ecr_api_call(e->api, "CreateRepository", create_params(j), repo_done, j); return;
+    case 2:
+        if (j->created && ec->ecr_lifecycle_policy != NULL) {
+            o = repo_params(j);
+            json_object_set_new(o, "lifecyclePolicyText", json_string(ec->ecr_lifecycle_policy));
+            j->call = ecr_api_call(e->api, "PutLifecyclePolicy", o, repo_done, j);
+            return;
+        }
+        j->phase = 3;
+        /* fall through */
+    case 3:
+        if (j->created && ec->ecr_repository_policy != NULL) {
+            j->phase = 3;
+            o = repo_params(j);
+            json_object_set_new(o, "policyText", json_string(ec->ecr_repository_policy));
+            j->call = ecr_api_call(e->api, "SetRepositoryPolicy", o, repo_done, j);
+            return;
+        }
+        /* fall through */
+    default:
+        ecr_known_add(e, j->row.ip_ecr_repo);
+        step_next(j);
+        return;
+    }
+}
+
+/* ---- running the steps ------------------------------------------------------------------ */
+
+static void step_run(struct pjob *j)
+{
+    struct ecr *e = j->p->e;
+    struct step *s;
+    char url[2048];
+
+    if (j->cur >= j->nsteps) {
+        job_end(j, NULL);
+        return;
+    }
+    if (e->password == NULL) {
+        job_end(j, "no ECR token is held");
+        return;
+    }
+    s = &j->steps[j->cur];
+    switch (s->kind) {
+    case ST_REPO: repo_step(j); return;
+    case ST_MANIFEST_CHECK:
+        url_of(j, url, sizeof(url), "manifests", s->digest);
+        dp_send(j, TRANSPORT_HEAD, url, NULL, -1, 0, NULL, 0);
+        return;
+    case ST_BLOB:
+        if (j->phase == 0) {
+            if (index_ecr_blob_has(cache_index(e->cache), j->row.ip_ecr_repo, s->digest) == 1) {
+                count(j, ECR_KIND_BLOB, ECR_RESULT_PRESENT);
+                step_next(j);
+                return;
+            }
+            url_of(j, url, sizeof(url), "blobs", s->digest);
+            dp_send(j, TRANSPORT_HEAD, url, NULL, -1, 0, NULL, 0);
+        } else if (j->phase == 1) {
+            snprintf(url, sizeof(url), "%s/v2/%s/blobs/uploads/", e->data_url,
+                     j->row.ip_ecr_repo);
+            dp_send(j, TRANSPORT_POST, url, NULL, -1, 0, NULL, 0);
+        } else {
+            int64_t size = 0;
+            int fd = cache_open_blob(e->cache, s->digest, &size);
+            if (fd < 0) {
+                /* Gone since the plan (evicted): the image waits for it again. */
+                j->incomplete = 1;
+                job_end(j, NULL);
+                return;
+            }
+            dp_send(j, TRANSPORT_PUT, j->upload_url, "application/octet-stream", fd, size,
+                    NULL, 0);
+            close(fd); /* the transport holds a dup */
+        }
+        return;
+    case ST_MANIFEST_PUT:
+    case ST_TAG_PUT:
+        if (!pace(j))
+            return;
+        free(j->body);
+        j->body = cache_manifest_copy(e->cache, s->digest, &j->body_len);
+        if (j->body == NULL) {
+            j->incomplete = 1;
+            job_end(j, NULL);
+            return;
+        }
+        url_of(j, url, sizeof(url), "manifests",
+               s->kind == ST_TAG_PUT ? j->row.ip_tag : s->digest);
+        dp_send(j, TRANSPORT_PUT, url, s->media_type, -1, 0, j->body, j->body_len);
+        return;
+    case ST_TAG_CHECK:
+        url_of(j, url, sizeof(url), "manifests", j->row.ip_tag);
+        dp_send(j, TRANSPORT_HEAD, url, NULL, -1, 0, NULL, 0);
+        return;
+    }
+}
+
+/* ---- the queue -------------------------------------------------------------------------- */
+
+static void job_begin(struct push *p, const struct index_push *row)
+{
+    struct pjob *j = xcalloc(1, sizeof(*j));
+
+    j->magic = PJOB_MAGIC;
+    j->p = p;
+    j->row = *row;
+    j->timer = evtimer_new(p->e->base, paced_cb, j);
+    j->next = p->jobs;
+    p->jobs = j;
+    p->njobs++;
+    if (plan(j) == -1) {
+        job_log(j, LOG_WARN, "ecr-push-dropped", "the manifest is no longer stored here");
+        index_push_done(cache_index(p->e->cache), j->row.ip_id);
+        job_free(j);
+        return;
+    }
+    step_run(j);
+}
+
+static void poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct push *p = arg;
+    struct ecr *e;
+    struct index_push rows[PUSH_CONCURRENCY];
+    size_t n = 0;
+
+    (void)fd;
+    (void)what;
+    CHECK_OBJ_NOTNULL(p, PUSH_MAGIC);
+    e = p->e;
+    push_poll_later(p, PUSH_POLL_S * 1000);
+    /* Without a token (ECR down, no credentials) the queue waits; it is never consumed. */
+    if (e->password == NULL || e->api == NULL || p->njobs >= PUSH_CONCURRENCY)
+        return;
+    if (index_push_take(cache_index(e->cache), e->clock(), (size_t)(PUSH_CONCURRENCY - p->njobs),
+                        rows, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        job_begin(p, &rows[i]);
+}
+
+struct push *push_create(struct ecr *e)
+{
+    struct push *p = xcalloc(1, sizeof(*p));
+
+    p->magic = PUSH_MAGIC;
+    p->e = e;
+    p->poll = evtimer_new(e->base, poll_cb, p);
+    return p;
+}
+
+void push_start(struct push *p)
+{
+    CHECK_OBJ_NOTNULL(p, PUSH_MAGIC);
+    p->started = 1;
+    push_poll_later(p, 0);
+}
+
+void push_poke(struct push *p)
+{
+    if (p == NULL || !p->started)
+        return;
+    CHECK_OBJ_NOTNULL(p, PUSH_MAGIC);
+    push_poll_later(p, 0);
+}
+
+void push_destroy(struct push *p)
+{
+    if (p == NULL)
+        return;
+    CHECK_OBJ_NOTNULL(p, PUSH_MAGIC);
+    while (p->jobs != NULL)
+        job_free(p->jobs);
+    if (p->poll != NULL)
+        event_free(p->poll);
+    p->magic = 0;
+    free(p);
+}
+
+void ecr_queue(struct ecr *e, const struct config_rule *rule, const char *name, int64_t repo,
+               const char *digest, const char *tag)
+{
+    char ecr_repo[INDEX_ECR_REPO_MAX];
+
+    CHECK_OBJ_NOTNULL(e, ECR_MAGIC);
+    if (!e->ec->ecr_push || repo <= 0 || !ecr_repo_for(e, rule, name, ecr_repo, sizeof(ecr_repo)))
+        return;
+    if (index_push_enqueue(cache_index(e->cache), ecr_repo, repo, digest, tag != NULL ? tag : "",
+                           e->clock()) == 1)
+        push_poke(e->push);
+}
