@@ -1,5 +1,5 @@
 /* The SQLite index behind db_index.h: prepared statements and every query (the schema and its
- * migrations: db_schema.c). */
+ * migrations: db_schema.c; the ECR push queue: db_push.c). */
 #include "config.h"
 
 #include "db_index.h"
@@ -11,37 +11,7 @@
 #include "db-int.h"
 #include "util.h"
 
-#define INDEX_MAGIC 0x49445821u /* "IDX!" */
 #define INDEX_BUSY_TIMEOUT_MS 5000
-
-enum st {
-    ST_SP_BEGIN = 0,
-    ST_SP_RELEASE,
-    ST_SP_ROLLBACK,
-    ST_REPO_GET,
-    ST_REPO_INS,
-    ST_TAG_GET,
-    ST_TAG_PUT,
-    ST_TAG_CHECKED,
-    ST_TAG_PULLED,
-    ST_TAGS_LIST,
-    ST_MANIFEST_INS,
-    ST_MANIFEST_GET,
-    ST_REF_INS,
-    ST_REPO_DIGEST_INS,
-    ST_REPO_HAS,
-    ST_REFERRERS,
-    ST_BLOB_PUT,
-    ST_BLOB_GET,
-    ST_BLOB_TOUCH,
-    ST_ALL_DIGESTS,
-    ST_DROP_REFS,
-    ST_DROP_MANIFEST,
-    ST_DROP_BLOB,
-    ST_DROP_REPO_DIGESTS,
-    ST_DROP_TAGS,
-    ST_COUNT
-};
 
 /* Indexed by enum st; prepared once in index_open. Parameters are numbered to read the SQL. */
 static const char *const statements[ST_COUNT] = {
@@ -93,80 +63,6 @@ static const char *const statements[ST_COUNT] = {
     [ST_DROP_TAGS] = "DELETE FROM tags WHERE digest = ?1",
 };
 
-struct index {
-    unsigned magic;
-    sqlite3 *ix_db;
-    sqlite3_stmt *ix_st[ST_COUNT]; /* owned; finalized by index_close */
-};
-
-#define CHECK_INDEX(ix) CHECK_OBJ_NOTNULL(ix, INDEX_MAGIC)
-
-/* Reset <s> and drop its bindings so it holds no pointer to the caller's strings. */
-static void st_done(sqlite3_stmt *s)
-{
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-}
-
-/*
- * The statement <id>, ready to bind. Every use ends with st_done on every path. Text is bound
- * SQLITE_STATIC: the caller's strings outlive the statement's use, which ends before we return.
- */
-static sqlite3_stmt *st(struct index *ix, enum st id)
-{
-    return ix->ix_st[id];
-}
-
-static int bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    return sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) == SQLITE_OK ? 0 : -1;
-}
-
-static int bind_int(sqlite3_stmt *s, int i, int64_t v)
-{
-    return sqlite3_bind_int64(s, i, v) == SQLITE_OK ? 0 : -1;
-}
-
-/* Step <s> once, expecting it to finish (a write); st_done either way. 0 or -1. */
-static int st_exec(sqlite3_stmt *s)
-{
-    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
-
-    st_done(s);
-    return rc;
-}
-
-/* Copy column <col> of the current row into <dst> of <size> bytes, truncating; "" for NULL. */
-static void column_copy(sqlite3_stmt *s, int col, char *dst, size_t size)
-{
-    const unsigned char *t = sqlite3_column_text(s, col);
-
-    (void)str_copy(dst, size, t != NULL ? (const char *)t : "");
-}
-
-/*
- * Savepoints rather than BEGIN, so that a caller who already opened a transaction nests
- * instead of failing. Outside a transaction SAVEPOINT begins a deferred one; every transaction
- * here starts with a write, so the write lock is taken up front and the busy timeout applies.
- */
-static int tx_begin(struct index *ix)
-{
-    return st_exec(st(ix, ST_SP_BEGIN));
-}
-
-static int tx_commit(struct index *ix)
-{
-    return st_exec(st(ix, ST_SP_RELEASE));
-}
-
-/* Undo everything since tx_begin. SQLite may already have rolled back on its own (out of
- * memory, disk full); then both steps fail harmlessly. */
-static void tx_rollback(struct index *ix)
-{
-    (void)st_exec(st(ix, ST_SP_ROLLBACK));
-    (void)st_exec(st(ix, ST_SP_RELEASE));
-}
-
 /* Run the one-row pragma <sql> on <db> and copy column 0 into <buf>. 0 or -1. */
 int db_pragma_text(sqlite3 *db, const char *sql, char *buf, size_t size)
 {
@@ -190,6 +86,22 @@ void db_set_err(char **err, char *msg)
         *err = msg;
     else
         free(msg);
+}
+
+/* Prepare the <n> statements <sql> into <out>, once for the connection's life. 0, or -1 with
+ * *err. */
+static int prepare_all(struct index *ix, const char *const *sql, sqlite3_stmt **out, int n,
+                       const char *path, char **err)
+{
+    for (int i = 0; i < n; i++) {
+        if (sqlite3_prepare_v3(ix->ix_db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &out[i], NULL) !=
+            SQLITE_OK) {
+            db_set_err(err, xasprintf("%s: preparing \"%s\": %s", path, sql[i],
+                                      sqlite3_errmsg(ix->ix_db)));
+            return -1;
+        }
+    }
+    return 0;
 }
 
 struct index *index_open(const char *path, char **err)
@@ -229,14 +141,9 @@ struct index *index_open(const char *path, char **err)
     }
     if (db_migrate(ix->ix_db, path, err) == -1)
         goto out;
-    for (int i = 0; i < ST_COUNT; i++) {
-        if (sqlite3_prepare_v3(ix->ix_db, statements[i], -1, SQLITE_PREPARE_PERSISTENT,
-                               &ix->ix_st[i], NULL) != SQLITE_OK) {
-            db_set_err(err, xasprintf("%s: preparing \"%s\": %s", path, statements[i],
-                                      sqlite3_errmsg(ix->ix_db)));
-            goto out;
-        }
-    }
+    if (prepare_all(ix, statements, ix->ix_st, ST_COUNT, path, err) == -1 ||
+        prepare_all(ix, db_push_statements, ix->ix_push_st, PST_COUNT, path, err) == -1)
+        goto out;
     ret = ix;
     ix = NULL;
 out:
@@ -251,6 +158,8 @@ void index_close(struct index *ix)
     CHECK_INDEX(ix);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(ix->ix_st[i]);
+    for (int i = 0; i < PST_COUNT; i++)
+        sqlite3_finalize(ix->ix_push_st[i]);
     /* Every statement is finalized, so this closes for good (and checkpoints the WAL). */
     sqlite3_close(ix->ix_db);
     ix->magic = 0;

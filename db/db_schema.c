@@ -61,6 +61,30 @@ static const char *const migrations[] = {
      * Accept used to decide what a tag meant) are re-checked at their next pull. */
     "UPDATE tags SET checked_at = 0"
     " WHERE digest IN (SELECT child FROM manifest_refs WHERE kind = 'manifest');\n",
+    /*
+     * 3: the ECR tier. ecr_push is the write-behind push queue (db_push.c): one row per
+     * manifest (and tag) to push, taken while a push is in flight. ecr_blobs is what the tier
+     * knows each ECR repository holds, so a push uploads only what is missing.
+     */
+    "CREATE TABLE ecr_push ("
+    "\n  id INTEGER PRIMARY KEY,"
+    "\n  ecr_repo TEXT NOT NULL,"
+    "\n  repo INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,"
+    "\n  digest TEXT NOT NULL,"
+    "\n  tag TEXT NOT NULL DEFAULT '',"
+    "\n  queued_at INTEGER NOT NULL,"
+    "\n  next_at INTEGER NOT NULL,"
+    "\n  attempts INTEGER NOT NULL DEFAULT 0,"
+    "\n  last_error TEXT NOT NULL DEFAULT '',"
+    "\n  taken INTEGER NOT NULL DEFAULT 0,"
+    "\n  UNIQUE (ecr_repo, digest, tag));\n"
+    "CREATE INDEX ecr_push_due ON ecr_push (taken, next_at);\n"
+    /* The foreign key's child index: a deleted repository's rows go without a scan. */
+    "CREATE INDEX ecr_push_repo ON ecr_push (repo);\n"
+    "CREATE TABLE ecr_blobs ("
+    "\n  ecr_repo TEXT NOT NULL,"
+    "\n  digest TEXT NOT NULL,"
+    "\n  PRIMARY KEY (ecr_repo, digest)) WITHOUT ROWID;\n",
 };
 
 #define INDEX_SCHEMA_VERSION ((int)ARRAY_LEN(migrations))

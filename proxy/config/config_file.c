@@ -10,22 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config-int.h"
 #include "oci.h"
 #include "util.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 #define SECRET_MAX_BYTES 4096
 
-/* Problems found so far, one line each. */
-struct problems {
-    char *buf;
-    size_t len;
-    int count;
-};
-
-static void problem(struct problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void problem(struct problems *p, const char *fmt, ...)
+void config_problem(struct problems *p, const char *fmt, ...)
 {
     va_list ap;
     char *line = NULL;
@@ -163,8 +155,7 @@ int config_parse_listen(const char *s, char *host, size_t hostsize, int *port)
     return 0;
 }
 
-/* An upstream URL: http(s)://host[:port] with nothing after but an optional '/'. */
-static int upstream_url_valid(const char *u, const char **why)
+int config_url_valid(const char *u, const char **why)
 {
     const char *host, *p;
     size_t hostlen;
@@ -239,38 +230,38 @@ static char *read_secret_file(const char *path, struct problems *p, const char *
     size_t n;
 
     if (f == NULL) {
-        problem(p, "%s: cannot read %s: %s", key, path, strerror(errno));
+        config_problem(p, "%s: cannot read %s: %s", key, path, strerror(errno));
         return NULL;
     }
     n = fread(buf, 1, sizeof(buf), f);
     fclose(f);
     if (n > SECRET_MAX_BYTES) {
-        problem(p, "%s: %s is larger than %d bytes", key, path, SECRET_MAX_BYTES);
+        config_problem(p, "%s: %s is larger than %d bytes", key, path, SECRET_MAX_BYTES);
         return NULL;
     }
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
     if (n == 0) {
-        problem(p, "%s: %s is empty", key, path);
+        config_problem(p, "%s: %s is empty", key, path);
         return NULL;
     }
     return xstrndup(buf, n);
 }
 
-static int get_string(json_t *v, const char *key, struct problems *p, const char **out)
+int config_get_string(json_t *v, const char *key, struct problems *p, const char **out)
 {
     if (!json_is_string(v)) {
-        problem(p, "%s: must be a string", key);
+        config_problem(p, "%s: must be a string", key);
         return -1;
     }
     *out = json_string_value(v);
     return 0;
 }
 
-static int get_bool(json_t *v, const char *key, struct problems *p, int *out)
+int config_get_bool(json_t *v, const char *key, struct problems *p, int *out)
 {
     if (!json_is_boolean(v)) {
-        problem(p, "%s: must be true or false", key);
+        config_problem(p, "%s: must be true or false", key);
         return -1;
     }
     *out = json_is_true(v);
@@ -281,13 +272,14 @@ static void get_duration(json_t *v, const char *key, struct problems *p, int64_t
 {
     const char *s;
 
-    if (get_string(v, key, p, &s) == -1)
+    if (config_get_string(v, key, p, &s) == -1)
         return;
     if (config_parse_duration(s, out) == -1)
-        problem(p,
-                "%s: \"%s\" is not a duration (use a whole number with s, m, h or d: 90s, 15m, "
-                "24h, 7d)",
-                key, s);
+        config_problem(
+            p,
+            "%s: \"%s\" is not a duration (use a whole number with s, m, h or d: 90s, 15m, "
+            "24h, 7d)",
+            key, s);
 }
 
 /* A whole JSON number from <min> to <max>. */
@@ -297,8 +289,8 @@ static void get_count(json_t *v, const char *key, struct problems *p, int64_t mi
     json_int_t n;
 
     if (!json_is_integer(v) || (n = json_integer_value(v)) < min || n > max) {
-        problem(p, "%s: must be a whole number from %lld to %lld", key, (long long)min,
-                (long long)max);
+        config_problem(p, "%s: must be a whole number from %lld to %lld", key, (long long)min,
+                       (long long)max);
         return;
     }
     *out = (int64_t)n;
@@ -323,51 +315,51 @@ static void load_credentials(json_t *o, const char *key, struct config_rule *r, 
     char path[128];
 
     if (!json_is_object(o)) {
-        problem(p,
-                "%s: must be an object with username and password, password_env or "
-                "password_file",
-                key);
+        config_problem(p,
+                       "%s: must be an object with username and password, password_env or "
+                       "password_file",
+                       key);
         return;
     }
     json_object_foreach(o, k, v)
     {
         snprintf(path, sizeof(path), "%s.%s", key, k);
         if (strcmp(k, "username") == 0) {
-            if (get_string(v, path, p, &s) == 0) {
+            if (config_get_string(v, path, p, &s) == 0) {
                 if (s[0] == '\0')
-                    problem(p, "%s: must not be empty", path);
+                    config_problem(p, "%s: must not be empty", path);
                 else
                     r->rule_username = xstrdup(s);
             }
         } else if (strcmp(k, "password") == 0) {
             sources++;
-            if (get_string(v, path, p, &s) == 0)
+            if (config_get_string(v, path, p, &s) == 0)
                 set_password(r, xstrdup(s));
         } else if (strcmp(k, "password_env") == 0) {
             sources++;
-            if (get_string(v, path, p, &s) == 0) {
+            if (config_get_string(v, path, p, &s) == 0) {
                 const char *val = s[0] != '\0' ? getenv(s) : NULL;
                 if (s[0] == '\0')
-                    problem(p, "%s: must name an environment variable", path);
+                    config_problem(p, "%s: must name an environment variable", path);
                 else if (val == NULL || val[0] == '\0')
-                    problem(p, "%s: environment variable %s is not set", path, s);
+                    config_problem(p, "%s: environment variable %s is not set", path, s);
                 else
                     set_password(r, xstrdup(val));
             }
         } else if (strcmp(k, "password_file") == 0) {
             sources++;
-            if (get_string(v, path, p, &s) == 0)
+            if (config_get_string(v, path, p, &s) == 0)
                 set_password(r, read_secret_file(s, p, path));
         } else {
-            problem(p, "%s: unknown key", path);
+            config_problem(p, "%s: unknown key", path);
         }
     }
     if (json_object_get(o, "username") == NULL)
-        problem(p, "%s.username: missing", key);
+        config_problem(p, "%s.username: missing", key);
     if (sources == 0)
-        problem(p, "%s: needs one of password, password_env, password_file", key);
+        config_problem(p, "%s: needs one of password, password_env, password_file", key);
     else if (sources > 1)
-        problem(p, "%s: give only one of password, password_env, password_file", key);
+        config_problem(p, "%s: give only one of password, password_env, password_file", key);
 }
 
 static void load_rule(json_t *o, size_t idx, struct config *cfg, struct config_rule *r,
@@ -379,28 +371,30 @@ static void load_rule(json_t *o, size_t idx, struct config *cfg, struct config_r
 
     r->rule_refresh_interval = -1;
     r->rule_stale_if_error = -1;
+    r->rule_ecr = 1;
     if (!json_is_object(o)) {
-        problem(p, "rules[%zu]: must be an object", idx);
+        config_problem(p, "rules[%zu]: must be an object", idx);
         return;
     }
     json_object_foreach(o, k, v)
     {
         snprintf(key, sizeof(key), "rules[%zu].%s", idx, k);
         if (strcmp(k, "prefix") == 0) {
-            if (get_string(v, key, p, &s) == 0) {
+            if (config_get_string(v, key, p, &s) == 0) {
                 if (!oci_name_valid(s, strlen(s)))
-                    problem(p,
-                            "%s: \"%s\" is not a repository path (lowercase letters, digits, "
-                            "'.', '_', '-', components joined by '/')",
-                            key, s);
+                    config_problem(
+                        p,
+                        "%s: \"%s\" is not a repository path (lowercase letters, digits, "
+                        "'.', '_', '-', components joined by '/')",
+                        key, s);
                 else
                     r->rule_prefix = xstrdup(s);
             }
         } else if (strcmp(k, "upstream") == 0) {
-            if (get_string(v, key, p, &s) == 0) {
+            if (config_get_string(v, key, p, &s) == 0) {
                 const char *why = NULL;
-                if (!upstream_url_valid(s, &why)) {
-                    problem(p, "%s: %s", key, why);
+                if (!config_url_valid(s, &why)) {
+                    config_problem(p, "%s: %s", key, why);
                 } else {
                     size_t n = strlen(s);
                     if (s[n - 1] == '/')
@@ -412,7 +406,7 @@ static void load_rule(json_t *o, size_t idx, struct config *cfg, struct config_r
             size_t i;
             json_t *h;
             if (!json_is_array(v)) {
-                problem(p, "%s: must be a list of host names", key);
+                config_problem(p, "%s: must be a list of host names", key);
                 continue;
             }
             r->rule_mirror_for = xcalloc(json_array_size(v) + 1, sizeof(char *));
@@ -420,28 +414,28 @@ static void load_rule(json_t *o, size_t idx, struct config *cfg, struct config_r
             {
                 char hk[128];
                 snprintf(hk, sizeof(hk), "%s[%zu]", key, i);
-                if (get_string(h, hk, p, &s) == -1)
+                if (config_get_string(h, hk, p, &s) == -1)
                     continue;
                 if (!host_valid(s)) {
-                    problem(p,
-                            "%s: \"%s\" is not a host name (lowercase, as containerd sends "
-                            "it in ?ns=)",
-                            hk, s);
+                    config_problem(p,
+                                   "%s: \"%s\" is not a host name (lowercase, as containerd sends "
+                                   "it in ?ns=)",
+                                   hk, s);
                     continue;
                 }
                 r->rule_mirror_for[r->rule_nmirror_for++] = xstrdup(s);
             }
         } else if (strcmp(k, "default") == 0) {
-            get_bool(v, key, p, &r->rule_default);
+            config_get_bool(v, key, p, &r->rule_default);
         } else if (strcmp(k, "library_prefix") == 0) {
-            get_bool(v, key, p, &r->rule_library_prefix);
+            config_get_bool(v, key, p, &r->rule_library_prefix);
         } else if (strcmp(k, "allow_private_redirects") == 0) {
-            get_bool(v, key, p, &r->rule_allow_private_redirects);
+            config_get_bool(v, key, p, &r->rule_allow_private_redirects);
         } else if (strcmp(k, "ca_file") == 0) {
-            if (get_string(v, key, p, &s) == 0) {
+            if (config_get_string(v, key, p, &s) == 0) {
                 FILE *f = fopen(s, "r");
                 if (f == NULL)
-                    problem(p, "%s: cannot read %s: %s", key, s, strerror(errno));
+                    config_problem(p, "%s: cannot read %s: %s", key, s, strerror(errno));
                 else if (fclose(f) == 0)
                     r->rule_ca_file = xstrdup(s);
             }
@@ -451,14 +445,16 @@ static void load_rule(json_t *o, size_t idx, struct config *cfg, struct config_r
             get_duration(v, key, p, &r->rule_stale_if_error);
         } else if (strcmp(k, "credentials") == 0) {
             load_credentials(v, key, r, p);
+        } else if (strcmp(k, "ecr") == 0) {
+            config_get_bool(v, key, p, &r->rule_ecr);
         } else {
-            problem(p, "%s: unknown key", key);
+            config_problem(p, "%s: unknown key", key);
         }
     }
     if (json_object_get(o, "prefix") == NULL)
-        problem(p, "rules[%zu].prefix: missing", idx);
+        config_problem(p, "rules[%zu].prefix: missing", idx);
     if (json_object_get(o, "upstream") == NULL)
-        problem(p, "rules[%zu].upstream: missing", idx);
+        config_problem(p, "rules[%zu].upstream: missing", idx);
     (void)cfg;
 }
 
@@ -470,19 +466,19 @@ static void check_rules(struct config *cfg, struct problems *p)
     for (size_t i = 0; i < cfg->cfg_nrules; i++) {
         struct config_rule *a = &cfg->cfg_rules[i];
         if (a->rule_default && ++ndefault > 1)
-            problem(p, "rules[%zu].default: only one rule may be the default", i);
+            config_problem(p, "rules[%zu].default: only one rule may be the default", i);
         for (size_t j = 0; j < i; j++) {
             struct config_rule *b = &cfg->cfg_rules[j];
             if (a->rule_prefix && b->rule_prefix && strcmp(a->rule_prefix, b->rule_prefix) == 0)
-                problem(p, "rules[%zu].prefix: \"%s\" is already the prefix of rules[%zu]", i,
-                        a->rule_prefix, j);
+                config_problem(p, "rules[%zu].prefix: \"%s\" is already the prefix of rules[%zu]",
+                               i, a->rule_prefix, j);
             for (size_t x = 0; x < a->rule_nmirror_for; x++)
                 for (size_t y = 0; y < b->rule_nmirror_for; y++)
                     if (strcmp(a->rule_mirror_for[x], b->rule_mirror_for[y]) == 0)
-                        problem(p,
-                                "rules[%zu].mirror_for[%zu]: \"%s\" is already mirrored by "
-                                "rules[%zu]",
-                                i, x, a->rule_mirror_for[x], j);
+                        config_problem(p,
+                                       "rules[%zu].mirror_for[%zu]: \"%s\" is already mirrored by "
+                                       "rules[%zu]",
+                                       i, x, a->rule_mirror_for[x], j);
         }
     }
 }
@@ -531,11 +527,11 @@ struct config *config_load_string(const char *json, char **errs)
     *errs = NULL;
     root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
-        problem(&p, "(file): line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+        config_problem(&p, "(file): line %d column %d: %s", jerr.line, jerr.column, jerr.text);
         goto out;
     }
     if (!json_is_object(root)) {
-        problem(&p, "(top level): must be a JSON object");
+        config_problem(&p, "(top level): must be a JSON object");
         goto out;
     }
     json_object_foreach(root, k, v)
@@ -543,19 +539,19 @@ struct config *config_load_string(const char *json, char **errs)
         if (strcmp(k, "listen") == 0) {
             char host[256];
             int port;
-            if (get_string(v, k, &p, &s) == 0) {
+            if (config_get_string(v, k, &p, &s) == 0) {
                 if (config_parse_listen(s, host, sizeof(host), &port) == -1)
-                    problem(&p,
-                            "listen: \"%s\" is not HOST:PORT (e.g. 127.0.0.1:5000, "
-                            "[::1]:5000)",
-                            s);
+                    config_problem(&p,
+                                   "listen: \"%s\" is not HOST:PORT (e.g. 127.0.0.1:5000, "
+                                   "[::1]:5000)",
+                                   s);
                 else
                     cfg->cfg_listen = xstrdup(s);
             }
         } else if (strcmp(k, "data_dir") == 0) {
-            if (get_string(v, k, &p, &s) == 0) {
+            if (config_get_string(v, k, &p, &s) == 0) {
                 if (s[0] == '\0')
-                    problem(&p, "data_dir: must not be empty");
+                    config_problem(&p, "data_dir: must not be empty");
                 else
                     cfg->cfg_data_dir = xstrdup(s);
             }
@@ -564,9 +560,10 @@ struct config *config_load_string(const char *json, char **errs)
         } else if (strcmp(k, "stale_if_error") == 0) {
             get_duration(v, k, &p, &cfg->cfg_stale_if_error);
         } else if (strcmp(k, "min_free_space") == 0) {
-            if (get_string(v, k, &p, &s) == 0 &&
+            if (config_get_string(v, k, &p, &s) == 0 &&
                 config_parse_size(s, &cfg->cfg_min_free_space) == -1)
-                problem(&p, "min_free_space: \"%s\" is not a size (use e.g. 500MiB, 200GiB)", s);
+                config_problem(&p, "min_free_space: \"%s\" is not a size (use e.g. 500MiB, 200GiB)",
+                               s);
         } else if (strcmp(k, "max_connections") == 0) {
             get_count(v, k, &p, 1, CONFIG_MAX_CONNECTIONS_LIMIT, &cfg->cfg_max_connections);
         } else if (strcmp(k, "max_connections_per_client") == 0) {
@@ -575,14 +572,14 @@ struct config *config_load_string(const char *json, char **errs)
             int64_t t = cfg->cfg_header_timeout;
             get_duration(v, k, &p, &t);
             if (t < 1 || t > 3600)
-                problem(&p, "header_timeout: must be from 1s to 1h");
+                config_problem(&p, "header_timeout: must be from 1s to 1h");
             else
                 cfg->cfg_header_timeout = t;
         } else if (strcmp(k, "rules") == 0) {
             size_t i;
             json_t *r;
             if (!json_is_array(v)) {
-                problem(&p, "rules: must be a list of rules");
+                config_problem(&p, "rules: must be a list of rules");
                 continue;
             }
             cfg->cfg_rules = xcalloc(json_array_size(v) + 1, sizeof(struct config_rule));
@@ -591,15 +588,19 @@ struct config *config_load_string(const char *json, char **errs)
                 load_rule(r, i, cfg, &cfg->cfg_rules[i], &p);
                 cfg->cfg_nrules++;
             }
+        } else if (strcmp(k, "ecr") == 0) {
+            config_load_ecr(v, cfg, &p);
         } else {
-            problem(&p, "%s: unknown key", k);
+            config_problem(&p, "%s: unknown key", k);
         }
     }
     if (json_object_get(root, "rules") == NULL)
-        problem(&p, "rules: missing (at least one rule is needed)");
+        config_problem(&p, "rules: missing (at least one rule is needed)");
     else if (json_is_array(json_object_get(root, "rules")) && cfg->cfg_nrules == 0)
-        problem(&p, "rules: empty (at least one rule is needed)");
+        config_problem(&p, "rules: empty (at least one rule is needed)");
     check_rules(cfg, &p);
+    if (cfg->cfg_ecr != NULL)
+        config_check_ecr_rules(cfg, &p);
     if (cfg->cfg_listen == NULL)
         cfg->cfg_listen = xstrdup(CONFIG_DEFAULT_LISTEN);
     if (cfg->cfg_data_dir == NULL)
@@ -670,6 +671,7 @@ struct config *config_default(void)
     r->rule_mirror_for[r->rule_nmirror_for++] = xstrdup("public.ecr.aws");
     r->rule_refresh_interval = -1;
     r->rule_stale_if_error = -1;
+    r->rule_ecr = 1;
 
     r = &cfg->cfg_rules[1];
     r->rule_prefix = xstrdup("docker-hub");
@@ -681,6 +683,7 @@ struct config *config_default(void)
     r->rule_default = 1;
     r->rule_refresh_interval = -1;
     r->rule_stale_if_error = -1;
+    r->rule_ecr = 1;
 
     apply_rule_defaults(cfg);
     return cfg;
@@ -705,6 +708,7 @@ void config_free(struct config *cfg)
         }
     }
     free(cfg->cfg_rules);
+    config_ecr_free(cfg->cfg_ecr);
     free(cfg->cfg_listen);
     free(cfg->cfg_data_dir);
     free(cfg);

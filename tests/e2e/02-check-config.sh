@@ -65,4 +65,38 @@ check "DESIGN.md's example is valid with its env var set" \
     env DOCKERHUB_TOKEN=t0ken "$PROXY_BIN" check-config --config "$E2E_TMP/design.json"
 check "check-config prints the token nowhere" bash -c \
     "DOCKERHUB_TOKEN=t0ken '$PROXY_BIN' check-config --config '$E2E_TMP/design.json' 2>&1 | grep -vq t0ken"
+
+# The ECR tier's block as the Terraform module writes it, and the shortest one.
+cat >"$E2E_TMP/ecr.json" <<'JSON'
+{
+  "ecr": {
+    "region": "us-east-1",
+    "registry_id": "123456789012",
+    "endpoint": "https://api.ecr.us-east-1.amazonaws.com",
+    "repository_prefix": "",
+    "allow_private_redirects": false,
+    "push": true,
+    "create_repository": {
+      "image_tag_mutability": "IMMUTABLE_WITH_EXCLUSION",
+      "image_tag_mutability_exclusion_filters": ["latest", "dev-*"],
+      "scan_on_push": true,
+      "encryption": { "type": "KMS", "kms_key": "arn:aws:kms:us-east-1:123456789012:key/k" },
+      "tags": { "owner": "platform" },
+      "lifecycle_policy": { "rules": [ { "rulePriority": 1, "description": "untagged",
+        "selection": { "tagStatus": "untagged", "countType": "sinceImagePushed",
+                       "countUnit": "days", "countNumber": 14 },
+        "action": { "type": "expire" } } ] },
+      "repository_policy": { "Version": "2012-10-17", "Statement": [] }
+    }
+  },
+  "rules": [
+    { "prefix": "docker-hub", "upstream": "https://registry-1.docker.io", "default": true },
+    { "prefix": "odd__name", "upstream": "https://quay.io", "ecr": false }
+  ]
+}
+JSON
+check "the ECR block of the contract is valid" \
+    "$PROXY_BIN" check-config --config "$E2E_TMP/ecr.json"
+echo '{"ecr": {}, "rules": [{"prefix": "a", "upstream": "https://a.io"}]}' >"$E2E_TMP/ecr-min.json"
+check "\"ecr\": {} is valid" "$PROXY_BIN" check-config --config "$E2E_TMP/ecr-min.json"
 e2e_done

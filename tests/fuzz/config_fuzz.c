@@ -1,5 +1,6 @@
-/* Fuzzes the configuration parsers (proxy/config/config_file.c): the JSON document from memory
- * (config_load_string), and the duration, size and listen-address values inside it. */
+/* Fuzzes the configuration parsers (proxy/config/config_file.c and config_ecr.c): the JSON
+ * document from memory (config_load_string), and the duration, size and listen-address values
+ * inside it. */
 #include "config.h"
 
 #include "fuzz.h"
@@ -28,6 +29,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(n > 0 && r->rule_upstream[n - 1] != '/');
             FUZZ_CHECK(r->rule_nmirror_for == 0 || r->rule_mirror_for != NULL);
             FUZZ_CHECK(r->rule_refresh_interval >= 0 && r->rule_stale_if_error >= 0);
+        }
+        if (cfg->cfg_ecr != NULL) {
+            const struct config_ecr *e = cfg->cfg_ecr;
+
+            FUZZ_CHECK(e->ecr_tag_mutability != NULL);
+            FUZZ_CHECK(e->ecr_endpoint == NULL ||
+                       e->ecr_endpoint[strlen(e->ecr_endpoint) - 1] != '/');
+            FUZZ_CHECK(e->ecr_registry_id == NULL || strlen(e->ecr_registry_id) == 12);
+            FUZZ_CHECK((e->ecr_nmutability_exclusions > 0) ==
+                       (strstr(e->ecr_tag_mutability, "_WITH_EXCLUSION") != NULL));
+            FUZZ_CHECK(e->ecr_nmutability_exclusions <= 5 && e->ecr_ntags <= 50);
+            FUZZ_CHECK(e->ecr_kms_key == NULL || e->ecr_encryption_type != NULL);
         }
         config_free(cfg);
     } else {
