@@ -232,7 +232,7 @@ MAX_MANIFEST = 4 << 20
 MAX_DRAIN = 64 << 20
 
 
-# --- SigV4, the pieces the verifier uses (tests/e2e/aws_fake_selftest.sh checks them against
+# --- SigV4, the pieces the verifier uses (tests/e2e/29-aws-fake.sh checks them against
 # AWS's test suite by importing this module) ---
 
 def sha256_hex(data):
