@@ -128,11 +128,11 @@ struct index_push {
     char ip_ecr_repo[INDEX_ECR_REPO_MAX];
     int64_t ip_repo; /* the local repository's id (index_repo_id) */
     char ip_digest[INDEX_DIGEST_MAX];
-    char ip_tag[INDEX_TAG_MAX];  /* "" for a push by digest only */
-    int64_t ip_queued_at;        /* when it was first queued */
-    int64_t ip_next_at;          /* not taken before this */
-    int64_t ip_attempts;         /* attempts that ended in a retry */
-    char ip_last_error[256];     /* the last retry's reason, "" */
+    char ip_tag[INDEX_TAG_MAX]; /* "" for a push by digest only */
+    int64_t ip_queued_at;       /* when it was first queued */
+    int64_t ip_next_at;         /* not taken before this */
+    int64_t ip_attempts;        /* attempts that ended in a retry */
+    char ip_last_error[256];    /* the last retry's reason, "" */
 };
 
 /*
@@ -148,8 +148,7 @@ int index_push_enqueue(struct index *ix, const char *ecr_repo, int64_t repo, con
  * into <out>, and mark them taken so no later call returns them until index_push_retry or
  * index_push_release_all. *n is how many. 0 or -1.
  */
-int index_push_take(struct index *ix, int64_t now, size_t limit, struct index_push *out,
-                    size_t *n);
+int index_push_take(struct index *ix, int64_t now, size_t limit, struct index_push *out, size_t *n);
 
 /* Row <id> is done: removed. 0 or -1 (a missing row is no error). */
 int index_push_done(struct index *ix, int64_t id);

@@ -43,23 +43,23 @@ struct config_tag {
  * strings mean "from the environment" as the comments say.
  */
 struct config_ecr {
-    char *ecr_region;            /* NULL: AWS_REGION, AWS_DEFAULT_REGION, then IMDS */
-    char *ecr_registry_id;       /* 12 digits; NULL: the caller's own registry */
-    char *ecr_endpoint;          /* the API's URL, no trailing '/'; NULL: AWS_ENDPOINT_URL_ECR,
-                                    AWS_ENDPOINT_URL, then https://api.ecr.REGION.amazonaws.com */
-    char *ecr_repository_prefix; /* "" or "cache": goes before the rule prefix, no '/' at
-                                    either end */
+    char *ecr_region;                /* NULL: AWS_REGION, AWS_DEFAULT_REGION, then IMDS */
+    char *ecr_registry_id;           /* 12 digits; NULL: the caller's own registry */
+    char *ecr_endpoint;              /* the API's URL, no trailing '/'; NULL: AWS_ENDPOINT_URL_ECR,
+                                        AWS_ENDPOINT_URL, then https://api.ecr.REGION.amazonaws.com */
+    char *ecr_repository_prefix;     /* "" or "cache": goes before the rule prefix, no '/' at
+                                        either end */
     int ecr_allow_private_redirects; /* as rules[].allow_private_redirects (tests) */
     int ecr_push;                    /* 1: push what is cached (default); 0: read only */
     /* create_repository: what CreateRepository is sent for a repository the tier creates */
-    char *ecr_tag_mutability;        /* "MUTABLE" (default), "MUTABLE_WITH_EXCLUSION",
-                                        "IMMUTABLE_WITH_EXCLUSION" */
+    char *ecr_tag_mutability;         /* "MUTABLE" (default), "MUTABLE_WITH_EXCLUSION",
+                                         "IMMUTABLE_WITH_EXCLUSION" */
     char **ecr_mutability_exclusions; /* image_tag_mutability_exclusion_filters: wildcard
                                          filters, required with a *_WITH_EXCLUSION value */
     size_t ecr_nmutability_exclusions;
-    int ecr_scan_on_push;             /* default 0 */
-    char *ecr_encryption_type;        /* NULL (ECR's default), "AES256", "KMS", "KMS_DSSE" */
-    char *ecr_kms_key;                /* with KMS: an ARN, alias or key id; NULL: AWS managed */
+    int ecr_scan_on_push;      /* default 0 */
+    char *ecr_encryption_type; /* NULL (ECR's default), "AES256", "KMS", "KMS_DSSE" */
+    char *ecr_kms_key;         /* with KMS: an ARN, alias or key id; NULL: AWS managed */
     struct config_tag *ecr_tags;
     size_t ecr_ntags;
     char *ecr_lifecycle_policy;  /* compact JSON text of the policy object, or NULL */
