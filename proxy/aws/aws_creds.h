@@ -31,6 +31,18 @@ struct aws_credentials {
 int aws_parse_shared_file(const char *text, const char *profile, int config_file,
                           struct aws_credentials *out, char **err);
 
+/* 1 when <text> has a section for <profile> (as aws_parse_shared_file reads it), keys or not;
+ * 0 when not or malformed. */
+int aws_profile_exists(const char *text, const char *profile, int config_file);
+
+/*
+ * The first setting of profile <profile> in <text> (as aws_parse_shared_file reads it) that
+ * asks for a credential provider other than static keys (role_arn, source_profile,
+ * credential_process, sso_session, sso_start_url, web_identity_token_file, ...), as a static
+ * string; NULL when there is none, or the profile is absent or the text malformed.
+ */
+const char *aws_profile_unsupported(const char *text, const char *profile, int config_file);
+
 /*
  * The JSON that the container-credentials endpoint and IMDS's security-credentials/ROLE
  * answer: AccessKeyId, SecretAccessKey, Token, Expiration (ISO 8601; absent: no expiry). IMDS

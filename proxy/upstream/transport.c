@@ -20,11 +20,13 @@
 #include <sys/socket.h>
 
 #include "batch.h"
+#include "denylist.h"
 #include "evcurl.h"
 #include "log.h"
 #include "policy_egress.h"
 #include "policy_retry.h"
 #include "response.h"
+#include "transport-int.h"
 #include "upload.h"
 #include "util.h"
 
@@ -49,6 +51,7 @@ struct transport {
     struct transport_stats stats;
     size_t burst;            /* body bytes delivered in this turn of the loop */
     struct batches *batches; /* reqs' body bytes not yet given to on_data (batch.h) */
+    struct denylist *deny;   /* the metadata endpoints (denylist.h) */
 };
 
 /* What on_attempt adds to: the attempt's req (a stack object of req_send). */
@@ -67,8 +70,8 @@ struct transport_req {
     char *url, *ca_file, *proxy;
     char **lines;          /* tr_headers, NULL-ended, or NULL */
     struct upload *upload; /* the body, or NULL when the method sends none */
-    int check_address, max_retries, retry_status;
-    int64_t max_body;
+    int check_address, max_retries, retry_status, metadata;
+    int64_t max_body, connect_timeout_ms, timeout_ms;
     size_t buffer_max;
     struct transport_callbacks cbs;
     void *arg;
@@ -78,11 +81,13 @@ struct transport_req {
     struct curl_slist *hdrs;
     int attempts, retries; /* attempts sent; retries including tr_retries_used */
     int refused_addr;      /* the address check refused the connection */
+    int refused_metadata;  /* the connection would have gone to a metadata endpoint */
     int via_proxy;         /* an egress proxy carries this attempt: its address is the
                               proxy's, and the proxy resolves the name */
     int delivered;         /* on_headers was called */
     int aborted;           /* a callback returned -1 */
-    int end_pending;       /* ends from the loop (wait_cb) with errmsg, never sent again */
+    int end_pending;       /* ends from the loop (wait_cb) with errmsg and end_res */
+    enum upstream_result end_res;
     int too_large;
     int64_t received;
     struct batch *batch; /* body bytes gathered for on_data, made at the first */
@@ -109,7 +114,8 @@ static int req_checks_address(const struct transport_req *r)
 /*
  * Hosts the operator did not name are checked where libcurl opens the socket, after DNS: no
  * rebinding. A connection libcurl reuses from its pool is checked in prereq_cb, before the
- * request goes.
+ * request goes. The metadata endpoints (denylist.h) are refused there to every request but the
+ * credential chain's, whatever the origin allows.
  */
 static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
                                     struct curl_sockaddr *address)
@@ -118,6 +124,10 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose,
 
     CAST_OBJ_NOTNULL(r, clientp, REQ_MAGIC);
     (void)purpose;
+    if (!r->metadata && denylist_sockaddr(r->tp->deny, &address->addr)) {
+        r->refused_metadata = 1;
+        return CURL_SOCKET_BAD;
+    }
     if (req_checks_address(r) && egress_sockaddr_is_private(&address->addr)) {
         r->refused_addr = 1;
         return CURL_SOCKET_BAD;
@@ -132,63 +142,16 @@ static int prereq_cb(void *clientp, char *conn_primary_ip, char *conn_local_ip,
 
     CAST_OBJ_NOTNULL(r, clientp, REQ_MAGIC);
     (void)conn_local_ip;
-    (void)conn_primary_port;
     (void)conn_local_port;
+    if (!r->metadata && denylist_addr(r->tp->deny, conn_primary_ip, conn_primary_port)) {
+        r->refused_metadata = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
     if (req_checks_address(r) && egress_addr_is_private(conn_primary_ip)) {
         r->refused_addr = 1;
         return CURL_PREREQFUNC_ABORT;
     }
     return CURL_PREREQFUNC_OK;
-}
-
-const char *transport_url_shown(const char *url, char *out, size_t size)
-{
-    const char *host = strstr(url, "://"), *at, *end;
-    size_t k = 0, n;
-
-    host = host != NULL ? host + 3 : url;
-    end = host + strcspn(host, "/?#");
-    at = memchr(host, '@', (size_t)(end - host));
-    n = (size_t)(host - url);
-    if (n >= size)
-        n = size - 1;
-    memcpy(out, url, n);
-    k = n;
-    if (at != NULL)
-        host = at + 1;
-    n = strcspn(host, "?#");
-    if (n >= size - k)
-        n = size - k - 1;
-    memcpy(out + k, host, n);
-    out[k + n] = '\0';
-    return out;
-}
-
-/* ---- egress proxy ----------------------------------------------------------------------- */
-
-static const char *env_get(const char *name)
-{
-    return getenv(name);
-}
-
-/*
- * The egress proxy for <url> from the environment (egress_proxy_for), or NULL for a direct
- * connection. Deciding here rather than inside libcurl lets the address check know whether
- * the connected address is the target's or the proxy's.
- */
-static const char *proxy_for(const char *url)
-{
-    const char *p;
-    CURLU *u = curl_url();
-    char *host = NULL;
-
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-        host = NULL;
-    p = egress_proxy_for(url, host, env_get);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return p;
 }
 
 /* ---- libcurl ↔ libevent (evcurl.c) ----------------------------------------------------- */
@@ -408,12 +371,13 @@ void transport_headers_basic(struct transport_headers *h, const char *user, cons
     curl_easy_setopt(e, CURLOPT_PASSWORD, password);
 }
 
-/* End <r> from the loop with errmsg, as UPSTREAM_ABORTED: never from inside transport_start. */
-static void req_end_later(struct transport_req *r)
+/* End <r> from the loop with errmsg, as <res>: never from inside transport_start. */
+static void req_end_later(struct transport_req *r, enum upstream_result res)
 {
     static const struct timeval now = {0, 0};
 
     r->end_pending = 1;
+    r->end_res = res;
     evtimer_add(r->wait, &now);
 }
 
@@ -426,6 +390,7 @@ static void req_send(struct transport_req *r)
 
     reset_response(r);
     r->refused_addr = 0;
+    r->refused_metadata = 0;
     r->paused = 0;
     if (r->unpause != NULL)
         evtimer_del(r->unpause);
@@ -446,7 +411,10 @@ static void req_send(struct transport_req *r)
     curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETDATA, r);
     curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)s->us_connect_timeout_ms);
+    curl_easy_setopt(
+        r->easy, CURLOPT_CONNECTTIMEOUT_MS,
+        (long)(r->connect_timeout_ms > 0 ? r->connect_timeout_ms : s->us_connect_timeout_ms));
+    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
     curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME, (long)s->us_stall_timeout_s);
     curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -460,7 +428,7 @@ static void req_send(struct transport_req *r)
         upload_attach(r->upload, r->easy, &tp->stats.ts_bytes_sent);
     if (r->method != TRANSPORT_GET && r->method != TRANSPORT_HEAD && r->method != TRANSPORT_PUT)
         curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method_name(r->method));
-    proxy = r->proxy != NULL ? r->proxy : proxy_for(r->url);
+    proxy = r->proxy != NULL ? r->proxy : transport_proxy_for(r->url);
     r->via_proxy = proxy != NULL && proxy[0] != '\0';
     /* "" turns libcurl's own reading of the environment off: ours is the decision. */
     curl_easy_setopt(r->easy, CURLOPT_PROXY, proxy != NULL ? proxy : "");
@@ -482,7 +450,7 @@ static void req_send(struct transport_req *r)
     if (r->cbs.on_attempt != NULL && r->cbs.on_attempt(r->arg, r->attempts, &h) == -1) {
         r->aborted = 1;
         str_copy(r->errmsg, sizeof(r->errmsg), "aborted by the caller before sending");
-        req_end_later(r);
+        req_end_later(r, UPSTREAM_ABORTED);
         return;
     }
     r->attempts++;
@@ -563,7 +531,7 @@ static void wait_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     CAST_OBJ_NOTNULL(r, arg, REQ_MAGIC);
     if (r->end_pending)
-        req_finish(r, UPSTREAM_ABORTED, r->errmsg);
+        req_finish(r, r->end_res, r->errmsg);
     else
         req_send(r);
 }
@@ -590,6 +558,8 @@ static void attempt_done(struct transport_req *r, CURLcode cc)
     CHECK_OBJ_NOTNULL(r, REQ_MAGIC);
     curl_multi_remove_handle(tp->multi, r->easy);
     transport_url_shown(r->url, shown, sizeof(shown));
+    if (r->metadata) /* a container credentials path is a capability: the host only */
+        shown[transport_origin_len(shown)] = '\0';
     if (r->aborted) {
         req_finish(r, UPSTREAM_ABORTED, "aborted by the caller");
         return;
@@ -603,6 +573,11 @@ static void attempt_done(struct transport_req *r, CURLcode cc)
         return;
     }
     if (cc != CURLE_OK) {
+        if (r->refused_metadata) {
+            snprintf(msg, sizeof(msg), "a metadata endpoint refused: %s", shown);
+            req_finish(r, UPSTREAM_REDIRECT_REFUSED, msg);
+            return;
+        }
         if (r->refused_addr) {
             snprintf(msg, sizeof(msg), "redirect to a private address refused: %s", shown);
             req_finish(r, UPSTREAM_REDIRECT_REFUSED, msg);
@@ -672,6 +647,12 @@ static void check_multi_info(struct transport *tp)
 
 /* ---- public ----------------------------------------------------------------------------- */
 
+int transport_deny_endpoint(struct transport *tp, const char *url, char **err)
+{
+    CHECK_OBJ_NOTNULL(tp, TRANSPORT_MAGIC);
+    return denylist_add_url(tp->deny, url, err);
+}
+
 struct transport *transport_create(struct event_base *base, const struct upstream_settings *s,
                                    char **err)
 {
@@ -694,6 +675,8 @@ struct transport *transport_create(struct event_base *base, const struct upstrea
     tp->ec = evcurl_create(base, &ec_cbs, tp);
     tp->multi = evcurl_multi(tp->ec);
     tp->batches = batches_new();
+    tp->deny = denylist_new();
+    transport_deny_env(tp->deny);
     curl_multi_setopt(tp->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 32L);
     return tp;
 }
@@ -707,6 +690,7 @@ void transport_destroy(struct transport *tp)
         req_free(tp->reqs);
     evcurl_destroy(tp->ec);
     batches_free(tp->batches);
+    denylist_free(tp->deny);
     tp->magic = 0;
     free(tp);
 }
@@ -736,6 +720,9 @@ struct transport_req *transport_start(struct transport *tp, const struct transpo
     r->ca_file = rq->tr_ca_file != NULL ? xstrdup(rq->tr_ca_file) : NULL;
     r->proxy = rq->tr_proxy != NULL ? xstrdup(rq->tr_proxy) : NULL;
     r->check_address = rq->tr_check_address;
+    r->metadata = rq->tr_metadata;
+    r->connect_timeout_ms = rq->tr_connect_timeout_ms;
+    r->timeout_ms = rq->tr_timeout_ms;
     r->max_retries = rq->tr_max_retries;
     r->retries = rq->tr_retries_used;
     r->retry_status = rq->tr_retry_status;
@@ -744,6 +731,13 @@ struct transport_req *transport_start(struct transport *tp, const struct transpo
     r->cbs = *cbs;
     r->arg = arg;
     r->wait = evtimer_new(tp->base, wait_cb, r);
+    if (!r->metadata && denylist_url(tp->deny, r->url)) {
+        char shown[384];
+        snprintf(r->errmsg, sizeof(r->errmsg), "a metadata endpoint refused: %s",
+                 transport_url_shown(r->url, shown, sizeof(shown)));
+        req_end_later(r, UPSTREAM_REDIRECT_REFUSED);
+        return r;
+    }
     if (req_takes_body(rq)) {
         char *err = NULL;
         if (rq->tr_body_kind == TRANSPORT_BODY_FD)
@@ -756,7 +750,7 @@ struct transport_req *transport_start(struct transport *tp, const struct transpo
         if (r->upload == NULL) {
             str_copy(r->errmsg, sizeof(r->errmsg), err);
             free(err);
-            req_end_later(r);
+            req_end_later(r, UPSTREAM_ABORTED);
             return r;
         }
     }

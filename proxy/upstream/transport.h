@@ -49,19 +49,25 @@ struct transport_request {
     int tr_body_fd; /* dup'ed: the caller may close its own at once; the file
                        offset is never moved */
     int64_t tr_body_offset, tr_body_length;
-    const char *tr_ca_file; /* PEM bundle replacing the system's trust store, or NULL */
-    const char *tr_proxy;   /* egress proxy URL; "": direct; NULL: from the environment */
-    int tr_check_address;   /* refuse a private connected address (a host the operator
-                               did not name); not applied through an egress proxy */
-    int tr_max_retries;     /* retries allowed to the caller's whole transfer */
-    int tr_retries_used;    /* made already by its earlier requests: they count against
-                               tr_max_retries and the backoff doubles on from them */
-    int tr_retry_status;    /* retry 5xx and 429 too; 0: only connect errors and the like */
-    int64_t tr_max_body;    /* a larger streamed 2xx body: UPSTREAM_TOO_LARGE; -1: no cap */
-    size_t tr_buffer_max;   /* 0: a 2xx body streams to on_data. Else every response
-                               body is gathered whole, up to this many bytes (more is
-                               UPSTREAM_TOO_LARGE), for on_done; on_headers is not
-                               called and any failure may be retried */
+    const char *tr_ca_file;        /* PEM bundle replacing the system's trust store, or NULL */
+    const char *tr_proxy;          /* egress proxy URL; "": direct; NULL: from the environment */
+    int tr_check_address;          /* refuse a private connected address (a host the operator
+                                      did not name); not applied through an egress proxy */
+    int tr_max_retries;            /* retries allowed to the caller's whole transfer */
+    int tr_retries_used;           /* made already by its earlier requests: they count against
+                                      tr_max_retries and the backoff doubles on from them */
+    int tr_retry_status;           /* retry 5xx and 429 too; 0: only connect errors and the like */
+    int64_t tr_max_body;           /* a larger streamed 2xx body: UPSTREAM_TOO_LARGE; -1: no cap */
+    size_t tr_buffer_max;          /* 0: a 2xx body streams to on_data. Else every response
+                                      body is gathered whole, up to this many bytes (more is
+                                      UPSTREAM_TOO_LARGE), for on_done; on_headers is not
+                                      called and any failure may be retried */
+    int tr_metadata;               /* a request of the credential chain (proxy/ecr/creds.c), the
+                                      only one allowed to a metadata endpoint (denylist.h): any
+                                      other request there ends as UPSTREAM_REDIRECT_REFUSED
+                                      without connecting */
+    int64_t tr_connect_timeout_ms; /* 0: the transport's us_connect_timeout_ms */
+    int64_t tr_timeout_ms;         /* the whole attempt at most this long; 0: no limit */
 };
 
 /* How a req ended. Everything is borrowed: valid only during on_done. */
@@ -101,6 +107,15 @@ struct transport *transport_create(struct event_base *base, const struct upstrea
                                    char **err);
 /* Cancel every req (no callbacks) and free; accepts NULL. */
 void transport_destroy(struct transport *tp);
+
+/*
+ * Deny <url>'s host:port to every request without tr_metadata, as the built-in metadata
+ * endpoints are (denylist.h). transport_create denies AWS_EC2_METADATA_SERVICE_ENDPOINT and
+ * AWS_CONTAINER_CREDENTIALS_FULL_URI from getenv(3) itself; creds_create adds the ones it
+ * reads through its own getenv. 0, or -1 with *err (caller frees) for a URL that does not
+ * parse.
+ */
+int transport_deny_endpoint(struct transport *tp, const char *url, char **err);
 
 /*
  * Start <rq> (copied; a body fd dup'ed). Callbacks get <arg>. Returns the req, owned by the

@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "registry.h"
+#include "transport.h"
 
 /* ---- live xfers ------------------------------------------------------------------------- */
 
@@ -38,7 +39,9 @@ static int port;
 /* What the server saw. */
 static int hits_flaky, hits_token, hits_private;
 static char token_query[512], cdn_auth[256], seen_auth[4][256];
-static char redirect_to[256];                 /* Location for /v2/r/redir */
+static char redirect_to[256]; /* Location for /v2/r/redir */
+static char meta_url[64];     /* a fake metadata endpoint, denied */
+static int hits_meta;
 static struct upstream_xfer *cancel_on_token; /* cancelled when /token is asked */
 
 /* What the client saw. */
@@ -132,6 +135,11 @@ static void serve(struct evhttp_request *req, void *arg)
         snprintf(seen_auth[hits_private++ & 3], sizeof(seen_auth[0]), "%s", a ? a : "");
         if (!challenge(req))
             reply(req, 200, "secret");
+    } else if (strcmp(uri, "/v2/r/meta-realm") == 0) {
+        char ch[256];
+        snprintf(ch, sizeof(ch), "Bearer realm=\"%s/token\",service=\"s\"", meta_url);
+        evhttp_add_header(out, "WWW-Authenticate", ch);
+        reply(req, 401, DENIED_JSON);
     } else if (strcmp(uri, "/v2/r/open-redir") == 0) {
         evhttp_add_header(out, "Location", redirect_to);
         reply(req, 307, "");
@@ -564,6 +572,68 @@ Test(live, auth_and_redirect_leave_the_retries)
     cr_assert_eq(res, UPSTREAM_OK, "%d: %s", res, errmsg);
     cr_assert_str_eq(data, "fine");
     cr_assert_eq(hits_flaky, 2);
+}
+
+/* ---- the metadata endpoints ---------------------------------------------------------------- */
+
+static void serve_meta(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    hits_meta++;
+    reply(req, 200, "{\"token\":\"meta\",\"AccessKeyId\":\"leaked\"}");
+}
+
+/*
+ * A metadata endpoint (here a fake one on 127.0.0.1, registered as the credential chain
+ * registers AWS_EC2_METADATA_SERVICE_ENDPOINT) is for the chain's requests only: a registry's
+ * redirect and token realm pointing there are refused without a byte reaching it, even with
+ * allow_private_redirects, by URL, by a name that resolves there, and by the built-in
+ * 169.254.169.254.
+ */
+Test(live, metadata_endpoint_refused_to_redirects_and_realms)
+{
+    struct evhttp *meta = evhttp_new(base);
+    struct evhttp_bound_socket *bs;
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    char *err = NULL;
+    int mport;
+
+    evhttp_set_gencb(meta, serve_meta, NULL);
+    bs = evhttp_bind_socket_with_handle(meta, "127.0.0.1", 0);
+    cr_assert_not_null(bs);
+    cr_assert_eq(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &sl), 0);
+    mport = ntohs(sin.sin_port);
+    snprintf(meta_url, sizeof(meta_url), "http://127.0.0.1:%d", mport);
+    cr_assert_eq(transport_deny_endpoint(upstream_transport(up), meta_url, &err), 0, "%s", err);
+    origin.uo_allow_private = 1;
+
+    snprintf(redirect_to, sizeof(redirect_to), "%s/latest/meta-data/iam/", meta_url);
+    run("/v2/r/open-redir", 3, -1);
+    cr_assert_eq(res, UPSTREAM_REDIRECT_REFUSED, "%d: %s", res, errmsg);
+    cr_assert_not_null(strstr(errmsg, "metadata endpoint"), "%s", errmsg);
+
+    /* A name that resolves to the endpoint: refused where the socket would be opened. */
+    snprintf(redirect_to, sizeof(redirect_to), "http://localhost:%d/latest/meta-data/", mport);
+    run("/v2/r/open-redir", 3, -1);
+    cr_assert_eq(res, UPSTREAM_REDIRECT_REFUSED, "%d: %s", res, errmsg);
+
+    /* The instance's own metadata service, on any port. */
+    snprintf(redirect_to, sizeof(redirect_to), "http://169.254.169.254/latest/api/token");
+    run("/v2/r/open-redir", 3, -1);
+    cr_assert_eq(res, UPSTREAM_REDIRECT_REFUSED, "%d: %s", res, errmsg);
+    snprintf(redirect_to, sizeof(redirect_to), "http://[fd00:ec2::254]:8080/");
+    run("/v2/r/open-redir", 3, -1);
+    cr_assert_eq(res, UPSTREAM_REDIRECT_REFUSED, "%d: %s", res, errmsg);
+
+    /* A token realm there: the token fetch is refused, the xfer fails as unauthorized. */
+    run("/v2/r/meta-realm", 3, -1);
+    cr_assert_eq(res, UPSTREAM_AUTH_FAILED, "%d: %s", res, errmsg);
+    cr_assert_eq(stats().us_token_fetches, 1);
+
+    cr_assert_eq(hits_meta, 0, "%d requests reached the metadata endpoint", hits_meta);
+    cr_assert_eq(stats().us_requests, 6, "only the registry's own 6 requests were sent");
+    evhttp_free(meta);
 }
 
 /* What the client is told when upstream failed: one mapping for the api and the fills. */

@@ -40,7 +40,7 @@ struct seen {
     int expect; /* an Expect header came */
 };
 static struct seen seen[SEEN_MAX];
-static int nseen, hits_flaky;
+static int nseen, hits_flaky, hang; /* hang: /hang is never answered (evhttp_free ends it) */
 
 static void header_copy(struct evkeyvalq *in, const char *name, char *out, size_t size)
 {
@@ -84,7 +84,9 @@ static void serve(struct evhttp_request *req, void *arg)
         s->nsig += strcasecmp(kv->key, "X-Sig") == 0;
         s->expect += strcasecmp(kv->key, "Expect") == 0;
     }
-    if (strcmp(uri, "/flaky") == 0 && hits_flaky++ == 0) {
+    if (strcmp(uri, "/hang") == 0 && hang) {
+        return;
+    } else if (strcmp(uri, "/flaky") == 0 && hits_flaky++ == 0) {
         reply(req, 500, "busy");
     } else if (strcmp(uri, "/json") == 0) {
         reply(req, 200, "{\"token\":\"t\"}");
@@ -644,4 +646,66 @@ Test(transport, body_range_past_the_end)
     cr_assert_eq(out.res, UPSTREAM_ABORTED, "%d: %s", out.res, out.err);
     cr_assert_not_null(strstr(out.err, "the file ends inside its range"), "%s", out.err);
     cr_assert_eq(hook_calls, 1, "an unreadable body was retried");
+}
+
+/*
+ * The metadata endpoints are for tr_metadata requests only: without the flag, a denied
+ * endpoint (this server, registered as the credential chain registers its endpoints) and the
+ * instance's metadata addresses in any spelling are refused before anything is sent.
+ */
+Test(transport, metadata_endpoints_only_for_metadata_requests)
+{
+    static const char *const builtin[] = {
+        "http://169.254.169.254/latest/api/token", "http://169.254.169.254:8080/",
+        "http://2852039166/latest/meta-data/",     "http://169.254.170.2/v2/credentials/x",
+        "http://169.254.170.23/v1/credentials",    "http://[fd00:ec2::23]/v1/credentials",
+        "http://[fd00:ec2::254]/latest/api/token", "http://[::ffff:169.254.169.254]/",
+    };
+    struct transport_request rq = {0};
+    char url[128], *err = NULL;
+
+    cr_assert_eq(transport_deny_endpoint(tp, url_base, &err), 0, "%s", err);
+    url_of(url, sizeof(url), "/json");
+    rq.tr_method = TRANSPORT_GET;
+    rq.tr_url = url;
+    rq.tr_max_retries = 2;
+    rq.tr_max_body = -1;
+    rq.tr_buffer_max = 1024;
+    run(&rq);
+    cr_assert_eq(out.res, UPSTREAM_REDIRECT_REFUSED, "%d: %s", out.res, out.err);
+    cr_assert_not_null(strstr(out.err, "metadata endpoint"), "%s", out.err);
+    cr_assert_eq(nseen, 0);
+    cr_assert_eq(hook_calls, 0, "the hook ran for a refused request");
+
+    rq.tr_metadata = 1;
+    run(&rq);
+    cr_assert_eq(out.res, UPSTREAM_OK, "%d: %s", out.res, out.err);
+    cr_assert_eq(nseen, 1);
+
+    rq.tr_metadata = 0;
+    for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
+        rq.tr_url = builtin[i];
+        run(&rq);
+        cr_assert_eq(out.res, UPSTREAM_REDIRECT_REFUSED, "%s: %d: %s", builtin[i], out.res,
+                     out.err);
+    }
+    cr_assert_eq(stats().ts_requests, 1, "a refused request was sent");
+}
+
+/* A request's own connect and total timeouts: a server that never answers ends it quickly. */
+Test(transport, request_timeout)
+{
+    struct transport_request rq = {0};
+    char url[128];
+
+    url_of(url, sizeof(url), "/hang");
+    hang = 1;
+    rq.tr_method = TRANSPORT_GET;
+    rq.tr_url = url;
+    rq.tr_max_body = -1;
+    rq.tr_connect_timeout_ms = 500;
+    rq.tr_timeout_ms = 300;
+    run(&rq);
+    cr_assert_eq(out.res, UPSTREAM_NETWORK, "%d: %s", out.res, out.err);
+    cr_assert_not_null(strstr(out.err, "imeout"), "%s", out.err);
 }
