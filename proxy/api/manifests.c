@@ -486,6 +486,10 @@ static void manifest_confirmed(struct mreq *m, struct fetch *f)
         return;
     }
     m->api->mx.manifest_hits++;
+    /* Now known in this repository: its mirror in ECR gets it too (unless ECR said so). */
+    m->repo = cache_repo_confirm(m->api->cache, m->repo);
+    if (!m->from_ecr)
+        api_ecr_queue(m, m->rt.rq_ref, NULL);
     if (manifest_serve(m, m->rt.rq_ref, NULL) == 0)
         return;
     m->api->mx.manifest_hits--;
@@ -502,6 +506,7 @@ static void manifest_confirmed_ecr(struct mreq *m, struct fetch *f)
     api_ecr_answered(m->api, f->resp.ur_status);
     if (f->res == UPSTREAM_OK && (d[0] == '\0' || strcmp(d, m->rt.rq_ref) == 0)) {
         m->api->mx.ecr_confirmations++;
+        m->from_ecr = 1;
         manifest_confirmed(m, f);
         return;
     }

@@ -119,6 +119,10 @@ start_with AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
 check "container credentials: a token is held" wait_metric ecr_ptc_ecr_ready == 1 15
 check "pull of the artifact" pull test/artifact:sig
 check "the artifact is pushed through two ThrottlingExceptions" wait_metric ecr_ptc_ecr_queue_depth == 0 30
+check "the API did answer ThrottlingException twice" test "$(aws_ctl counts | python3 -c '
+import json, sys
+v = json.load(sys.stdin).get("api_throttled", 0)
+print(sum(v.values()) if isinstance(v, dict) else v)')" -ge 2
 check "ECR has hub/test/artifact:sig" in_ecr test/artifact sig "$(digest_of test/artifact)"
 check "the container endpoint was asked with its token" test "$(aws_count container ok)" -ge 1
 check "the container endpoint never refused the proxy" test "$(aws_count container unauthorized)" = 0
