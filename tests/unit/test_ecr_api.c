@@ -32,7 +32,7 @@ static struct event_base *base;
 static struct evhttp *http;
 static struct transport *tp;
 static struct creds *cr;
-static char url[64], host[64];
+static char url[96], host[64];
 static int with_keys;
 
 /* What the server answers next: a list of (status, x-amzn-ErrorType or NULL, body). */
