@@ -33,7 +33,9 @@ config() {
     cat >"$E2E_TMP/$1.json" <<JSON
 {"listen": "127.0.0.1:$2", "data_dir": "$E2E_TMP/$1-data",
  "rules": [{"prefix": "hub", "upstream": "$3", "mirror_for": ["docker.io"],
-            "library_prefix": true, "default": true, "allow_private_redirects": true}],
+            "library_prefix": true, "default": true, "allow_private_redirects": true},
+           {"prefix": "private", "upstream": "$3", "allow_private_redirects": true,
+            "ecr": false}],
  "ecr": {"region": "us-east-1", "registry_id": "123456789012", "endpoint": "$AWS_API_URL",
          "repository_prefix": "cache", "allow_private_redirects": true, "push": ${4:-true},
          "create_repository": {
@@ -96,6 +98,16 @@ import json, sys
 i = [x for x in json.load(open(sys.argv[1])) if x["repo"] == "library/alpinetest"][0]
 print(i["digest"], i["config"]["digest"])' "$E2E_TMP/images.json")
 check "A: pull of the artifact's subject by digest" copy "$PA" "test/artifact@$alpine_digest" "$E2E_TMP/a-subject"
+# A name OCI allows and ECR does not ("__"), and a rule left out of the tier: pulled, not
+# mirrored.
+skopeo copy -q --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
+    "docker://${UP_REG#http://}/test/docker-v2:latest" "docker://${UP_REG#http://}/test/odd__name:latest"
+check "A: pull of test/odd__name (no valid ECR name)" copy "$PA" test/odd__name:latest "$E2E_TMP/a-odd"
+check "A: the name ECR cannot hold is counted" test "$(metric "$PA" ecr_ptc_ecr_unmirrorable_total)" = 1
+check "A: and logged" grep -q 'ecr-name-unmirrorable.*test/odd__name' "$E2E_TMP/a.log"
+skopeo copy -q --all --preserve-digests --src-tls-verify=false "docker://127.0.0.1:$PA/private/test/multi:latest" \
+    "dir:$E2E_TMP/a-private" >/dev/null 2>&1
+check "A: pull through the rule with \"ecr\": false" test -s "$E2E_TMP/a-private/manifest.json"
 check "A: the push queue drains" wait_metric "$PA" ecr_ptc_ecr_queue_depth == 0 60
 check "A: blobs were pushed" wait_metric "$PA" 'ecr_ptc_ecr_pushes_total{kind="blob",result="pushed"}' '>' 0 1
 check "A: no push failed" test "$(metric "$PA" 'ecr_ptc_ecr_push_jobs_total{result="retried"}')" = 0
@@ -119,6 +131,7 @@ if isinstance(repos, dict):
     repos = repos.get("repositories", list(repos.values()))
 want = json.load(open(sys.argv[2]))["ecr"]["create_repository"]
 names = sorted(r.get("repositoryName") or r.get("name") for r in repos)
+# Only hub's images: not test/odd__name (ECR cannot hold it), nothing of the rule "private".
 assert names == sorted({"cache/hub/" + l.split()[0] for l in open(sys.argv[1].replace("repos.json", "images.txt"))}), names
 for r in repos:
     c = r.get("create") or r.get("request") or r
