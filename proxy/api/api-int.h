@@ -94,7 +94,7 @@ struct mreq {
     enum upstream_result up_res;     /* the upstream failure an ECR lookup may cover */
     int up_status;
     char up_err[512];
-    struct tags_acc *tags;           /* tags/list: upstream's pages gathered so far */
+    struct tags_acc *tags; /* tags/list: upstream's pages gathered so far */
     void (*cont)(struct mreq *m, struct fetch *f);
     struct mreq *next_waiter;
 };
@@ -172,8 +172,7 @@ void api_referrers(struct mreq *m); /* referrers.c */
 /* tags.c: free <m>'s gathered tag pages, if any. */
 void api_tags_free(struct mreq *m);
 /* blobs.c: the fills' done callback (fill_done_fn; <arg> is the api). */
-void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_t repo,
-                     int source);
+void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_t repo, int source);
 /* blobs.c: the fills' fallback callback (fill_fallback_fn). */
 void api_blob_fallback(void *arg, const char *digest, int status, const char *err);
 /* metrics.c: GET /metrics. */

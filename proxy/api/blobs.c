@@ -23,8 +23,7 @@
 
 /* ---- blobs ------------------------------------------------------------------------------ */
 
-void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_t repo,
-                     int source)
+void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_t repo, int source)
 {
     struct api *api = arg;
 
@@ -180,7 +179,7 @@ void api_blob(struct mreq *m)
     struct fill *f;
     struct access_facts af = {0};
     struct upstream_target t;
-    char path[1024], key[1200];
+    char path[1024], epath[1024], key[1200];
 
     snprintf(path, sizeof(path), "/v2/%s/blobs/%s", m->upname, m->rt.rq_ref);
     af.af_known = cache_repo_has(api->cache, m->repo, m->rt.rq_ref) == 1;
@@ -196,15 +195,13 @@ void api_blob(struct mreq *m)
         api->mx.blob_misses++;
     switch (access_blob(&af)) {
     case ACCESS_SERVE: blob_serve_or_fill(m); return;
-    case ACCESS_CONFIRM: {
-        struct upstream_target et;
-        char epath[1024];
-        if (api_ecr_target(m, &et, epath, sizeof(epath), "blobs", m->rt.rq_ref, 1)) {
+    case ACCESS_CONFIRM:
+        /* This repository's mirror in ECR first, then upstream (blob_confirmed_ecr). */
+        if (api_ecr_target(m, &t, epath, sizeof(epath), "blobs", m->rt.rq_ref, 1)) {
             api_ecr_key(m, key, sizeof(key), 1, epath);
-            fetch_join(m, key, &et, blob_confirmed_ecr);
+            fetch_join(m, key, &t, blob_confirmed_ecr);
             return;
         }
-    }
         snprintf(key, sizeof(key), "HEAD %s %s", m->rule->rule_prefix, path);
         api_target_init(&t, m, path, 1);
         if (fetch_join(m, key, &t, blob_confirmed))

@@ -182,8 +182,7 @@ static int fetched_store(struct mreq *m, struct fetch *f, const char *digest, co
     if (!cache_has(m->api->cache, digest))
         fills_commit_small(m->api->fills, digest, f->body ? f->body : "", f->len,
                            manifest_committed, m->api);
-    cache_manifest_put(m->api->cache, &m->repo, digest, mt, f->body ? f->body : "", f->len,
-                       m->now);
+    cache_manifest_put(m->api->cache, &m->repo, digest, mt, f->body ? f->body : "", f->len, m->now);
     cache_manifest_remember(m->api->cache, digest, mt, f->body ? f->body : "", f->len);
     return 1;
 }
@@ -316,8 +315,7 @@ static void manifest_ecr_fetched(struct mreq *m, struct fetch *f)
             manifest_fetched(m, f, m->want);
             return;
         }
-        log_event(LOG_ERROR, "ecr-manifest-digest-mismatch", "want", m->want, "got", digest,
-                  NULL);
+        log_event(LOG_ERROR, "ecr-manifest-digest-mismatch", "want", m->want, "got", digest, NULL);
     }
     m->api->mx.ecr_reads[0][1]++;
     manifest_fetch_digest(m, m->want);
@@ -368,8 +366,8 @@ static void ecr_tag_fetched(struct mreq *m, struct fetch *f)
             m->api->mx.ecr_stale_served++;
             m->api->mx.stale_served++;
             snprintf(st, sizeof(st), "%d", m->up_status);
-            log_event(LOG_WARN, "serve-stale-ecr", "repo", m->upname, "tag", m->tagname,
-                      "digest", digest, "upstream_status", st, "error", m->up_err, NULL);
+            log_event(LOG_WARN, "serve-stale-ecr", "repo", m->upname, "tag", m->tagname, "digest",
+                      digest, "upstream_status", st, "error", m->up_err, NULL);
             fetched_answer(m, f, digest, mt, STALE_WARNING);
             return;
         }

@@ -114,8 +114,7 @@ void api_ecr_metrics(struct api *api, struct evbuffer *b)
     line(b, "ecr_ptc_ecr_queue_depth", "gauge", "pushes queued (the index's ecr_push rows)", NULL,
          st.es_queue_depth);
     line(b, "ecr_ptc_ecr_queue_oldest_age_seconds", "gauge",
-         "age of the oldest queued push, 0 when the queue is empty", NULL,
-         st.es_queue_oldest_age);
+         "age of the oldest queued push, 0 when the queue is empty", NULL, st.es_queue_oldest_age);
     line(b, "ecr_ptc_ecr_repositories_created_total", "counter",
          "ECR repositories this process created", NULL, (long long)st.es_repos_created);
     line(b, "ecr_ptc_ecr_unmirrorable_total", "counter",
@@ -130,6 +129,5 @@ void api_ecr_metrics(struct api *api, struct evbuffer *b)
     line(b, "ecr_ptc_aws_credential_failures_total", "counter",
          "credential chain resolutions or renewals that failed", NULL,
          (long long)st.es_cred_failures);
-    line(b, "ecr_ptc_ecr_ready", "gauge", "1 while a data-plane token is held", NULL,
-         st.es_ready);
+    line(b, "ecr_ptc_ecr_ready", "gauge", "1 while a data-plane token is held", NULL, st.es_ready);
 }

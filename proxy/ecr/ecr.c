@@ -75,8 +75,7 @@ int ecr_repo_for(struct ecr *e, const struct config_rule *rule, const char *name
     CHECK_OBJ_NOTNULL(e, ECR_MAGIC);
     if (!rule->rule_ecr)
         return 0;
-    if (ecr_repo_name(e->ec->ecr_repository_prefix, rule->rule_prefix, name, out, size, &why) ==
-        0)
+    if (ecr_repo_name(e->ec->ecr_repository_prefix, rule->rule_prefix, name, out, size, &why) == 0)
         return 1;
     for (size_t i = 0; i < e->nunmirrorable; i++)
         if (strcmp(e->unmirrorable[i], name) == 0)
@@ -154,8 +153,8 @@ static void token_done(void *arg, const struct ecr_api_result *r)
     e->token_call = NULL;
     if (!r->ok) {
         char why[512];
-        snprintf(why, sizeof(why), "%s%s%s (HTTP %d)", r->type, r->type[0] ? ": " : "",
-                 r->message, r->status);
+        snprintf(why, sizeof(why), "%s%s%s (HTTP %d)", r->type, r->type[0] ? ": " : "", r->message,
+                 r->status);
         token_failed(e, why);
         return;
     }
@@ -207,8 +206,7 @@ static void token_fetch(struct ecr *e)
     if (e->api == NULL || e->token_call != NULL)
         return;
     if (e->ec->ecr_registry_id != NULL)
-        json_object_set_new(params, "registryIds",
-                            json_pack("[s]", e->ec->ecr_registry_id));
+        json_object_set_new(params, "registryIds", json_pack("[s]", e->ec->ecr_registry_id));
     e->token_call = ecr_api_call(e->api, "GetAuthorizationToken", params, token_done, e);
 }
 
@@ -272,8 +270,8 @@ static void region_known(struct ecr *e)
     if (ep != NULL && ep[0] != '\0')
         str_copy(e->endpoint, sizeof(e->endpoint), ep);
     else
-        snprintf(e->endpoint, sizeof(e->endpoint), "https://api.ecr.%s.amazonaws.com%s",
-                 e->region, strncmp(e->region, "cn-", 3) == 0 ? ".cn" : "");
+        snprintf(e->endpoint, sizeof(e->endpoint), "https://api.ecr.%s.amazonaws.com%s", e->region,
+                 strncmp(e->region, "cn-", 3) == 0 ? ".cn" : "");
     {
         size_t n = strlen(e->endpoint);
         while (n > 0 && e->endpoint[n - 1] == '/')

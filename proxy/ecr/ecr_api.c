@@ -100,8 +100,8 @@ static int split_endpoint(const char *url, char **host, char **path)
 }
 
 struct ecr_api *ecr_api_create(struct event_base *base, struct transport *tp, struct creds *cr,
-                               const char *endpoint, const char *region,
-                               int64_t (*clock)(void), char **err)
+                               const char *endpoint, const char *region, int64_t (*clock)(void),
+                               char **err)
 {
     struct ecr_api *a = xcalloc(1, sizeof(*a));
 

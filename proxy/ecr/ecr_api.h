@@ -38,8 +38,8 @@ typedef void (*ecr_api_fn)(void *arg, const struct ecr_api_result *r);
  * for an endpoint that is no http(s) URL.
  */
 struct ecr_api *ecr_api_create(struct event_base *base, struct transport *tp, struct creds *cr,
-                               const char *endpoint, const char *region,
-                               int64_t (*clock)(void), char **err);
+                               const char *endpoint, const char *region, int64_t (*clock)(void),
+                               char **err);
 /* Cancel every call (no callbacks) and free; accepts NULL. */
 void ecr_api_destroy(struct ecr_api *a);
 

@@ -42,12 +42,12 @@
 
 #define PUSH_CONCURRENCY 4
 #define PUSH_POLL_S 1
-#define PUSH_PUT_INTERVAL_MS 125           /* 8 PutImage a second at most */
-#define PUSH_RETRY_BASE_S 2                /* a failed attempt: 2 s, doubling */
-#define PUSH_WAIT_BASE_S 3                 /* content not here yet: 3 s, doubling */
-#define PUSH_BACKOFF_MAX_S 600             /* both capped at 10 minutes */
-#define PUSH_WAIT_GIVE_UP_S (24 * 3600)    /* content still missing a day later: dropped */
-#define PUSH_MANIFEST_TIMEOUT_BYTES 65536  /* error bodies read for their OCI code */
+#define PUSH_PUT_INTERVAL_MS 125          /* 8 PutImage a second at most */
+#define PUSH_RETRY_BASE_S 2               /* a failed attempt: 2 s, doubling */
+#define PUSH_WAIT_BASE_S 3                /* content not here yet: 3 s, doubling */
+#define PUSH_BACKOFF_MAX_S 600            /* both capped at 10 minutes */
+#define PUSH_WAIT_GIVE_UP_S (24 * 3600)   /* content still missing a day later: dropped */
+#define PUSH_MANIFEST_TIMEOUT_BYTES 65536 /* error bodies read for their OCI code */
 
 enum step_kind { ST_REPO, ST_MANIFEST_CHECK, ST_BLOB, ST_MANIFEST_PUT, ST_TAG_CHECK, ST_TAG_PUT };
 
@@ -165,8 +165,7 @@ static void job_end(struct pjob *j, const char *fail)
             index_push_done(ix, j->row.ip_id);
         } else {
             e->stats.es_jobs_waiting++;
-            index_push_retry(ix, j->row.ip_id,
-                             now + backoff(PUSH_WAIT_BASE_S, j->row.ip_attempts),
+            index_push_retry(ix, j->row.ip_id, now + backoff(PUSH_WAIT_BASE_S, j->row.ip_attempts),
                              "waiting for content not stored here yet");
         }
     } else {
@@ -180,8 +179,7 @@ static void job_end(struct pjob *j, const char *fail)
 
 /* ---- the plan --------------------------------------------------------------------------- */
 
-static struct step *add_step(struct pjob *j, enum step_kind k, const char *digest,
-                             const char *mt)
+static struct step *add_step(struct pjob *j, enum step_kind k, const char *digest, const char *mt)
 {
     struct step *s;
 
@@ -373,8 +371,7 @@ static void dp_send(struct pjob *j, enum transport_method m, const char *url, co
     j->req = transport_start(j->p->e->tp, &rq, &cbs, j);
 }
 
-static void url_of(const struct pjob *j, char *out, size_t size, const char *kind,
-                   const char *ref)
+static void url_of(const struct pjob *j, char *out, size_t size, const char *kind, const char *ref)
 {
     snprintf(out, size, "%s/v2/%s/%s/%s", j->p->e->data_url, j->row.ip_ecr_repo, kind, ref);
 }
@@ -383,7 +380,8 @@ static void url_of(const struct pjob *j, char *out, size_t size, const char *kin
 static void oci_code(const char *body, size_t len, char *out, size_t size)
 {
     json_t *v = body != NULL && len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
-    const char *c = json_string_value(json_object_get(json_array_get(json_object_get(v, "errors"), 0), "code"));
+    const char *c =
+        json_string_value(json_object_get(json_array_get(json_object_get(v, "errors"), 0), "code"));
 
     str_copy(out, size, c != NULL ? c : "");
     json_decref(v);
@@ -586,9 +584,9 @@ static json_t *create_params(const struct pjob *j)
     const struct config_ecr *ec = j->p->e->ec;
     json_t *o = repo_params(j);
 
-    json_object_set_new(o, "imageTagMutability",
-                        json_string(ec->ecr_tag_mutability != NULL ? ec->ecr_tag_mutability
-                                                                   : "MUTABLE"));
+    json_object_set_new(
+        o, "imageTagMutability",
+        json_string(ec->ecr_tag_mutability != NULL ? ec->ecr_tag_mutability : "MUTABLE"));
     if (ec->ecr_nmutability_exclusions > 0) {
         json_t *a = json_array();
         for (size_t i = 0; i < ec->ecr_nmutability_exclusions; i++)
@@ -607,8 +605,8 @@ static json_t *create_params(const struct pjob *j)
     if (ec->ecr_ntags > 0) {
         json_t *a = json_array();
         for (size_t i = 0; i < ec->ecr_ntags; i++)
-            json_array_append_new(a, json_pack("{s:s,s:s}", "Key", ec->ecr_tags[i].ct_key,
-                                               "Value", ec->ecr_tags[i].ct_value));
+            json_array_append_new(a, json_pack("{s:s,s:s}", "Key", ec->ecr_tags[i].ct_key, "Value",
+                                               ec->ecr_tags[i].ct_value));
         json_object_set_new(o, "tags", a);
     }
     return o;
@@ -639,8 +637,7 @@ static void repo_done(void *arg, const struct ecr_api_result *r)
             if (r->ok) {
                 j->created = 1;
                 j->p->e->stats.es_repos_created++;
-                log_event(LOG_INFO, "ecr-repository-created", "ecr_repo", j->row.ip_ecr_repo,
-                          NULL);
+                log_event(LOG_INFO, "ecr-repository-created", "ecr_repo", j->row.ip_ecr_repo, NULL);
             }
             j->phase = 2;
             repo_step(j);
@@ -687,7 +684,9 @@ static void repo_step(struct pjob *j)
             json_object_set_new(o, "registryId", json_string(ec->ecr_registry_id));
         j->call = ecr_api_call(e->api, "DescribeRepositories", o, repo_done, j);
         return;
-    case 1: j->call = ecr_api_call(e->api, "CreateRepository", create_params(j), repo_done, j); return;
+    case 1:
+        j->call = ecr_api_call(e->api, "CreateRepository", create_params(j), repo_done, j);
+        return;
     case 2:
         if (j->created && ec->ecr_lifecycle_policy != NULL) {
             o = repo_params(j);
@@ -746,8 +745,7 @@ static void step_run(struct pjob *j)
             url_of(j, url, sizeof(url), "blobs", s->digest);
             dp_send(j, TRANSPORT_HEAD, url, NULL, -1, 0, NULL, 0);
         } else if (j->phase == 1) {
-            snprintf(url, sizeof(url), "%s/v2/%s/blobs/uploads/", e->data_url,
-                     j->row.ip_ecr_repo);
+            snprintf(url, sizeof(url), "%s/v2/%s/blobs/uploads/", e->data_url, j->row.ip_ecr_repo);
             dp_send(j, TRANSPORT_POST, url, NULL, -1, 0, NULL, 0);
         } else {
             int64_t size = 0;
@@ -758,8 +756,7 @@ static void step_run(struct pjob *j)
                 job_end(j, NULL);
                 return;
             }
-            dp_send(j, TRANSPORT_PUT, j->upload_url, "application/octet-stream", fd, size,
-                    NULL, 0);
+            dp_send(j, TRANSPORT_PUT, j->upload_url, "application/octet-stream", fd, size, NULL, 0);
             close(fd); /* the transport holds a dup */
         }
         return;
@@ -774,8 +771,7 @@ static void step_run(struct pjob *j)
             job_end(j, NULL);
             return;
         }
-        url_of(j, url, sizeof(url), "manifests",
-               s->kind == ST_TAG_PUT ? j->row.ip_tag : s->digest);
+        url_of(j, url, sizeof(url), "manifests", s->kind == ST_TAG_PUT ? j->row.ip_tag : s->digest);
         dp_send(j, TRANSPORT_PUT, url, s->media_type, -1, 0, j->body, j->body_len);
         return;
     case ST_TAG_CHECK:

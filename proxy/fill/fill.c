@@ -315,14 +315,12 @@ static void fill_on_done(void *arg, enum upstream_result res, const struct upstr
     f->xfer = NULL;
     if (res != UPSTREAM_OK && f->has_then && !f->headers && f->written == 0) {
         /* Nothing reached a follower: the fallback serves this fill instead. */
-        static const struct upstream_callbacks cbs = {fill_on_headers, fill_on_data,
-                                                      fill_on_done};
+        static const struct upstream_callbacks cbs = {fill_on_headers, fill_on_data, fill_on_done};
         char st[16];
         f->has_then = 0;
         f->source = 2;
         snprintf(st, sizeof(st), "%d", r->ur_status);
-        log_event(LOG_INFO, "fill-fallback", "digest", f->digest, "status", st, "error", err,
-                  NULL);
+        log_event(LOG_INFO, "fill-fallback", "digest", f->digest, "status", st, "error", err, NULL);
         if (fs->fallback != NULL)
             fs->fallback(fs->done_arg, f->digest, r->ur_status, err);
         f->xfer = upstream_start(fs->up, &f->then, &cbs, f);
@@ -407,8 +405,7 @@ void fills_on_fallback(struct fills *fs, fill_fallback_fn fn)
 }
 
 struct fill *fill_start_from(struct fills *fs, const struct upstream_target *first,
-                             const struct upstream_target *then, const char *digest,
-                             int64_t repo)
+                             const struct upstream_target *then, const char *digest, int64_t repo)
 {
     struct fill *f;
 

@@ -67,8 +67,7 @@ struct fill *fill_start(struct fills *fs, const struct upstream_target *t, const
  * within the same fill: followers see one transfer. <then> NULL: fill_start.
  */
 struct fill *fill_start_from(struct fills *fs, const struct upstream_target *first,
-                             const struct upstream_target *then, const char *digest,
-                             int64_t repo);
+                             const struct upstream_target *then, const char *digest, int64_t repo);
 /* Call <fn>(<arg> given to fills_create) whenever a fill falls back. */
 void fills_on_fallback(struct fills *fs, fill_fallback_fn fn);
 

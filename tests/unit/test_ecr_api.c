@@ -145,7 +145,8 @@ static void call_cb(void *arg, const struct ecr_api_result *r)
     snprintf(got.message, sizeof(got.message), "%s", r->message ? r->message : "");
     got.first_key[0] = '\0';
     if (r->ok) {
-        json_object_foreach(r->body, k, v) {
+        json_object_foreach(r->body, k, v)
+        {
             snprintf(got.first_key, sizeof(got.first_key), "%s", k);
             break;
         }
@@ -293,8 +294,9 @@ Test(ecr_api, error_types_from_the_header_then_the_body)
         {400, "RepositoryNotFoundException:http://internal.amazon.com/coral/com.amazonaws.ecr/",
          "{\"message\":\"The repository does not exist\"}"}};
     static const struct answer s2[] = {
-        {400, NULL, "{\"__type\":\"com.amazonaws.ecr#RepositoryAlreadyExistsException\","
-                    "\"message\":\"exists\"}"}};
+        {400, NULL,
+         "{\"__type\":\"com.amazonaws.ecr#RepositoryAlreadyExistsException\","
+         "\"message\":\"exists\"}"}};
     struct ecr_api *a = api_for(s1, 1);
 
     ecr_api_call(a, "DescribeRepositories", json_object(), call_cb, NULL);
