@@ -201,10 +201,11 @@ static void token_done(void *arg, const struct ecr_api_result *r)
 
 static void token_fetch(struct ecr *e)
 {
-    json_t *params = json_object();
+    json_t *params;
 
     if (e->api == NULL || e->token_call != NULL)
         return;
+    params = json_object();
     if (e->ec->ecr_registry_id != NULL)
         json_object_set_new(params, "registryIds", json_pack("[s]", e->ec->ecr_registry_id));
     e->token_call = ecr_api_call(e->api, "GetAuthorizationToken", params, token_done, e);

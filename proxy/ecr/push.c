@@ -297,9 +297,13 @@ static int plan(struct pjob *j)
         return 0;
     }
     if (j->row.ip_tag[0] != '\0') {
-        struct step *s = add_step(j, ST_TAG_CHECK, j->row.ip_digest, NULL);
+        /* The root's media type, copied: add_step moves the array. */
+        char mt[INDEX_MEDIA_TYPE_MAX];
+        struct step *s;
+        str_copy(mt, sizeof(mt), j->steps[j->nsteps - 1].media_type);
+        s = add_step(j, ST_TAG_CHECK, j->row.ip_digest, NULL);
         s->skip_to = j->nsteps + 1;
-        add_step(j, ST_TAG_PUT, j->row.ip_digest, j->steps[j->nsteps - 2].media_type);
+        add_step(j, ST_TAG_PUT, j->row.ip_digest, mt);
     }
     return 0;
 }

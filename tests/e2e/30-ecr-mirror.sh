@@ -154,7 +154,7 @@ check "no chunked upload was tried (one monolithic PUT per blob)" test "$(aws_co
 # An immutable tag that moves upstream is refused by ECR: counted, not retried.
 skopeo copy -q --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
     "docker://${UP_REG#http://}/test/docker-v2:latest" "docker://${UP_REG#http://}/library/alpinetest:3"
-stop_pid "$PROXY_PID"
+check "the proxy stops cleanly (exit 0: no sanitizer report)" stop_pid "$PROXY_PID"
 python3 - "$E2E_TMP/a.json" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1])); c["refresh_interval"] = "1s"
@@ -170,7 +170,7 @@ got=$(curl -s -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
     -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
     "$ECR_REG/v2/cache/hub/library/alpinetest/manifests/3" | sha256sum | cut -d' ' -f1)
 check "ECR's immutable alpinetest:3 still holds the first digest" test "sha256:$got" != "$moved"
-stop_pid "$PROXY_PID"
+check "the proxy stops cleanly (exit 0: no sanitizer report)" stop_pid "$PROXY_PID"
 
 # ---- appliance B: empty disk, upstream down: everything from ECR -----------------------------
 stop_pid "$FAKE_PID"
@@ -193,7 +193,7 @@ check "B: tags were served from ECR" test "$(metric "$PB" ecr_ptc_ecr_stale_serv
 check "B: nothing read from ECR is pushed back" test "$(metric "$PB" 'ecr_ptc_ecr_pushes_total{kind="blob",result="pushed"}')" = 0
 check "B: blob GETs went to S3" test "$(aws_count s3)" -gt 0
 check "B: S3 never saw an Authorization header" test "$(aws_count s3_rejected_auth)" = 0
-stop_pid "$PROXY_PID"
+check "the proxy stops cleanly (exit 0: no sanitizer report)" stop_pid "$PROXY_PID"
 
 # ---- appliance C: empty disk, upstream up: digests never go upstream --------------------------
 start_fake_upstream fake2 "$UP_REG" --auth token
@@ -218,7 +218,7 @@ check "C: a blob stored for another repository is served once ECR confirms it ($
 check "C: ECR answered the confirmation" test "$(metric "$PC" ecr_ptc_ecr_confirmations_total)" -ge 1
 check "C: upstream was not asked to confirm" test "$(fake_count "HEAD blob")" = 0
 check "C: push off: nothing queued" test "$(metric "$PC" ecr_ptc_ecr_queue_depth)" = 0
-stop_pid "$PROXY_PID"
+check "the proxy stops cleanly (exit 0: no sanitizer report)" stop_pid "$PROXY_PID"
 
 # ---- no secret anywhere ---------------------------------------------------------------------
 for log in "$E2E_TMP"/a.log "$E2E_TMP"/b.log "$E2E_TMP"/c.log "$E2E_TMP"/aws.log; do

@@ -108,7 +108,7 @@ check "ECR has hub/test/multi:latest" in_ecr test/multi latest "$(digest_of test
 check "ECR has hub/test/multi-docker:latest" in_ecr test/multi-docker latest "$(digest_of test/multi-docker)"
 check "ECR's multi is complete" skopeo copy -q --all --src-tls-verify=false \
     "docker://${ECR_REG#http://}/hub/test/multi:latest" "dir:$E2E_TMP/ecr-multi"
-stop_pid "$PROXY_PID"
+check "the proxy stops cleanly (exit 0: no sanitizer report)" stop_pid "$PROXY_PID"
 
 # ---- container credentials, throttling ------------------------------------------------------
 echo "$CONTAINER_TOKEN" >"$E2E_TMP/container-token"
@@ -126,7 +126,7 @@ print(sum(v.values()) if isinstance(v, dict) else v)')" -ge 2
 check "ECR has hub/test/artifact:sig" in_ecr test/artifact sig "$(digest_of test/artifact)"
 check "the container endpoint was asked with its token" test "$(aws_count container ok)" -ge 1
 check "the container endpoint never refused the proxy" test "$(aws_count container unauthorized)" = 0
-stop_pid "$PROXY_PID"
+check "the proxy stops cleanly (exit 0: no sanitizer report)" stop_pid "$PROXY_PID"
 
 # ---- web identity (IRSA) --------------------------------------------------------------------
 echo "$WEB_TOKEN" >"$E2E_TMP/web-token"
@@ -139,7 +139,7 @@ start_with AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true \
 check "web identity: a token is held" wait_metric ecr_ptc_ecr_ready == 1 15
 check "STS was asked" test "$(aws_count sts ok)" -ge 1
 check "web identity, upstream down: multi comes from ECR" pull test/multi:latest
-stop_pid "$PROXY_PID"
+check "the proxy stops cleanly (exit 0: no sanitizer report)" stop_pid "$PROXY_PID"
 
 for log in "$E2E_TMP"/p.log "$E2E_TMP"/aws.log; do
     check "$(basename "$log"): no token, secret, signature or presigned query" bash -c "
