@@ -30,61 +30,12 @@
 #include "cache.h"
 #include "config_file.h"
 #include "db_index.h"
-#include "ecr-int.h"
+#include "push-int.h"
 #include "ecr_api.h"
 #include "log.h"
 #include "manifest.h"
 #include "transport.h"
 #include "util.h"
-
-#define PUSH_MAGIC 0x50555348u /* "PUSH" */
-#define PJOB_MAGIC 0x504a4f42u /* "PJOB" */
-
-#define PUSH_CONCURRENCY 4
-#define PUSH_POLL_S 1
-#define PUSH_PUT_INTERVAL_MS 125          /* 8 PutImage a second at most */
-#define PUSH_RETRY_BASE_S 2               /* a failed attempt: 2 s, doubling */
-#define PUSH_WAIT_BASE_S 3                /* content not here yet: 3 s, doubling */
-#define PUSH_BACKOFF_MAX_S 600            /* both capped at 10 minutes */
-#define PUSH_WAIT_GIVE_UP_S (24 * 3600)   /* content still missing a day later: dropped */
-#define PUSH_MANIFEST_TIMEOUT_BYTES 65536 /* error bodies read for their OCI code */
-
-enum step_kind { ST_REPO, ST_MANIFEST_CHECK, ST_BLOB, ST_MANIFEST_PUT, ST_TAG_CHECK, ST_TAG_PUT };
-
-struct step {
-    enum step_kind kind;
-    char digest[INDEX_DIGEST_MAX];
-    char media_type[INDEX_MEDIA_TYPE_MAX];
-    size_t skip_to; /* ST_MANIFEST_CHECK, ST_TAG_CHECK: where to go when ECR has it */
-};
-
-struct pjob {
-    unsigned magic;
-    struct push *p;
-    struct pjob *next;
-    struct index_push row;
-    struct step *steps;
-    size_t nsteps, cur;
-    int incomplete; /* content missing here: push what is, wait for the rest */
-    int phase;      /* within a step: ST_REPO's and ST_BLOB's sub-requests */
-    int created;    /* this job created the repository */
-    struct transport_req *req;
-    struct ecr_call *call;
-    struct event *timer; /* a paced PUT waiting for its turn */
-    char upload_url[4096];
-    char *body; /* a manifest being PUT */
-    size_t body_len;
-};
-
-struct push {
-    unsigned magic;
-    struct ecr *e;
-    struct pjob *jobs;
-    int njobs;
-    struct event *poll;
-    int64_t next_put_ms; /* monotonic: the next paced PUT may go then */
-    int started;
-};
 
 static int64_t mono_ms(void)
 {
@@ -135,7 +86,7 @@ static int64_t backoff(int64_t base, int64_t attempts)
     return s < PUSH_BACKOFF_MAX_S ? s : PUSH_BACKOFF_MAX_S;
 }
 
-static void job_log(const struct pjob *j, enum log_level lvl, const char *event, const char *err)
+void push_job_log(const struct pjob *j, enum log_level lvl, const char *event, const char *err)
 {
     char att[24];
 
@@ -145,7 +96,7 @@ static void job_log(const struct pjob *j, enum log_level lvl, const char *event,
 }
 
 /* The job is over: done, or back in the queue for later. */
-static void job_end(struct pjob *j, const char *fail)
+void push_job_end(struct pjob *j, const char *fail)
 {
     struct push *p = j->p;
     struct ecr *e = p->e;
@@ -154,14 +105,14 @@ static void job_end(struct pjob *j, const char *fail)
 
     if (fail != NULL) {
         e->stats.es_jobs_retried++;
-        job_log(j, LOG_WARN, "ecr-push-retry", fail);
+        push_job_log(j, LOG_WARN, "ecr-push-retry", fail);
         index_push_retry(ix, j->row.ip_id, now + backoff(PUSH_RETRY_BASE_S, j->row.ip_attempts),
                          fail);
     } else if (j->incomplete) {
         if (now - j->row.ip_queued_at > PUSH_WAIT_GIVE_UP_S) {
             e->stats.es_jobs_abandoned++;
-            job_log(j, LOG_WARN, "ecr-push-abandoned",
-                    "part of the image was never stored here; pushed what was");
+            push_job_log(j, LOG_WARN, "ecr-push-abandoned",
+                         "part of the image was never stored here; pushed what was");
             index_push_done(ix, j->row.ip_id);
         } else {
             e->stats.es_jobs_waiting++;
@@ -170,149 +121,18 @@ static void job_end(struct pjob *j, const char *fail)
         }
     } else {
         e->stats.es_jobs_done++;
-        job_log(j, LOG_INFO, "ecr-pushed", NULL);
+        push_job_log(j, LOG_INFO, "ecr-pushed", NULL);
         index_push_done(ix, j->row.ip_id);
     }
     job_free(j);
     push_poll_later(p, 0);
 }
 
-/* ---- the plan --------------------------------------------------------------------------- */
-
-static struct step *add_step(struct pjob *j, enum step_kind k, const char *digest, const char *mt)
-{
-    struct step *s;
-
-    j->steps = xrealloc(j->steps, (j->nsteps + 1) * sizeof(*j->steps));
-    s = &j->steps[j->nsteps++];
-    memset(s, 0, sizeof(*s));
-    s->kind = k;
-    str_copy(s->digest, sizeof(s->digest), digest != NULL ? digest : "");
-    str_copy(s->media_type, sizeof(s->media_type), mt != NULL ? mt : "");
-    return s;
-}
-
-static int blob_distributable(const struct manifest_ref *r)
-{
-    return strstr(r->mr_media_type, "foreign") == NULL &&
-           strstr(r->mr_media_type, "nondistributable") == NULL;
-}
-
-/*
- * The steps of manifest <digest> stored here: its check, its blobs, its PUT. 1 when added, 0
- * when it or part of its content is not stored here (nothing added), -1 when it is no
- * manifest we know. <is_index> is set for an index, whose children the caller plans.
- */
-static int plan_manifest(struct pjob *j, const char *digest, struct manifest_info *mi)
-{
-    struct cache *c = j->p->e->cache;
-    char mt[INDEX_MEDIA_TYPE_MAX];
-    int64_t size = 0;
-    char *body;
-    size_t len = 0, check;
-    const char *perr;
-
-    memset(mi, 0, sizeof(*mi));
-    if (cache_manifest_info(c, digest, mt, sizeof(mt), &size) != 1 || !cache_has(c, digest))
-        return 0;
-    body = cache_manifest_copy(c, digest, &len);
-    if (body == NULL)
-        return 0;
-    if (manifest_parse(body, len, mt, mi, &perr) != 0) {
-        free(body);
-        return -1;
-    }
-    free(body);
-    if (!mi->mi_is_index) {
-        for (size_t i = 0; i < mi->mi_nrefs; i++) {
-            const struct manifest_ref *r = &mi->mi_refs[i];
-            if (r->mr_kind == MANIFEST_REF_SUBJECT || r->mr_kind == MANIFEST_REF_MANIFEST ||
-                !blob_distributable(r))
-                continue;
-            if (!cache_has(c, r->mr_digest))
-                return 0;
-        }
-    }
-    check = j->nsteps;
-    add_step(j, ST_MANIFEST_CHECK, digest, mt);
-    if (!mi->mi_is_index) {
-        for (size_t i = 0; i < mi->mi_nrefs; i++) {
-            const struct manifest_ref *r = &mi->mi_refs[i];
-            if (r->mr_kind == MANIFEST_REF_SUBJECT || r->mr_kind == MANIFEST_REF_MANIFEST ||
-                !blob_distributable(r))
-                continue;
-            add_step(j, ST_BLOB, r->mr_digest, NULL);
-        }
-    }
-    add_step(j, ST_MANIFEST_PUT, digest, mt);
-    j->steps[check].skip_to = j->nsteps;
-    return 1;
-}
-
-/* 0 with the steps planned (maybe j->incomplete), -1 when the image is gone from here. */
-static int plan(struct pjob *j)
-{
-    struct manifest_info mi, ci;
-    int r;
-
-    add_step(j, ST_REPO, NULL, NULL);
-    {
-        /* An index's children first, each with its content; the index after all of them. */
-        char mt[INDEX_MEDIA_TYPE_MAX];
-        int64_t size;
-        if (cache_manifest_info(j->p->e->cache, j->row.ip_digest, mt, sizeof(mt), &size) != 1)
-            return -1;
-        if (manifest_is_index_type(mt)) {
-            size_t first = j->nsteps;
-            char *body;
-            size_t len = 0;
-            const char *perr;
-            memset(&mi, 0, sizeof(mi));
-            body = cache_manifest_copy(j->p->e->cache, j->row.ip_digest, &len);
-            if (body == NULL || manifest_parse(body, len, mt, &mi, &perr) != 0) {
-                free(body);
-                return -1;
-            }
-            free(body);
-            for (size_t i = 0; i < mi.mi_nrefs; i++) {
-                if (mi.mi_refs[i].mr_kind != MANIFEST_REF_MANIFEST)
-                    continue;
-                r = plan_manifest(j, mi.mi_refs[i].mr_digest, &ci);
-                manifest_info_free(&ci);
-                if (r != 1)
-                    j->incomplete = 1;
-            }
-            manifest_info_free(&mi);
-            (void)first;
-            if (j->incomplete)
-                return 0;
-        }
-    }
-    r = plan_manifest(j, j->row.ip_digest, &mi);
-    manifest_info_free(&mi);
-    if (r == -1)
-        return -1;
-    if (r == 0) {
-        j->incomplete = 1;
-        return 0;
-    }
-    if (j->row.ip_tag[0] != '\0') {
-        /* The root's media type, copied: add_step moves the array. */
-        char mt[INDEX_MEDIA_TYPE_MAX];
-        struct step *s;
-        str_copy(mt, sizeof(mt), j->steps[j->nsteps - 1].media_type);
-        s = add_step(j, ST_TAG_CHECK, j->row.ip_digest, NULL);
-        s->skip_to = j->nsteps + 1;
-        add_step(j, ST_TAG_PUT, j->row.ip_digest, mt);
-    }
-    return 0;
-}
-
 /* ---- the data plane --------------------------------------------------------------------- */
 
 static void step_run(struct pjob *j);
 
-static void step_next(struct pjob *j)
+void push_step_next(struct pjob *j)
 {
     j->cur++;
     j->phase = 0;
@@ -406,7 +226,7 @@ static void dp_fail(struct pjob *j, const struct transport_outcome *o, const cha
         snprintf(why, sizeof(why), "%s: HTTP %d %s", what, st, code);
     else
         snprintf(why, sizeof(why), "%s: %s", what, o->to_err);
-    job_end(j, why);
+    push_job_end(j, why);
 }
 
 static void paced_cb(evutil_socket_t fd, short what, void *arg)
@@ -489,7 +309,7 @@ static void dp_done(void *arg, const struct transport_outcome *o)
             j->phase = 0;
             step_run(j);
         } else if (st == 404) {
-            step_next(j);
+            push_step_next(j);
         } else {
             dp_fail(j, o, "manifest HEAD");
         }
@@ -499,7 +319,7 @@ static void dp_done(void *arg, const struct transport_outcome *o)
             if (st == 200 || st == 307) {
                 count(j, ECR_KIND_BLOB, ECR_RESULT_PRESENT);
                 index_ecr_blob_add(cache_index(e->cache), j->row.ip_ecr_repo, s->digest);
-                step_next(j);
+                push_step_next(j);
             } else if (st == 404) {
                 j->phase = 1;
                 step_run(j);
@@ -520,7 +340,7 @@ static void dp_done(void *arg, const struct transport_outcome *o)
                 if (index_blob_get(cache_index(e->cache), s->digest, &size) == 1)
                     e->stats.es_bytes_pushed += (uint64_t)size;
                 index_ecr_blob_add(cache_index(e->cache), j->row.ip_ecr_repo, s->digest);
-                step_next(j);
+                push_step_next(j);
             } else {
                 count(j, ECR_KIND_BLOB, ECR_RESULT_FAILED);
                 dp_fail(j, o, "blob upload");
@@ -534,7 +354,7 @@ static void dp_done(void *arg, const struct transport_outcome *o)
         j->body = NULL;
         if (st == 201 || st == 200) {
             count(j, k, ECR_RESULT_PUSHED);
-            step_next(j);
+            push_step_next(j);
             return;
         }
         if (k == ECR_KIND_TAG && st == 400) {
@@ -544,8 +364,8 @@ static void dp_done(void *arg, const struct transport_outcome *o)
                 strstr(code, "AlreadyExists") != NULL) {
                 /* An immutable tag holding another digest: not retried. */
                 count(j, k, ECR_RESULT_REFUSED);
-                job_log(j, LOG_WARN, "ecr-tag-refused", code);
-                step_next(j);
+                push_job_log(j, LOG_WARN, "ecr-tag-refused", code);
+                push_step_next(j);
                 return;
             }
         }
@@ -560,160 +380,14 @@ static void dp_done(void *arg, const struct transport_outcome *o)
             j->phase = 0;
             step_run(j);
         } else if (st == 200 || st == 404) {
-            step_next(j);
+            push_step_next(j);
         } else {
             dp_fail(j, o, "tag HEAD");
         }
         return;
     case ST_REPO: break;
     }
-    job_end(j, "unexpected data-plane answer");
-}
-
-/* ---- the repository --------------------------------------------------------------------- */
-
-static void repo_step(struct pjob *j);
-
-static json_t *repo_params(const struct pjob *j)
-{
-    json_t *o = json_pack("{s:s}", "repositoryName", j->row.ip_ecr_repo);
-
-    if (j->p->e->ec->ecr_registry_id != NULL)
-        json_object_set_new(o, "registryId", json_string(j->p->e->ec->ecr_registry_id));
-    return o;
-}
-
-static json_t *create_params(const struct pjob *j)
-{
-    const struct config_ecr *ec = j->p->e->ec;
-    json_t *o = repo_params(j);
-
-    json_object_set_new(
-        o, "imageTagMutability",
-        json_string(ec->ecr_tag_mutability != NULL ? ec->ecr_tag_mutability : "MUTABLE"));
-    if (ec->ecr_nmutability_exclusions > 0) {
-        json_t *a = json_array();
-        for (size_t i = 0; i < ec->ecr_nmutability_exclusions; i++)
-            json_array_append_new(a, json_pack("{s:s,s:s}", "filterType", "WILDCARD", "filter",
-                                               ec->ecr_mutability_exclusions[i]));
-        json_object_set_new(o, "imageTagMutabilityExclusionFilters", a);
-    }
-    json_object_set_new(o, "imageScanningConfiguration",
-                        json_pack("{s:b}", "scanOnPush", ec->ecr_scan_on_push));
-    if (ec->ecr_encryption_type != NULL) {
-        json_t *enc = json_pack("{s:s}", "encryptionType", ec->ecr_encryption_type);
-        if (ec->ecr_kms_key != NULL)
-            json_object_set_new(enc, "kmsKey", json_string(ec->ecr_kms_key));
-        json_object_set_new(o, "encryptionConfiguration", enc);
-    }
-    if (ec->ecr_ntags > 0) {
-        json_t *a = json_array();
-        for (size_t i = 0; i < ec->ecr_ntags; i++)
-            json_array_append_new(a, json_pack("{s:s,s:s}", "Key", ec->ecr_tags[i].ct_key, "Value",
-                                               ec->ecr_tags[i].ct_value));
-        json_object_set_new(o, "tags", a);
-    }
-    return o;
-}
-
-static void repo_done(void *arg, const struct ecr_api_result *r)
-{
-    struct pjob *j;
-    char why[512];
-
-    CAST_OBJ_NOTNULL(j, arg, PJOB_MAGIC);
-    j->call = NULL;
-    switch (j->phase) {
-    case 0: /* DescribeRepositories */
-        if (r->ok) {
-            ecr_known_add(j->p->e, j->row.ip_ecr_repo);
-            step_next(j);
-            return;
-        }
-        if (strcmp(r->type, "RepositoryNotFoundException") == 0) {
-            j->phase = 1;
-            repo_step(j);
-            return;
-        }
-        break;
-    case 1: /* CreateRepository */
-        if (r->ok || strcmp(r->type, "RepositoryAlreadyExistsException") == 0) {
-            if (r->ok) {
-                j->created = 1;
-                j->p->e->stats.es_repos_created++;
-                log_event(LOG_INFO, "ecr-repository-created", "ecr_repo", j->row.ip_ecr_repo, NULL);
-            }
-            j->phase = 2;
-            repo_step(j);
-            return;
-        }
-        break;
-    case 2: /* PutLifecyclePolicy */
-    case 3: /* SetRepositoryPolicy */
-        if (r->ok) {
-            j->phase++;
-            repo_step(j);
-            return;
-        }
-        break;
-    }
-    snprintf(why, sizeof(why), "%s: %s%s%s (HTTP %d)",
-             j->phase == 0   ? "DescribeRepositories"
-             : j->phase == 1 ? "CreateRepository"
-             : j->phase == 2 ? "PutLifecyclePolicy"
-                             : "SetRepositoryPolicy",
-             r->type, r->type[0] ? ": " : "", r->message, r->status);
-    job_end(j, why);
-}
-
-static void repo_step(struct pjob *j)
-{
-    struct ecr *e = j->p->e;
-    const struct config_ecr *ec = e->ec;
-    json_t *o;
-
-    if (e->api == NULL) {
-        job_end(j, "the ECR API is not set up yet");
-        return;
-    }
-    switch (j->phase) {
-    case 0:
-        if (ecr_known_has(e, j->row.ip_ecr_repo)) {
-            step_next(j);
-            return;
-        }
-        o = json_object();
-        json_object_set_new(o, "repositoryNames", json_pack("[s]", j->row.ip_ecr_repo));
-        if (ec->ecr_registry_id != NULL)
-            json_object_set_new(o, "registryId", json_string(ec->ecr_registry_id));
-        j->call = ecr_api_call(e->api, "DescribeRepositories", o, repo_done, j);
-        return;
-    case 1:
-        j->call = ecr_api_call(e->api, "CreateRepository", create_params(j), repo_done, j);
-        return;
-    case 2:
-        if (j->created && ec->ecr_lifecycle_policy != NULL) {
-            o = repo_params(j);
-            json_object_set_new(o, "lifecyclePolicyText", json_string(ec->ecr_lifecycle_policy));
-            j->call = ecr_api_call(e->api, "PutLifecyclePolicy", o, repo_done, j);
-            return;
-        }
-        j->phase = 3;
-        /* fall through */
-    case 3:
-        if (j->created && ec->ecr_repository_policy != NULL) {
-            j->phase = 3;
-            o = repo_params(j);
-            json_object_set_new(o, "policyText", json_string(ec->ecr_repository_policy));
-            j->call = ecr_api_call(e->api, "SetRepositoryPolicy", o, repo_done, j);
-            return;
-        }
-        /* fall through */
-    default:
-        ecr_known_add(e, j->row.ip_ecr_repo);
-        step_next(j);
-        return;
-    }
+    push_job_end(j, "unexpected data-plane answer");
 }
 
 /* ---- running the steps ------------------------------------------------------------------ */
@@ -725,16 +399,16 @@ static void step_run(struct pjob *j)
     char url[2048];
 
     if (j->cur >= j->nsteps) {
-        job_end(j, NULL);
+        push_job_end(j, NULL);
         return;
     }
     if (e->password == NULL) {
-        job_end(j, "no ECR token is held");
+        push_job_end(j, "no ECR token is held");
         return;
     }
     s = &j->steps[j->cur];
     switch (s->kind) {
-    case ST_REPO: repo_step(j); return;
+    case ST_REPO: push_repo_step(j); return;
     case ST_MANIFEST_CHECK:
         url_of(j, url, sizeof(url), "manifests", s->digest);
         dp_send(j, TRANSPORT_HEAD, url, NULL, -1, 0, NULL, 0);
@@ -743,7 +417,7 @@ static void step_run(struct pjob *j)
         if (j->phase == 0) {
             if (index_ecr_blob_has(cache_index(e->cache), j->row.ip_ecr_repo, s->digest) == 1) {
                 count(j, ECR_KIND_BLOB, ECR_RESULT_PRESENT);
-                step_next(j);
+                push_step_next(j);
                 return;
             }
             url_of(j, url, sizeof(url), "blobs", s->digest);
@@ -757,7 +431,7 @@ static void step_run(struct pjob *j)
             if (fd < 0) {
                 /* Gone since the plan (evicted): the image waits for it again. */
                 j->incomplete = 1;
-                job_end(j, NULL);
+                push_job_end(j, NULL);
                 return;
             }
             dp_send(j, TRANSPORT_PUT, j->upload_url, "application/octet-stream", fd, size, NULL, 0);
@@ -772,7 +446,7 @@ static void step_run(struct pjob *j)
         j->body = cache_manifest_copy(e->cache, s->digest, &j->body_len);
         if (j->body == NULL) {
             j->incomplete = 1;
-            job_end(j, NULL);
+            push_job_end(j, NULL);
             return;
         }
         url_of(j, url, sizeof(url), "manifests", s->kind == ST_TAG_PUT ? j->row.ip_tag : s->digest);
@@ -798,8 +472,8 @@ static void job_begin(struct push *p, const struct index_push *row)
     j->next = p->jobs;
     p->jobs = j;
     p->njobs++;
-    if (plan(j) == -1) {
-        job_log(j, LOG_WARN, "ecr-push-dropped", "the manifest is no longer stored here");
+    if (push_plan(j) == -1) {
+        push_job_log(j, LOG_WARN, "ecr-push-dropped", "the manifest is no longer stored here");
         index_push_done(cache_index(p->e->cache), j->row.ip_id);
         job_free(j);
         return;
