@@ -2,8 +2,8 @@
  * ecr-ptc-proxy: a pull-through cache for container images.
  *
  * main.c wires the layers together: config, then the server (its loop, not yet listening),
- * then the api on that loop (which opens the catalog and starts the fills and the upstream
- * client), then the listener. The layers, lowest first (Makefile.am builds one library each,
+ * then the api on that loop (which opens the catalog, starts the fills and the upstream
+ * client, and with an "ecr" block the ECR tier), then the listener. The layers, lowest first (Makefile.am builds one library each,
  * with only its own and lower include paths; tests/e2e/00-layers.sh checks the includes):
  *
  *   base/            util (allocation, strings, clock, checked objects), log
@@ -11,13 +11,16 @@
  *                    (which repository may be served which digest), outage, egress, retry
  *   db/              the SQLite index: db_schema (migrations), db_index (queries)
  *   proxy/oci/       names, digests, error codes (oci), the URI grammar (route), manifests
- *   proxy/aws/       SigV4 request signing (not wired to a request yet: the ECR tier's)
+ *   proxy/aws/       SigV4 request signing, the credential chain's parsers, ECR names
  *   proxy/config/    the JSON configuration and its validation
  *   proxy/cache/     the catalog (cache: store + index + hot maps), store, hot
  *   proxy/upstream/  the transport (curl on libevent), the registry client, token auth
  *   proxy/http/      the server, the exchange and its gone protocol, replies, Range
- *   proxy/fill/      one upstream fetch per blob, followers, the commit thread
- *   proxy/api/       dispatch, manifests, blobs, tags, referrers, the coalesced fetch, metrics
+ *   proxy/fill/      one upstream fetch per blob (ECR, then upstream), followers, the commit
+ *                    thread
+ *   proxy/ecr/       the ECR tier: credential chain, ECR API, data-plane token, push worker
+ *   proxy/api/       dispatch, manifests, blobs, tags, referrers, the coalesced fetch, the
+ *                    tier's read-through and push hooks (mirror), metrics
  *   proxy/main.c     CLI: serve | check-config | --version | --help
  */
 #include "config.h"
