@@ -3,8 +3,9 @@
  *
  * main.c wires the layers together: config, then the server (its loop, not yet listening),
  * then the api on that loop (which opens the catalog, starts the fills and the upstream
- * client, and with an "ecr" block the ECR tier), then the listener. The layers, lowest first (Makefile.am builds one library each,
- * with only its own and lower include paths; tests/e2e/00-layers.sh checks the includes):
+ * client, and with an "ecr" block the ECR tier), then the listener. The layers, lowest first
+ * (Makefile.am builds one library each, with only its own and lower include paths;
+ * tests/e2e/00-layers.sh checks the includes):
  *
  *   base/            util (allocation, strings, clock, checked objects), log
  *   policy/          pure decisions: refresh (the tag rule), rules (which upstream), access
