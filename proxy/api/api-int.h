@@ -157,7 +157,7 @@ int api_ecr_target(struct mreq *m, struct upstream_target *t, char *path, size_t
 void api_ecr_key(const struct mreq *m, char *key, size_t size, int head, const char *path);
 /* Queue the push of manifest <digest> (and <tag>, or NULL) of <m>'s repository. */
 void api_ecr_queue(struct mreq *m, const char *digest, const char *tag);
-/* An ECR fetch ended with status <status>: a 401 renews the token. */
+/* An ECR fetch ended with status <status>: a 401 or 403 renews the token. */
 void api_ecr_answered(struct api *api, int status);
 /* The tier's lines for /metrics. */
 struct evbuffer;

@@ -49,7 +49,7 @@ void api_ecr_queue(struct mreq *m, const char *digest, const char *tag)
 
 void api_ecr_answered(struct api *api, int status)
 {
-    if (api->ecr != NULL && status == 401)
+    if (api->ecr != NULL && (status == 401 || status == 403))
         ecr_unauthorized(api->ecr);
 }
 

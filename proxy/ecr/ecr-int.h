@@ -51,6 +51,7 @@ struct ecr {
     struct ecr_call *token_call;
     struct event *token_timer;
     int token_backoff_s;
+    int64_t token_forced_at; /* the last renewal a refused request asked for */
 
     struct ecr_known *known;
     struct push *push;

@@ -29,6 +29,7 @@ const char *const ecr_result_names[ECR_RESULT_N] = {"pushed", "present", "failed
 /* The token is renewed this long before it expires, at most half its lifetime. */
 #define ECR_TOKEN_AHEAD_S (30 * 60)
 #define ECR_TOKEN_BACKOFF_MAX_S 60
+#define ECR_TOKEN_FORCE_S 30 /* a refused request renews the token at most this often */
 
 /* ---- repositories known to exist -------------------------------------------------------- */
 
@@ -226,11 +227,17 @@ static void token_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 void ecr_unauthorized(struct ecr *e)
 {
+    int64_t now;
+
     CHECK_OBJ_NOTNULL(e, ECR_MAGIC);
-    if (e->token_call == NULL && e->api != NULL) {
-        log_event(LOG_WARN, "ecr-unauthorized", "action", "renewing the token", NULL);
-        token_fetch(e);
-    }
+    now = e->clock();
+    /* A 403 may be a policy that denies, not an expired token: at most one forced renewal per
+     * ECR_TOKEN_FORCE_S, however many requests are refused. */
+    if (e->token_call != NULL || e->api == NULL || now - e->token_forced_at < ECR_TOKEN_FORCE_S)
+        return;
+    e->token_forced_at = now;
+    log_event(LOG_WARN, "ecr-unauthorized", "action", "renewing the token", NULL);
+    token_fetch(e);
 }
 
 const struct upstream_origin *ecr_origin(struct ecr *e)

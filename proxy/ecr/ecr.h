@@ -58,7 +58,8 @@ void ecr_queue(struct ecr *e, const struct config_rule *rule, const char *name, 
 /* A blob was stored locally: pushes waiting for their content may try again now. */
 void ecr_content_stored(struct ecr *e);
 
-/* An ECR read answered 401: the token is renewed at once. */
+/* An ECR request answered 401 or 403 (ECR's answer to an expired token): the token is
+ * renewed at once, at most every 30 s. */
 void ecr_unauthorized(struct ecr *e);
 
 enum ecr_push_kind { ECR_KIND_BLOB = 0, ECR_KIND_MANIFEST, ECR_KIND_TAG, ECR_KIND_N };

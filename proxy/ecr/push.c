@@ -218,7 +218,7 @@ static void dp_fail(struct pjob *j, const struct transport_outcome *o, const cha
     int st = o->to_resp->ur_status;
 
     oci_code(o->to_body, o->to_body_len, code, sizeof(code));
-    if (st == 401)
+    if (st == 401 || st == 403)
         ecr_unauthorized(j->p->e);
     if (st == 404 && strcmp(code, "NAME_UNKNOWN") == 0)
         ecr_known_drop(j->p->e, j->row.ip_ecr_repo); /* deleted under us: made again */

@@ -18,7 +18,7 @@ start_registry ecrstore
 ECR_REG=$REGISTRY_URL
 CONTAINER_TOKEN=e2e-container-token-do-not-log
 WEB_TOKEN=e2e-web-identity-token-do-not-log
-start_aws_fake aws "$ECR_REG" --creds-lifetime 12 --token-lifetime 10 \
+start_aws_fake aws "$ECR_REG" --creds-lifetime 12 --token-lifetime 10 --expired-token-status 403 \
     --container-auth "$CONTAINER_TOKEN" --web-identity-token "$WEB_TOKEN"
 
 P=$(free_port)
@@ -90,6 +90,17 @@ check "credentials were renewed" test "$(metric ecr_ptc_aws_credential_refreshes
 check "tokens were renewed" test "$(metric ecr_ptc_ecr_token_refreshes_total)" -ge 2
 check "no call was refused for expired credentials" test "$(aws_count api_rejected ExpiredTokenException)" = 0
 check "no push was retried" test "$(metric 'ecr_ptc_ecr_push_jobs_total{result="retried"}')" = 0
+
+# ECR expires every token it issued (as after a key rotation): the next push is refused with
+# ECR's 403, the token is renewed at once, and the retry goes through.
+refreshes=$(metric ecr_ptc_ecr_token_refreshes_total)
+aws_ctl expire-tokens '' >/dev/null
+check "pull of alpinetest:3 after ECR expired the token" pull library/alpinetest:3
+check "alpinetest:3 is pushed after a renewal" wait_metric ecr_ptc_ecr_queue_depth == 0 30
+check "ECR has hub/library/alpinetest:3" in_ecr library/alpinetest 3 "$(digest_of library/alpinetest)"
+check "ECR did refuse an expired token" test "$(aws_count data_expired)" -ge 1
+check "the refusal renewed the token at once (ecr-unauthorized)" grep -q 'ecr-unauthorized' "$E2E_TMP/p.log"
+check "and a new token came" test "$(metric ecr_ptc_ecr_token_refreshes_total)" -gt "$refreshes"
 
 # ---- ECR down while clients pull; kill -9; back ---------------------------------------------
 aws_ctl faults '[{"listener":"api","match":".","kind":"down","count":-1},
