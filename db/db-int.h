@@ -53,6 +53,7 @@ enum push_st {
     PST_STATS,
     PST_BLOB_HAS,
     PST_BLOB_ADD,
+    PST_BLOB_FORGET,
     PST_COUNT
 };
 

@@ -168,5 +168,8 @@ int index_push_stats(struct index *ix, int64_t *depth, int64_t *oldest_queued_at
 int index_ecr_blob_has(struct index *ix, const char *ecr_repo, const char *digest);
 /* Record that <digest> is in ECR repository <ecr_repo>. Idempotent. 0 or -1. */
 int index_ecr_blob_add(struct index *ix, const char *ecr_repo, const char *digest);
+/* Forget that <digest> (NULL: every blob) is in <ecr_repo>: ECR lost it (the repository was
+ * deleted, a lifecycle policy expired it), so the next push asks again. 0 or -1. */
+int index_ecr_blob_forget(struct index *ix, const char *ecr_repo, const char *digest);
 
 #endif

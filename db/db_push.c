@@ -37,6 +37,8 @@ const char *const db_push_statements[PST_COUNT] = {
     [PST_BLOB_HAS] = "SELECT EXISTS (SELECT 1 FROM ecr_blobs WHERE ecr_repo = ?1 AND digest = ?2)",
     [PST_BLOB_ADD] = "INSERT INTO ecr_blobs (ecr_repo, digest) VALUES (?1, ?2)"
                      " ON CONFLICT (ecr_repo, digest) DO NOTHING",
+    /* ?2 NULL: every blob of the repository. */
+    [PST_BLOB_FORGET] = "DELETE FROM ecr_blobs WHERE ecr_repo = ?1 AND (?2 IS NULL OR digest = ?2)",
 };
 
 int index_push_enqueue(struct index *ix, const char *ecr_repo, int64_t repo, const char *digest,
@@ -217,4 +219,20 @@ int index_ecr_blob_add(struct index *ix, const char *ecr_repo, const char *diges
         return -1;
     }
     return st_exec(s);
+}
+
+int index_ecr_blob_forget(struct index *ix, const char *ecr_repo, const char *digest)
+{
+    sqlite3_stmt *s;
+    int rc;
+
+    CHECK_INDEX(ix);
+    s = pst(ix, PST_BLOB_FORGET);
+    if (bind_text(s, 1, ecr_repo) == -1 ||
+        (digest != NULL ? bind_text(s, 2, digest) : sqlite3_bind_null(s, 2)) != 0) {
+        st_done(s);
+        return -1;
+    }
+    rc = st_exec(s);
+    return rc;
 }

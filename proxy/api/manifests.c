@@ -420,6 +420,8 @@ static void tag_checked(struct mreq *m, struct fetch *f)
             cache_tag_put(
                 api->cache, m->repo, tag, d,
                 f->resp.ur_content_type[0] ? f->resp.ur_content_type : m->tag.it_media_type, now);
+            /* Upstream named stored content for this repository: its row, then the push. */
+            m->repo = cache_repo_confirm(api->cache, m->repo);
             api_ecr_queue(m, d, tag);
         }
         if (cache_has(api->cache, d)) {

@@ -164,6 +164,9 @@ static void iso_time(int64_t t, char *out, size_t size)
         strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Held credentials offered again with less than this left: the source is stuck, a failure. */
+#define CREDS_SAME_GRACE_S 10
+
 static void failed(struct creds *c, const char *source, const char *err)
 {
     int64_t delay = c->backoff_s;
@@ -196,7 +199,16 @@ static void obtained(struct creds *c, const struct aws_credentials *ac)
     }
     if (c->have && ac->ac_expires_at != 0 && ac->ac_expires_at == c->held.ac_expires_at &&
         strcmp(ac->ac_access_key, c->held.ac_access_key) == 0) {
-        failed(c, ac->ac_source, "the source gave the held credentials again, not renewed ones");
+        /* Not renewed yet: IMDS hands out new ones only in the last minutes. Asked again in a
+         * minute (or half what is left), quietly: no failure while the held ones serve. */
+        int64_t left = ac->ac_expires_at - now, again = left / 2 < 60 ? left / 2 : 60;
+        if (left <= CREDS_SAME_GRACE_S) {
+            failed(c, ac->ac_source,
+                   "the source gave the held credentials again, not renewed ones");
+            return;
+        }
+        log_event(LOG_DEBUG, "aws-credentials-unchanged", "source", ac->ac_source, NULL);
+        arm(c, again > 1 ? again : 1);
         return;
     }
     c->held = *ac; /* overwrites the old ones whole */

@@ -195,7 +195,8 @@ static void get_done(void *arg, const struct transport_outcome *o)
         return;
     }
     creds_reason(o, why, sizeof(why));
-    snprintf(msg, sizeof(msg), "IMDS %s: %s", op->path, why);
+    /* Not the path: it names the instance's role. */
+    snprintf(msg, sizeof(msg), "IMDS: %s", why);
     op_end(op, 0, NULL, 0, msg);
 }
 

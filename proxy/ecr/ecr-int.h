@@ -54,6 +54,8 @@ struct ecr {
     int64_t token_forced_at; /* the last renewal a refused request asked for */
 
     struct ecr_known *known;
+    struct ecr_known *policies_pending; /* created here, lifecycle or repository policy not
+                                           set yet (a job failed in between) */
     struct push *push;
     struct ecr_stats stats;
     char **unmirrorable; /* names logged once */
@@ -64,6 +66,9 @@ struct ecr {
 int ecr_known_has(const struct ecr *e, const char *name);
 void ecr_known_add(struct ecr *e, const char *name);
 void ecr_known_drop(struct ecr *e, const char *name);
+/* <name> was created by this process and its policies are not set yet. */
+int ecr_policies_pending(const struct ecr *e, const char *name);
+void ecr_policies_pending_set(struct ecr *e, const char *name, int pending);
 
 /* push.c */
 struct push *push_create(struct ecr *e);

@@ -7,6 +7,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,34 +30,35 @@ const char *const ecr_result_names[ECR_RESULT_N] = {"pushed", "present", "failed
 /* The token is renewed this long before it expires, at most half its lifetime. */
 #define ECR_TOKEN_AHEAD_S (30 * 60)
 #define ECR_TOKEN_BACKOFF_MAX_S 60
-#define ECR_TOKEN_FORCE_S 30 /* a refused request renews the token at most this often */
+#define ECR_TOKEN_MIN_LIFE_S 5 /* a token that lives less is refused */
+#define ECR_TOKEN_FORCE_S 30   /* a refused request renews the token at most this often */
 
 /* ---- repositories known to exist -------------------------------------------------------- */
 
-int ecr_known_has(const struct ecr *e, const char *name)
+static int list_has(const struct ecr_known *l, const char *name)
 {
-    for (const struct ecr_known *k = e->known; k != NULL; k = k->next)
-        if (strcmp(k->name, name) == 0)
+    for (; l != NULL; l = l->next)
+        if (strcmp(l->name, name) == 0)
             return 1;
     return 0;
 }
 
-void ecr_known_add(struct ecr *e, const char *name)
+static void list_add(struct ecr_known **l, const char *name)
 {
     struct ecr_known *k;
     size_t n = strlen(name);
 
-    if (ecr_known_has(e, name))
+    if (list_has(*l, name))
         return;
     k = xmalloc(sizeof(*k) + n + 1);
     memcpy(k->name, name, n + 1);
-    k->next = e->known;
-    e->known = k;
+    k->next = *l;
+    *l = k;
 }
 
-void ecr_known_drop(struct ecr *e, const char *name)
+static void list_drop(struct ecr_known **l, const char *name)
 {
-    for (struct ecr_known **pp = &e->known; *pp != NULL; pp = &(*pp)->next) {
+    for (struct ecr_known **pp = l; *pp != NULL; pp = &(*pp)->next) {
         if (strcmp((*pp)->name, name) == 0) {
             struct ecr_known *k = *pp;
             *pp = k->next;
@@ -64,6 +66,43 @@ void ecr_known_drop(struct ecr *e, const char *name)
             return;
         }
     }
+}
+
+static void list_free(struct ecr_known **l)
+{
+    while (*l != NULL) {
+        struct ecr_known *k = *l;
+        *l = k->next;
+        free(k);
+    }
+}
+
+int ecr_known_has(const struct ecr *e, const char *name)
+{
+    return list_has(e->known, name);
+}
+
+void ecr_known_add(struct ecr *e, const char *name)
+{
+    list_add(&e->known, name);
+}
+
+void ecr_known_drop(struct ecr *e, const char *name)
+{
+    list_drop(&e->known, name);
+}
+
+int ecr_policies_pending(const struct ecr *e, const char *name)
+{
+    return list_has(e->policies_pending, name);
+}
+
+void ecr_policies_pending_set(struct ecr *e, const char *name, int pending)
+{
+    if (pending)
+        list_add(&e->policies_pending, name);
+    else
+        list_drop(&e->policies_pending, name);
 }
 
 /* ---- names ------------------------------------------------------------------------------ */
@@ -168,6 +207,16 @@ static void token_done(void *arg, const struct ecr_api_result *r)
         token_failed(e, "GetAuthorizationToken answered no token or proxyEndpoint");
         return;
     }
+    now = e->clock();
+    /* expiresAt: epoch seconds. Absent or absurd (not finite, a month away): ECR's 12 hours.
+     * In the past or about to pass (a clock far off): a failure, retried with backoff, never
+     * a loop of renewals. */
+    if (!isfinite(expires) || expires <= 0 || expires > (double)now + 30 * 86400.0)
+        expires = (double)now + 12 * 3600;
+    if (expires < (double)now + ECR_TOKEN_MIN_LIFE_S) {
+        token_failed(e, "GetAuthorizationToken's token expires at once (is the clock right?)");
+        return;
+    }
     pw = token_password(tok);
     if (pw == NULL) {
         token_failed(e, "GetAuthorizationToken's token is not base64 of AWS:password");
@@ -187,14 +236,13 @@ static void token_done(void *arg, const struct ecr_api_result *r)
             e->data_url[--n] = '\0';
     }
     e->origin.uo_password = e->password;
-    now = e->clock();
-    e->token_expires_at = expires > 0 ? (int64_t)expires : now + 12 * 3600;
+    e->token_expires_at = (int64_t)expires;
     e->have_token = 1;
     e->token_backoff_s = 0;
     e->stats.es_token_refreshes++;
     life = e->token_expires_at - now;
     ahead = life / 2 < ECR_TOKEN_AHEAD_S ? life / 2 : ECR_TOKEN_AHEAD_S;
-    token_schedule(e, life - ahead);
+    token_schedule(e, life - ahead > 1 ? life - ahead : 1);
     snprintf(exp_s, sizeof(exp_s), "%lld", (long long)life);
     log_event(LOG_INFO, "ecr-token", "data_plane", e->data_url, "expires_in_s", exp_s, NULL);
     push_poke(e->push);
@@ -293,7 +341,14 @@ static void region_known(struct ecr *e)
     }
     log_event(LOG_INFO, "ecr-tier", "region", e->region, "endpoint", e->endpoint, "push",
               e->ec->ecr_push ? "on" : "off", NULL);
-    token_fetch(e);
+    /* With credentials held now; else the chain's first answer asks (creds_changed). */
+    {
+        struct aws_credentials ac;
+        int have = creds_get(e->creds, &ac);
+        explicit_bzero(&ac, sizeof(ac));
+        if (have)
+            token_fetch(e);
+    }
 }
 
 static void imds_region(void *arg, const char *region, const char *err)
@@ -407,11 +462,8 @@ void ecr_destroy(struct ecr *e)
     creds_destroy(e->creds);
     if (e->token_timer != NULL)
         event_free(e->token_timer);
-    while (e->known != NULL) {
-        struct ecr_known *k = e->known;
-        e->known = k->next;
-        free(k);
-    }
+    list_free(&e->known);
+    list_free(&e->policies_pending);
     for (size_t i = 0; i < e->nunmirrorable; i++)
         free(e->unmirrorable[i]);
     free(e->unmirrorable);

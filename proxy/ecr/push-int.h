@@ -58,6 +58,7 @@ struct push {
     int njobs;
     struct event *poll;
     int64_t next_put_ms; /* monotonic: the next paced PUT may go then */
+    char *accept;        /* "Accept: " every manifest type, for the HEADs */
     int started;
 };
 

@@ -160,22 +160,19 @@ static int dp_attempt(void *arg, int attempt, struct transport_headers *h)
 
 static void dp_done(void *arg, const struct transport_outcome *o);
 
-static void dp_send(struct pjob *j, enum transport_method m, const char *url, const char *ctype,
+/* <header>: one "Name: value" line sent with the request (Content-Type, Accept), or NULL. */
+static void dp_send(struct pjob *j, enum transport_method m, const char *url, const char *header,
                     int fd, int64_t len, const char *body, size_t body_len)
 {
     struct transport_request rq;
-    char ct[300];
-    const char *headers[2] = {NULL, NULL};
+    const char *headers[2] = {header, NULL};
     static const struct transport_callbacks cbs = {dp_attempt, NULL, NULL, dp_done};
 
     memset(&rq, 0, sizeof(rq));
     rq.tr_method = m;
     rq.tr_url = url;
-    if (ctype != NULL) {
-        snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
-        headers[0] = ct;
+    if (header != NULL)
         rq.tr_headers = headers;
-    }
     rq.tr_body_fd = -1;
     if (fd >= 0) {
         rq.tr_body_kind = TRANSPORT_BODY_FD;
@@ -220,8 +217,16 @@ static void dp_fail(struct pjob *j, const struct transport_outcome *o, const cha
     oci_code(o->to_body, o->to_body_len, code, sizeof(code));
     if (st == 401 || st == 403)
         ecr_unauthorized(j->p->e);
-    if (st == 404 && strcmp(code, "NAME_UNKNOWN") == 0)
-        ecr_known_drop(j->p->e, j->row.ip_ecr_repo); /* deleted under us: made again */
+    if (st == 404 && strcmp(code, "NAME_UNKNOWN") == 0) {
+        /* Deleted under us: made again, and nothing of the old one counts as pushed. */
+        ecr_known_drop(j->p->e, j->row.ip_ecr_repo);
+        index_ecr_blob_forget(cache_index(j->p->e->cache), j->row.ip_ecr_repo, NULL);
+    } else if ((st == 400 || st == 404) && j->cur < j->nsteps &&
+               (j->steps[j->cur].kind == ST_MANIFEST_PUT || j->steps[j->cur].kind == ST_TAG_PUT)) {
+        /* MANIFEST_BLOB_UNKNOWN and the like: ECR lost blobs we recorded as there (a lifecycle
+         * policy expired them); the next attempt asks with HEADs again. */
+        index_ecr_blob_forget(cache_index(j->p->e->cache), j->row.ip_ecr_repo, NULL);
+    }
     if (o->to_res == UPSTREAM_HTTP)
         snprintf(why, sizeof(why), "%s: HTTP %d %s", what, st, code);
     else
@@ -268,6 +273,13 @@ static int upload_target(struct pjob *j, const char *loc, const char *digest)
     if (loc[0] == '\0')
         return -1;
     if (strncmp(loc, "http://", 7) == 0 || strncmp(loc, "https://", 8) == 0) {
+        /* The Basic token goes with the PUT: only to the data plane's own scheme and host. */
+        size_t n;
+        str_copy(base, sizeof(base), j->p->e->data_url);
+        host_end = strchr(base + (strncmp(base, "https://", 8) == 0 ? 8 : 7), '/');
+        n = host_end != NULL ? (size_t)(host_end - base) : strlen(base);
+        if (strncmp(loc, base, n) != 0 || (loc[n] != '/' && loc[n] != '\0'))
+            return -1;
         snprintf(j->upload_url, sizeof(j->upload_url), "%s", loc);
     } else {
         /* scheme://host[:port] of the data plane */
@@ -360,8 +372,7 @@ static void dp_done(void *arg, const struct transport_outcome *o)
         if (k == ECR_KIND_TAG && st == 400) {
             char code[64];
             oci_code(o->to_body, o->to_body_len, code, sizeof(code));
-            if (strcmp(code, "TAG_INVALID") == 0 || strcmp(code, "MANIFEST_INVALID") == 0 ||
-                strstr(code, "AlreadyExists") != NULL) {
+            if (strcmp(code, "TAG_INVALID") == 0) {
                 /* An immutable tag holding another digest: not retried. */
                 count(j, k, ECR_RESULT_REFUSED);
                 push_job_log(j, LOG_WARN, "ecr-tag-refused", code);
@@ -402,8 +413,8 @@ static void step_run(struct pjob *j)
         push_job_end(j, NULL);
         return;
     }
-    if (e->password == NULL) {
-        push_job_end(j, "no ECR token is held");
+    if (ecr_origin(e) == NULL) {
+        push_job_end(j, "no valid ECR token is held");
         return;
     }
     s = &j->steps[j->cur];
@@ -411,7 +422,9 @@ static void step_run(struct pjob *j)
     case ST_REPO: push_repo_step(j); return;
     case ST_MANIFEST_CHECK:
         url_of(j, url, sizeof(url), "manifests", s->digest);
-        dp_send(j, TRANSPORT_HEAD, url, NULL, -1, 0, NULL, 0);
+        /* Every manifest type, or a registry answers 404 for OCI ones (distribution) or
+         * converts to schema 1 (ECR). */
+        dp_send(j, TRANSPORT_HEAD, url, j->p->accept, -1, 0, NULL, 0);
         return;
     case ST_BLOB:
         if (j->phase == 0) {
@@ -434,7 +447,8 @@ static void step_run(struct pjob *j)
                 push_job_end(j, NULL);
                 return;
             }
-            dp_send(j, TRANSPORT_PUT, j->upload_url, "application/octet-stream", fd, size, NULL, 0);
+            dp_send(j, TRANSPORT_PUT, j->upload_url, "Content-Type: application/octet-stream", fd,
+                    size, NULL, 0);
             close(fd); /* the transport holds a dup */
         }
         return;
@@ -450,11 +464,15 @@ static void step_run(struct pjob *j)
             return;
         }
         url_of(j, url, sizeof(url), "manifests", s->kind == ST_TAG_PUT ? j->row.ip_tag : s->digest);
-        dp_send(j, TRANSPORT_PUT, url, s->media_type, -1, 0, j->body, j->body_len);
+        {
+            char ct[INDEX_MEDIA_TYPE_MAX + 16];
+            snprintf(ct, sizeof(ct), "Content-Type: %s", s->media_type);
+            dp_send(j, TRANSPORT_PUT, url, ct, -1, 0, j->body, j->body_len);
+        }
         return;
     case ST_TAG_CHECK:
         url_of(j, url, sizeof(url), "manifests", j->row.ip_tag);
-        dp_send(j, TRANSPORT_HEAD, url, NULL, -1, 0, NULL, 0);
+        dp_send(j, TRANSPORT_HEAD, url, j->p->accept, -1, 0, NULL, 0);
         return;
     }
 }
@@ -494,7 +512,7 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
     e = p->e;
     push_poll_later(p, PUSH_POLL_S * 1000);
     /* Without a token (ECR down, no credentials) the queue waits; it is never consumed. */
-    if (e->password == NULL || e->api == NULL || p->njobs >= PUSH_CONCURRENCY)
+    if (ecr_origin(e) == NULL || e->api == NULL || p->njobs >= PUSH_CONCURRENCY)
         return;
     if (index_push_take(cache_index(e->cache), e->clock(), (size_t)(PUSH_CONCURRENCY - p->njobs),
                         rows, &n) != 0)
@@ -510,6 +528,7 @@ struct push *push_create(struct ecr *e)
     p->magic = PUSH_MAGIC;
     p->e = e;
     p->poll = evtimer_new(e->base, poll_cb, p);
+    p->accept = xasprintf("Accept: %s", manifest_accept_all);
     return p;
 }
 
@@ -537,6 +556,7 @@ void push_destroy(struct push *p)
         job_free(p->jobs);
     if (p->poll != NULL)
         event_free(p->poll);
+    free(p->accept);
     p->magic = 0;
     free(p);
 }

@@ -136,6 +136,15 @@ int push_plan(struct pjob *j)
         /* The root's media type, copied: add_step moves the array. */
         char mt[INDEX_MEDIA_TYPE_MAX];
         struct step *s;
+        struct index_tag t;
+        /* A row queued before the tag moved here (it waited out an outage, or for content)
+         * must not move ECR's tag back: only what the tag is here now is pushed as the tag. */
+        if (cache_tag_get(j->p->e->cache, j->row.ip_repo, j->row.ip_tag, &t) != 1 ||
+            strcmp(t.it_digest, j->row.ip_digest) != 0) {
+            push_job_log(j, LOG_INFO, "ecr-push-tag-moved",
+                         "the tag points elsewhere here now: pushed by digest only");
+            return 0;
+        }
         str_copy(mt, sizeof(mt), j->steps[j->nsteps - 1].media_type);
         s = add_step(j, ST_TAG_CHECK, j->row.ip_digest, NULL);
         s->skip_to = j->nsteps + 1;

@@ -82,9 +82,13 @@ static void repo_done(void *arg, const struct ecr_api_result *r)
     case 1: /* CreateRepository */
         if (r->ok || strcmp(r->type, "RepositoryAlreadyExistsException") == 0) {
             if (r->ok) {
+                const struct config_ecr *ec = j->p->e->ec;
                 j->created = 1;
                 j->p->e->stats.es_repos_created++;
                 log_event(LOG_INFO, "ecr-repository-created", "ecr_repo", j->row.ip_ecr_repo, NULL);
+                /* Until both are set a retry sets them, whatever fails in between. */
+                if (ec->ecr_lifecycle_policy != NULL || ec->ecr_repository_policy != NULL)
+                    ecr_policies_pending_set(j->p->e, j->row.ip_ecr_repo, 1);
             }
             j->phase = 2;
             push_repo_step(j);
@@ -125,6 +129,13 @@ void push_repo_step(struct pjob *j)
             push_step_next(j);
             return;
         }
+        if (ecr_policies_pending(e, j->row.ip_ecr_repo)) {
+            /* Created by an earlier job whose policy calls failed: those again. */
+            j->created = 1;
+            j->phase = 2;
+            push_repo_step(j);
+            return;
+        }
         o = json_object();
         json_object_set_new(o, "repositoryNames", json_pack("[s]", j->row.ip_ecr_repo));
         if (ec->ecr_registry_id != NULL)
@@ -153,6 +164,7 @@ void push_repo_step(struct pjob *j)
         }
         /* fall through */
     default:
+        ecr_policies_pending_set(e, j->row.ip_ecr_repo, 0);
         ecr_known_add(e, j->row.ip_ecr_repo);
         push_step_next(j);
         return;

@@ -25,7 +25,9 @@ P=$(free_port)
 cat >"$E2E_TMP/p.json" <<JSON
 {"listen": "127.0.0.1:$P", "data_dir": "$E2E_TMP/data",
  "rules": [{"prefix": "hub", "upstream": "$FAKE_URL", "library_prefix": true, "default": true,
-            "allow_private_redirects": true}],
+            "allow_private_redirects": true},
+           {"prefix": "mov", "upstream": "$FAKE_URL", "allow_private_redirects": true,
+            "refresh_interval": "1s"}],
  "ecr": {"endpoint": "$AWS_API_URL", "allow_private_redirects": true}}
 JSON
 
@@ -42,17 +44,17 @@ wait_metric() { # NAME OP VALUE SECONDS
     echo "$1 is $(metric "$1"), want $2 $3 after $4 s" >&2
     return 1
 }
-pull() { # pull REF
-    skopeo copy -q --all --preserve-digests --src-tls-verify=false "docker://127.0.0.1:$P/hub/$1" \
+pull() { # pull REF [PREFIX]
+    skopeo copy -q --all --preserve-digests --src-tls-verify=false "docker://127.0.0.1:$P/${2:-hub}/$1" \
         "dir:$E2E_TMP/pull-$RANDOM" >"$E2E_TMP/skopeo.out" 2>&1 || { cat "$E2E_TMP/skopeo.out" >&2; return 1; }
 }
-in_ecr() { # in_ecr REPO TAG DIGEST: ECR's registry has REPO:TAG as DIGEST
+in_ecr() { # in_ecr REPO TAG DIGEST [PREFIX]: ECR's registry has PREFIX/REPO:TAG as DIGEST
     local got
     got=$(curl -s -H 'Accept: application/vnd.oci.image.index.v1+json' \
         -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
         -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
         -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
-        "$ECR_REG/v2/hub/$1/manifests/$2" | sha256sum | cut -d' ' -f1)
+        "$ECR_REG/v2/${4:-hub}/$1/manifests/$2" | sha256sum | cut -d' ' -f1)
     [ "sha256:$got" = "$3" ]
 }
 digest_of() { python3 -c '
@@ -109,6 +111,23 @@ check "ECR down: multi pulls fine" pull test/multi:latest
 check "ECR down: multi-docker pulls fine" pull test/multi-docker:latest
 check "ECR down: the pushes wait in the queue" wait_metric ecr_ptc_ecr_queue_depth '>=' 2 10
 check "ECR down: a push attempt failed and was put back" wait_metric 'ecr_ptc_ecr_push_jobs_total{result="retried"}' '>=' 1 15
+# A tag that moves while its first push waits: the older row must not move ECR's tag back.
+upcopy() { skopeo copy -q --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
+    "docker://${UP_REG#http://}/$1" "docker://${UP_REG#http://}/$2"; }
+upcopy test/docker-v2:latest test/moving:latest
+check "ECR down: pull of mov/test/moving:latest" pull test/moving:latest mov
+upcopy library/alpinetest:latest test/moving:latest
+sleep 1.2
+check "ECR down: pull of mov/test/moving:latest after it moved upstream" pull test/moving:latest mov
+check "ECR down: both of its pushes wait" wait_metric ecr_ptc_ecr_queue_depth '>=' 4 10
+# ECR answers again, but every blob upload hangs: kill -9 with a push in flight (its row taken).
+applied=$(aws_count faults_applied data)
+aws_ctl faults '[{"listener":"data","match":"PUT /v2/.*/blobs/uploads/","kind":"hang","seconds":30,"count":-1}]' >/dev/null
+for _ in $(seq 1 400); do
+    [ "$(aws_count faults_applied data)" -gt "$applied" ] && break
+    sleep 0.1
+done
+check "a blob upload is in flight when the proxy is killed" test "$(aws_count faults_applied data)" -gt "$applied"
 kill -KILL "$PROXY_PID"
 wait "$PROXY_PID" 2>/dev/null || true
 start_with "${imds_env[@]}"
@@ -119,6 +138,12 @@ check "ECR has hub/test/multi:latest" in_ecr test/multi latest "$(digest_of test
 check "ECR has hub/test/multi-docker:latest" in_ecr test/multi-docker latest "$(digest_of test/multi-docker)"
 check "ECR's multi is complete" skopeo copy -q --all --src-tls-verify=false \
     "docker://${ECR_REG#http://}/hub/test/multi:latest" "dir:$E2E_TMP/ecr-multi"
+check "ECR's moving tag is where the tag is here, not where it was" \
+    in_ecr test/moving latest "$(digest_of library/alpinetest)" mov
+check "the older row saw the tag had moved (ecr-push-tag-moved)" grep -q 'ecr-push-tag-moved.*mov/test/moving' "$E2E_TMP/p.log"
+check "the first digest of the moving tag was pushed by digest" \
+    curl -sf -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "$ECR_REG/v2/mov/test/moving/manifests/$(digest_of test/docker-v2)"
 check "the proxy stops cleanly (exit 0: no sanitizer report)" stop_pid "$PROXY_PID"
 
 # ---- container credentials, throttling ------------------------------------------------------
@@ -154,7 +179,7 @@ check "the proxy stops cleanly (exit 0: no sanitizer report)" stop_pid "$PROXY_P
 
 for log in "$E2E_TMP"/p.log "$E2E_TMP"/aws.log; do
     check "$(basename "$log"): no token, secret, signature or presigned query" bash -c "
-        ! grep -E -q -- '$CONTAINER_TOKEN|$WEB_TOKEN|X-Amz-Signature|X-Amz-Credential|Signature=|authorizationToken|Basic [A-Za-z0-9+/=]{8,}|Authorization:|SecretAccessKey' '$log'"
+        ! grep -E -q -- '$CONTAINER_TOKEN|$WEB_TOKEN|X-Amz-Signature|X-Amz-Credential|Signature=|authorizationToken|QVdTO|Basic [A-Za-z0-9+/=]{8,}|Authorization:|SecretAccessKey' '$log'"
 done
 
 e2e_done

@@ -328,6 +328,26 @@ Test(push, ecr_blobs)
     index_close(ix);
 }
 
+/* ECR lost blobs (a repository deleted, a lifecycle expiry): one, or all of a repository. */
+Test(push, ecr_blobs_forget)
+{
+    struct index *ix = open_path(":memory:");
+    const char *redis = "docker-hub/library/redis";
+
+    cr_assert_eq(index_ecr_blob_add(ix, ECR_NGINX, D_A), 0);
+    cr_assert_eq(index_ecr_blob_add(ix, ECR_NGINX, D_B), 0);
+    cr_assert_eq(index_ecr_blob_add(ix, redis, D_A), 0);
+    cr_assert_eq(index_ecr_blob_forget(ix, ECR_NGINX, D_A), 0);
+    cr_assert_eq(index_ecr_blob_has(ix, ECR_NGINX, D_A), 0);
+    cr_assert_eq(index_ecr_blob_has(ix, ECR_NGINX, D_B), 1, "only that digest");
+    cr_assert_eq(index_ecr_blob_has(ix, redis, D_A), 1, "only that repository");
+    cr_assert_eq(index_ecr_blob_forget(ix, ECR_NGINX, NULL), 0);
+    cr_assert_eq(index_ecr_blob_has(ix, ECR_NGINX, D_B), 0, "NULL: every blob of it");
+    cr_assert_eq(index_ecr_blob_has(ix, redis, D_A), 1, "another repository keeps its own");
+    cr_assert_eq(index_ecr_blob_forget(ix, "nothing/here", NULL), 0, "nothing to forget is fine");
+    index_close(ix);
+}
+
 /* Deleting a local repository takes its queued pushes with it (ON DELETE CASCADE). */
 Test(push, repository_delete_cascades)
 {
