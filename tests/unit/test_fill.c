@@ -59,6 +59,10 @@ static struct evhttp *uphttp;
 static int up_hits;
 static struct evhttp_request *up_req; /* the GET being answered, when the test says */
 static int up_corrupt;                /* flip one byte of what is sent */
+static int use_fallback;              /* the front starts fills on "first", then "r" */
+static int first_hits;                /* GETs of /v2/first/...: answered 404 at once */
+static int fallbacks;                 /* fills_on_fallback calls */
+static int done_source;
 
 /* The done callback. */
 static int done_calls, done_ok;
@@ -118,6 +122,16 @@ static void up_serve(struct evhttp_request *req, void *arg)
     char want[128];
 
     (void)arg;
+    snprintf(want, sizeof(want), "/v2/first/blobs/%s", digest);
+    if (strcmp(evhttp_request_get_uri(req), want) == 0) {
+        /* The first origin (ECR in the daemon) has not got it. */
+        struct evbuffer *b = evbuffer_new();
+        first_hits++;
+        evbuffer_add_printf(b, "{\"errors\":[{\"code\":\"BLOB_UNKNOWN\"}]}");
+        evhttp_send_reply(req, 404, "Not Found", b);
+        evbuffer_free(b);
+        return;
+    }
     snprintf(want, sizeof(want), "/v2/r/blobs/%s", digest);
     if (strcmp(evhttp_request_get_uri(req), want) != 0) {
         evhttp_send_error(req, 400, "unexpected path");
@@ -172,6 +186,15 @@ static void up_end(void)
     up_req = NULL;
 }
 
+static void fell_back(void *arg, const char *d, int status, const char *err)
+{
+    (void)arg;
+    (void)err;
+    cr_assert_str_eq(d, digest);
+    cr_assert_eq(status, 404);
+    fallbacks++;
+}
+
 /* ---- the front: a real server whose handler follows fills -------------------------------- */
 
 static void front(void *arg, struct evhttp_request *req, struct exchange *x)
@@ -193,7 +216,16 @@ static void front(void *arg, struct evhttp_request *req, struct exchange *x)
         t.ut_path = path;
         t.ut_max_retries = 0;
         t.ut_max_body = -1;
-        f = fill_start(fs, &t, uri + 3, 7);
+        if (use_fallback) {
+            struct upstream_target first = t;
+            char fpath[128];
+            snprintf(fpath, sizeof(fpath), "/v2/first/blobs/%s", uri + 3);
+            first.ut_name = "first";
+            first.ut_path = fpath;
+            f = fill_start_from(fs, &first, &t, uri + 3, 7);
+        } else {
+            f = fill_start(fs, &t, uri + 3, 7);
+        }
     }
     fill_follow(f, req, x);
 }
@@ -203,7 +235,8 @@ static void fill_done(void *arg, const char *d, int ok, int64_t size, int64_t re
     (void)arg;
     cr_assert_str_eq(d, digest);
     cr_assert_eq(repo, 7);
-    cr_assert_eq(source, 0); /* fill_start: the only target */
+    done_source = source;
+    cr_assert_eq(source, use_fallback ? 2 : 0, "0: fill_start; 2: the fallback served it");
     done_calls++;
     done_ok += ok;
     done_size = size;
@@ -447,11 +480,14 @@ static void setup(void)
 
     fs = fills_create(base, st, up, fill_done, NULL);
     cr_assert_not_null(fs);
+    fills_on_fallback(fs, fell_back);
     cr_assert_eq(server_listen_at(srv, "127.0.0.1", 0, front, NULL, &err), 0, "%s", err ? err : "");
     front_port = server_port(srv);
     cr_assert_gt(front_port, 0);
 
     front_handled = up_hits = up_corrupt = 0;
+    use_fallback = first_hits = fallbacks = 0;
+    done_source = -1;
     up_req = NULL;
     done_calls = done_ok = 0;
     done_size = -1;
@@ -516,6 +552,38 @@ Test(fill, two_followers_one_fetch)
     cr_assert_eq(stats().fs_bytes_sent, 2 * (uint64_t)BODY_LEN);
     cr_assert(wait_for(cond_all_freed, WAIT_MS), "%lld fills not freed", (long long)fs->live);
     cr_assert_null(fill_find(fs, digest));
+}
+
+/*
+ * fill_start_from: the first origin (ECR in the daemon) answers 404 before any byte; the same
+ * fill goes on with the fallback, and both followers, who never saw the 404, get the body
+ * from it: one fill, one fetch of each origin, the done callback says the fallback served it.
+ */
+Test(fill, the_fallback_serves_what_the_first_origin_has_not)
+{
+    use_fallback = 1;
+    client_get(0, NULL);
+    client_get(1, NULL);
+    cr_assert(wait_for(cond_two_joined, WAIT_MS), "handled %d, fallback asked %d", front_handled,
+              up_hits);
+    cr_assert_eq(first_hits, 1, "the first origin was asked %d times", first_hits);
+    cr_assert_eq(fallbacks, 1);
+    cr_assert_eq(up_hits, 1);
+    up_start();
+    up_send(0, HALF);
+    cr_assert(wait_for(cond_c0_has_bytes, WAIT_MS), "no bytes reached the first client");
+    up_send(HALF, BODY_LEN);
+    up_end();
+    cr_assert(wait_for(cond_two_done, WAIT_MS), "clients done: %d", ndone());
+    assert_got(0, 200, 0, BODY_LEN);
+    assert_got(1, 200, 0, BODY_LEN);
+    cr_assert(wait_for(cond_committed, WAIT_MS), "never committed");
+    cr_assert_eq(done_ok, 1);
+    cr_assert_eq(done_source, 2);
+    cr_assert(store_has(st, digest));
+    cr_assert_eq(stats().fs_started, 1);
+    cr_assert_eq(stats().fs_failed, 0);
+    cr_assert(wait_for(cond_all_freed, WAIT_MS), "%lld fills not freed", (long long)fs->live);
 }
 
 Test(fill, late_joiner_gets_the_whole_body)
