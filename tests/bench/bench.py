@@ -405,7 +405,7 @@ def cmd_report(tsv, meta_path, out):
         print("notes:")
         for n in notes:
             print("  [%s %s] %s" % (n["figure"], n["who"], n["text"]))
-    result = {"mode": meta.get("mode"), "date": meta.get("date"), "machine": m, "params": params,
+    result = {"mode": meta.get("mode"), "only": meta.get("only") or None, "date": meta.get("date"), "machine": m, "params": params,
               "peer": meta.get("peer"), "limit": meta.get("limit"), "figures": figures,
               "other": others, "notes": notes, "targets": {"pass": npass, "miss": nmiss}}
     with open(out, "w") as f:
