@@ -23,6 +23,31 @@ process's memory, and the final report. Standard library only.
                                             pushes one blob of MIB MiB of deterministic random
                                             bytes (1 MiB chunks, each from its own seed) and
                                             prints its digest
+  bench.py push-image REGISTRY_URL REPO TAG LAYER_DIGEST LAYER_SIZE FROM_REPO
+                                            pushes a config and an OCI image manifest whose one
+                                            layer is a blob already in FROM_REPO (mounted into
+                                            REPO); prints "<manifest digest> <config digest>
+                                            <config size>"
+  bench.py tiny-images REGISTRY_URL REPO N SEED OUT
+                                            pushes N distinct tiny images (a 1 KiB layer and a
+                                            config each) as REPO:t000...; OUT gets one line per
+                                            image: "<tag> <manifest> <config> <layer>"
+  bench.py pull-images BASE_URL LIST THREADS
+                                            pulls every image of a tiny-images LIST from
+                                            BASE_URL/v2/<repo path>, THREADS at a time: the
+                                            manifest by tag, then its config and layer, each
+                                            checked against its digest; BASE_URL ends with the
+                                            repository ("http://H:P/v2/hub/bench/pace")
+  bench.py put-rate AWS_COUNTS.json         aws_fake.py's manifest PUTs answered 201 on the data
+                                            listener: "n max_in_1s mean_per_s span_s" (the
+                                            busiest window [t, t + 1 s) over the requests' "t")
+  bench.py ecr-uploads AWS_COUNTS.json      "puts patches posts completed bytes" of aws_fake.py's
+                                            blob uploads
+  bench.py up-bytes COUNTS.json IMAGES.json REPO
+                                            blob bytes fake_upstream.py sent for REPO's image
+                                            (each GET blob answered 200 counts the blob's size;
+                                            206 the size of its Content-Range): "bytes gets
+                                            image_bytes" (image_bytes: its blobs, once each)
 
 RESULTS.tsv lines: "value<TAB>FIGURE<TAB>WHO<TAB>NUMBER" or "note<TAB>FIGURE<TAB>WHO<TAB>TEXT".
 """
@@ -216,6 +241,24 @@ ROWS = [
     ("tag_p50_ms", "8 manifest GET by tag, {tags_n} tags vs 10, 1 conn p50", "ms", "10 tags", "%.3f",
      "ratio", "lower", "< 2 x 10 tags"),
     ("tag_p99_ms", "8 ... p99", "ms", "10 tags", "%.3f", "ratio", "lower", ""),
+    # The ECR tier (tests/bench/ecr.sh). No peer: the reference is the same proxy or ECR itself.
+    ("ecr_push_cold_s", "E1 cold skopeo copy (5 x {big_mib} MiB), ECR push on", "s", "push off", "%.3f",
+     "ratio", "lower", "<= 1.1 x push off"),
+    ("ecr_read_s", "E2 cold pull read through ECR, upstream down (5 x {big_mib} MiB)", "s",
+     "direct from ECR (fake)", "%.3f", "ratio", "lower", "<= 1.15 x direct"),
+    ("ecr_push_rss_mib", "E3 peak RSS, pull and push of a {warm_mib} MiB layer", "MiB", "", "%.1f", "none",
+     "lower", "<= 64 MiB"),
+    ("ecr_push_upload_reqs", "E3 ... upload requests per blob pushed (PUT + PATCH)", "req", "", "%.2f",
+     "none", "lower", "1 (one PUT)"),
+    ("ecr_put_max_1s", "E4 manifest PUTs to ECR, {pace_n} images: busiest second", "PUT/s", "", "%.0f",
+     "none", "lower", "<= 10 in any 1 s"),
+    ("ecr_put_mean_rate", "E4 ... mean rate", "PUT/s", "", "%.2f", "none", "lower", ""),
+    ("ecr_two_once_x", "E5 two appliances pull one cold image at once: upstream blob bytes", "x image",
+     "", "%.2f", "none", "lower", ""),
+    ("ecr_two_once_gets", "E5 ... upstream blob GETs (6 blobs)", "GETs", "", "%.0f", "none", "lower", ""),
+    ("ecr_two_after_x", "E5 the second pulls after the first's push: upstream blob bytes", "x image", "",
+     "%.2f", "none", "lower", ""),
+    ("ecr_two_after_gets", "E5 ... upstream blob GETs", "GETs", "", "%.0f", "none", "lower", ""),
 ]
 
 
@@ -268,6 +311,17 @@ def verdict(fig, summ):
         return ("PASS" if om <= 64.0 and om <= r["median"] + 8.0 else "MISS"), ""
     if fig == "tag_p50_ms" and r:
         return ("PASS" if om < 2.0 * r["median"] else "MISS"), ""
+    if fig == "ecr_push_cold_s" and r:
+        return ("PASS" if om <= 1.1 * r["median"] else "MISS"), ""
+    if fig == "ecr_read_s" and r:
+        return ("PASS" if om <= 1.15 * r["median"] else "MISS"), ""
+    if fig == "ecr_push_rss_mib":
+        return ("PASS" if om <= 64.0 else "MISS"), ""
+    if fig == "ecr_push_upload_reqs":
+        return ("PASS" if min(runs) == 1 and max(runs) == 1 else "MISS"), ""
+    if fig == "ecr_put_max_1s":
+        # A rate limit: every run must stay under it, not only the median.
+        return ("PASS" if max(runs) <= 10 else "MISS"), ""
     return "", ""
 
 
@@ -299,6 +353,8 @@ def cmd_report(tsv, meta_path, out):
         label = label.format(**params)
         ref_label = ref_label.format(**params)
         summ = {w: summarize(values.get(fig, {}).get(w, [])) for w in WHO}
+        if not any(summ.values()):
+            continue  # not measured in this run (BENCH_ONLY)
         v, _ = verdict(fig, summ)
         figures[fig] = {
             "label": label, "unit": unit, "ref": ref_label, "target": target, "verdict": v,
@@ -349,7 +405,7 @@ def cmd_report(tsv, meta_path, out):
         print("notes:")
         for n in notes:
             print("  [%s %s] %s" % (n["figure"], n["who"], n["text"]))
-    result = {"mode": meta.get("mode"), "date": meta.get("date"), "machine": m, "params": params,
+    result = {"mode": meta.get("mode"), "only": meta.get("only") or None, "date": meta.get("date"), "machine": m, "params": params,
               "peer": meta.get("peer"), "limit": meta.get("limit"), "figures": figures,
               "other": others, "notes": notes, "targets": {"pass": npass, "miss": nmiss}}
     with open(out, "w") as f:
@@ -411,6 +467,165 @@ def cmd_push_blob(registry, repo, mib, seed):
     print(digest)
 
 
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+
+
+def jdump(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sha(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def put_blob(conn, repo, data):
+    digest = sha(data)
+    conn.request("HEAD", "/v2/%s/blobs/%s" % (repo, digest))
+    r = conn.getresponse()
+    r.read()
+    if r.status == 200:
+        return digest
+    conn.request("POST", "/v2/%s/blobs/uploads/" % repo, body=b"", headers={"Content-Length": "0"})
+    r = conn.getresponse()
+    r.read()
+    if r.status != 202:
+        sys.exit("POST upload: %d" % r.status)
+    loc = urllib.parse.urlsplit(r.getheader("Location"))
+    path = loc.path + "?" + (loc.query + "&" if loc.query else "") + urllib.parse.urlencode({"digest": digest})
+    conn.request("PUT", path, body=data, headers={"Content-Type": "application/octet-stream"})
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 201:
+        sys.exit("PUT blob: %d %s" % (r.status, body[:300]))
+    return digest
+
+
+def put_manifest(conn, repo, tag, manifest):
+    conn.request("PUT", "/v2/%s/manifests/%s" % (repo, tag), body=manifest,
+                 headers={"Content-Type": OCI_MANIFEST})
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 201:
+        sys.exit("PUT manifest: %d %s" % (r.status, body[:300]))
+    return sha(manifest)
+
+
+def image_manifest(config, layers):
+    return jdump({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                  "config": {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)},
+                  "layers": [{"mediaType": OCI_LAYER, "digest": d, "size": n} for d, n in layers]})
+
+
+def registry_conn(registry):
+    u = urllib.parse.urlsplit(registry)
+    return http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+
+
+def cmd_push_image(registry, repo, tag, layer_digest, layer_size, from_repo):
+    conn = registry_conn(registry)
+    q = urllib.parse.urlencode({"mount": layer_digest, "from": from_repo})
+    conn.request("POST", "/v2/%s/blobs/uploads/?%s" % (repo, q), body=b"", headers={"Content-Length": "0"})
+    r = conn.getresponse()
+    r.read()
+    if r.status != 201:
+        sys.exit("mounting %s from %s: %d" % (layer_digest, from_repo, r.status))
+    config = jdump({"architecture": "amd64", "os": "linux", "config": {},
+                    "rootfs": {"type": "layers", "diff_ids": [layer_digest]}})
+    put_blob(conn, repo, config)
+    m = put_manifest(conn, repo, tag, image_manifest(config, [(layer_digest, int(layer_size))]))
+    print(m, sha(config), len(config))
+
+
+def cmd_tiny_images(registry, repo, n, seed, out):
+    conn = registry_conn(registry)
+    with open(out, "w") as f:
+        for i in range(int(n)):
+            layer = random.Random("bench:%s:tiny:%d" % (seed, i)).randbytes(1024)
+            config = jdump({"architecture": "amd64", "os": "linux", "config": {"Labels": {"i": str(i)}},
+                            "rootfs": {"type": "layers", "diff_ids": [sha(layer)]}})
+            put_blob(conn, repo, layer)
+            put_blob(conn, repo, config)
+            tag = "t%03d" % i
+            m = put_manifest(conn, repo, tag, image_manifest(config, [(sha(layer), len(layer))]))
+            f.write("%s %s %s %s\n" % (tag, m, sha(config), sha(layer)))
+
+
+def cmd_pull_images(base, listfile, threads):
+    import concurrent.futures
+    u = urllib.parse.urlsplit(base)
+    images = [l.split() for l in open(listfile) if l.strip()]
+
+    def get(conn, path, want, accept=None):
+        conn.request("GET", u.path + path, headers={"Accept": accept} if accept else {})
+        r = conn.getresponse()
+        body = r.read()
+        if r.status != 200 or sha(body) != want:
+            raise RuntimeError("GET %s%s: %d, %s (want %s)" % (base, path, r.status, sha(body), want))
+
+    def pull(img):
+        tag, m, cfg, layer = img
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+        try:
+            get(conn, "/manifests/" + tag, m, OCI_MANIFEST)
+            get(conn, "/blobs/" + cfg, cfg)
+            get(conn, "/blobs/" + layer, layer)
+        finally:
+            conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(int(threads)) as ex:
+        for f in [ex.submit(pull, i) for i in images]:
+            try:
+                f.result()
+            except Exception as e:
+                sys.exit(str(e))
+    print("ok", len(images))
+
+
+MANIFEST_PATH_RE = re.compile(r"^/v2/.+/manifests/[^/]+$")
+
+
+def cmd_put_rate(path):
+    ts = sorted(r["t"] for r in load_counts(path)["requests"]
+                if r.get("listener") == "data" and r.get("method") == "PUT" and r.get("status") == 201
+                and MANIFEST_PATH_RE.match(r.get("path", "")))
+    best, j = 0, 0
+    for i in range(len(ts)):
+        while ts[i] - ts[j] >= 1.0:
+            j += 1
+        best = max(best, i - j + 1)
+    span = ts[-1] - ts[0] if len(ts) > 1 else 0.0
+    mean = (len(ts) - 1) / span if span > 0 else 0.0
+    print("%d %d %.2f %.3f" % (len(ts), best, mean, span))
+
+
+def cmd_ecr_uploads(path):
+    c = load_counts(path)
+    d = c.get("data", {})
+    print(d.get("PUT upload", 0), d.get("PATCH upload", 0), d.get("POST upload", 0),
+          c.get("uploads_completed", 0), c.get("bytes_uploaded", 0))
+
+
+def cmd_up_bytes(path, images, repo):
+    img = [x for x in json.load(open(images)) if x["repo"] == repo][0]
+    sizes = img["blob_sizes"]
+    total = gets = 0
+    for r in load_counts(path)["requests"]:
+        if r.get("kind") != "GET blob" or r.get("status") not in (200, 206):
+            continue
+        m = DIGEST_RE.search(r.get("path", ""))
+        if not m or m.group(1) not in sizes:
+            continue
+        gets += 1
+        n = sizes[m.group(1)]
+        rng = re.match(r"bytes=(\d+)-(\d*)$", r.get("range") or "")
+        if r.get("status") == 206 and rng:
+            n = (int(rng.group(2)) + 1 if rng.group(2) else n) - int(rng.group(1))
+        total += n
+    print(total, gets, sum(sizes.values()))
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
@@ -429,6 +644,18 @@ def main(argv):
         return cmd_sample(*args)
     if cmd == "push-blob" and len(args) == 4:
         return cmd_push_blob(*args)
+    if cmd == "push-image" and len(args) == 6:
+        return cmd_push_image(*args)
+    if cmd == "tiny-images" and len(args) == 5:
+        return cmd_tiny_images(*args)
+    if cmd == "pull-images" and len(args) == 3:
+        return cmd_pull_images(*args)
+    if cmd == "put-rate" and len(args) == 1:
+        return cmd_put_rate(args[0])
+    if cmd == "ecr-uploads" and len(args) == 1:
+        return cmd_ecr_uploads(args[0])
+    if cmd == "up-bytes" and len(args) == 3:
+        return cmd_up_bytes(*args)
     if cmd == "markdown" and len(args) == 1:
         return cmd_markdown(args[0])
     if cmd == "report" and len(args) == 3:

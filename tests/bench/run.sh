@@ -8,7 +8,9 @@
 #
 # --smoke (or BENCH_SMOKE=1): every step with tiny sizes, one run, for `make check`.
 # Environment: BENCH_RUNS (default 3; smoke 1), BENCH_OUT (results.json path; default
-# tests/bench/results.json, smoke: under the temp dir), BENCH_KEEP=1 keeps the temp dir.
+# tests/bench/results.json, smoke: under the temp dir), BENCH_KEEP=1 keeps the temp dir,
+# BENCH_ONLY=ecr runs only the ECR tier's figures (tests/bench/ecr.sh, E1-E5; results default
+# to tests/bench/results-ecr.json, so the full results.json is never replaced by a part).
 #
 # Exit status: 0 when every step ran (targets missed or not), 1 when the harness broke (a server
 # did not start, a copy or a download failed), 2 bad usage or missing tools (77 with --smoke:
@@ -20,6 +22,9 @@
 #                                              ^                  ^
 #                               ours: ecr-ptc-proxy      peer: docker-registry proxy mode
 #   limit: nginx serving hard links of ours' stored blob files + a 2 KiB file
+#
+# The ECR tier's figures (tests/bench/ecr.sh, run after figures 1-8) add aws_fake.py (ECR's
+# API, data plane and S3) in front of a second docker-registry.
 set -euo pipefail
 
 SMOKE=${BENCH_SMOKE:-0}
@@ -27,7 +32,7 @@ for arg in "$@"; do
     case $arg in
     --smoke) SMOKE=1 ;;
     -h | --help)
-        sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -38,6 +43,14 @@ for arg in "$@"; do
 done
 MISSING_EXIT=2
 [ "$SMOKE" = 1 ] && MISSING_EXIT=77
+ONLY=${BENCH_ONLY:-}
+case $ONLY in
+"" | ecr) ;;
+*)
+    echo "bench: BENCH_ONLY=$ONLY: the only value is ecr" >&2
+    exit 2
+    ;;
+esac
 
 : "${PROXY_BIN:?PROXY_BIN must name the ecr-ptc-proxy binary}"
 : "${TOP_SRCDIR:?TOP_SRCDIR must name the source tree}"
@@ -69,17 +82,17 @@ PROXY_BIN=$T/ecr-ptc-proxy
 if [ "$SMOKE" = 1 ]; then
     RUNS=${BENCH_RUNS:-1}
     BIG_MIB=1 WARM_MIB=16 TTFB_MIB=8 HERD_MIB=8 HERD_N=50 RSS_MIB=4 RSS_N=50 RSS_SECS=3
-    RSS_RATE=256K TAGS_N=1000 LOAD_SECS=1 NEED_GIB=1
+    RSS_RATE=256K TAGS_N=1000 LOAD_SECS=1 NEED_GIB=1 PACE_N=10
     QUICK_RUNS=$RUNS
     OUT=${BENCH_OUT:-$T/results.json}
     MODE=smoke
 else
     RUNS=${BENCH_RUNS:-3}
     BIG_MIB=20 WARM_MIB=1024 TTFB_MIB=512 HERD_MIB=256 HERD_N=50 RSS_MIB=64 RSS_N=1000 RSS_SECS=12
-    RSS_RATE=256K TAGS_N=100000 LOAD_SECS=5 NEED_GIB=12
+    RSS_RATE=256K TAGS_N=100000 LOAD_SECS=5 NEED_GIB=12 PACE_N=40
     # Figures 1 and 4 cost a few seconds a run and scatter more: at least 5 runs.
     QUICK_RUNS=$((RUNS > 5 ? RUNS : 5))
-    OUT=${BENCH_OUT:-$BENCH_DIR/results.json}
+    OUT=${BENCH_OUT:-$BENCH_DIR/results${ONLY:+-$ONLY}.json}
     MODE=full
 fi
 ACCEPT="application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
@@ -165,14 +178,17 @@ fetch() {
 }
 
 # skopeo_copy HOST:PORT/REPO:TAG DIGEST: skopeo copy to a fresh dir: layout, timed (S_SECS);
-# the copied manifest must hash to DIGEST.
+# the copied manifest must hash to DIGEST. SKOPEO_SRC_CREDS=USER:PW sends credentials (else
+# none); SKOPEO_ID=x names the destination and output files, for copies running side by side.
 skopeo_copy() {
-    local src=$1 want=$2 dest="$T/skopeo-dest" t0 got
+    local src=$1 want=$2 dest="$T/skopeo-dest${SKOPEO_ID:-}" out="$T/skopeo${SKOPEO_ID:-}.out" t0 got
+    local creds=(--src-no-creds)
+    [ -z "${SKOPEO_SRC_CREDS:-}" ] || creds=(--src-creds "$SKOPEO_SRC_CREDS")
     rm -rf "$dest"
     t0=$(now_ns)
-    timeout 600 skopeo copy -q --preserve-digests --src-tls-verify=false --src-no-creds \
-        "docker://$src" "dir:$dest" >"$T/skopeo.out" 2>&1 || {
-        cat "$T/skopeo.out" >&2
+    timeout 600 skopeo copy -q --preserve-digests --src-tls-verify=false "${creds[@]}" \
+        "docker://$src" "dir:$dest" >"$out" 2>&1 || {
+        cat "$out" >&2
         die "skopeo copy docker://$src failed"
     }
     S_SECS=$(secs_since "$t0")
@@ -436,9 +452,55 @@ many_gets() {
     MANY_OK=$(cat "$dir"/* | awk -v want="$SIZE_WANT" '$1 == 200 && (want == "" || $2 == want)' | wc -l)
 }
 
+# ---- the report --------------------------------------------------------------------------
+# bench_report: the run's metadata, the table and results.json; exits 0.
+bench_report() {
+    say "done measuring; report"
+    python3 - "$T/meta.json" <<PY || die "writing the run's metadata failed"
+import json, os, platform, subprocess, sys, time
+def sh(*cmd):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return (p.stdout + p.stderr).strip().splitlines()[0] if (p.stdout + p.stderr).strip() else ""
+    except Exception as e:
+        return "?"
+cpu = "?"
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip()
+        break
+mem = 0
+for line in open("/proc/meminfo"):
+    if line.startswith("MemTotal:"):
+        mem = round(int(line.split()[1]) / 1048576, 1)
+meta = {
+    "mode": "$MODE",
+    "only": "$ONLY",
+    "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    "machine": {"nproc": os.cpu_count(), "cpu_model": cpu, "kernel": platform.release(),
+                "mem_gib": mem, "nofile": "$(ulimit -n)"},
+    "params": {"runs": $RUNS, "big_mib": $BIG_MIB, "warm_mib": $WARM_MIB, "ttfb_mib": $TTFB_MIB,
+               "herd_mib": $HERD_MIB, "herd_n": $HERD_N, "rss_mib": $RSS_MIB, "rss_n": $RSS_N,
+               "rss_rate": "$RSS_RATE", "rss_secs": $RSS_SECS, "tags_n": $TAGS_N,
+               "load_secs": $LOAD_SECS, "pace_n": $PACE_N, "duration_s": $(($(date +%s) - T_START))},
+    "ours": sh("$PROXY_BIN", "--version"),
+    "peer": "docker-registry (CNCF distribution) proxy mode: " + sh("${E2E_REGISTRY_BIN}", "--version"),
+    "limit": sh("$NGINX_BIN", "-v"),
+    "tools": {"curl": sh("curl", "--version"), "skopeo": sh("skopeo", "--version"),
+              "wrk": sh("wrk", "--version")},
+}
+json.dump(meta, open(sys.argv[1], "w"), indent=2)
+PY
+    mkdir -p "$(dirname "$OUT")"
+    python3 "$BENCH_PY" report "$RESULTS" "$T/meta.json" "$OUT" || die "the report failed"
+    echo
+    echo "results: $OUT (took $(($(date +%s) - T_START)) s)"
+    exit 0
+}
+
 # ---- set up the upstream -----------------------------------------------------------------
 avail_gib=$(df -Pk "$T" | awk 'NR == 2 { printf "%d", $4 / 1048576 }')
-say "mode $MODE, $RUNS run(s) per figure; temp dir $T ($avail_gib GiB free)"
+say "mode $MODE${ONLY:+ (only $ONLY)}, $RUNS run(s) per figure; temp dir $T ($avail_gib GiB free)"
 [ "$avail_gib" -ge "$NEED_GIB" ] || die "need $NEED_GIB GiB free under $T, have $avail_gib"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
@@ -457,13 +519,21 @@ print("\n".join(i["blobs"]))' "$T/images.json")
 [ ${#BIG_BLOBS[@]} = 6 ] || die "test/big should have 6 blobs, has ${#BIG_BLOBS[@]}"
 BREPO=bench/blobs
 push() { python3 "$BENCH_PY" push-blob "$REGISTRY_URL" "$BREPO" "$1" "$2" || die "pushing a $1 MiB blob failed"; }
+UP_URL=$REGISTRY_URL
 B_WARM=$(push "$WARM_MIB" warm)
-B_TTFB=$(push "$TTFB_MIB" ttfb)
-B_HERD=$(push "$HERD_MIB" herd)
-B_RSS=$(push "$RSS_MIB" rss)
+if [ "$ONLY" != ecr ]; then
+    B_TTFB=$(push "$TTFB_MIB" ttfb)
+    B_HERD=$(push "$HERD_MIB" herd)
+    B_RSS=$(push "$RSS_MIB" rss)
+fi
 S_WARM=$((WARM_MIB << 20)) S_TTFB=$((TTFB_MIB << 20)) S_HERD=$((HERD_MIB << 20)) S_RSS=$((RSS_MIB << 20))
 start_fake_upstream fake "$REGISTRY_URL" --auth none || die "the fake upstream did not start"
 FAKE="127.0.0.1:$FAKE_PORT"
+
+if [ "$ONLY" = ecr ]; then
+    source "$BENCH_DIR/ecr.sh"
+    bench_report
+fi
 
 ours_url() { echo "http://$OURS/v2/hub/$1"; }
 peer_url() { echo "http://$PEER/v2/$1"; }
@@ -813,44 +883,5 @@ for r in $(seq 1 "$RUNS"); do
     done
 done
 
-# ---- the report --------------------------------------------------------------------------
-say "done measuring; report"
-python3 - "$T/meta.json" <<PY || die "writing the run's metadata failed"
-import json, os, platform, subprocess, sys, time
-def sh(*cmd):
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
-        return (p.stdout + p.stderr).strip().splitlines()[0] if (p.stdout + p.stderr).strip() else ""
-    except Exception as e:
-        return "?"
-cpu = "?"
-for line in open("/proc/cpuinfo"):
-    if line.startswith("model name"):
-        cpu = line.split(":", 1)[1].strip()
-        break
-mem = 0
-for line in open("/proc/meminfo"):
-    if line.startswith("MemTotal:"):
-        mem = round(int(line.split()[1]) / 1048576, 1)
-meta = {
-    "mode": "$MODE",
-    "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    "machine": {"nproc": os.cpu_count(), "cpu_model": cpu, "kernel": platform.release(),
-                "mem_gib": mem, "nofile": "$(ulimit -n)"},
-    "params": {"runs": $RUNS, "big_mib": $BIG_MIB, "warm_mib": $WARM_MIB, "ttfb_mib": $TTFB_MIB,
-               "herd_mib": $HERD_MIB, "herd_n": $HERD_N, "rss_mib": $RSS_MIB, "rss_n": $RSS_N,
-               "rss_rate": "$RSS_RATE", "rss_secs": $RSS_SECS, "tags_n": $TAGS_N,
-               "load_secs": $LOAD_SECS, "duration_s": $(($(date +%s) - T_START))},
-    "ours": sh("$PROXY_BIN", "--version"),
-    "peer": "docker-registry (CNCF distribution) proxy mode: " + sh("${E2E_REGISTRY_BIN}", "--version"),
-    "limit": sh("$NGINX_BIN", "-v"),
-    "tools": {"curl": sh("curl", "--version"), "skopeo": sh("skopeo", "--version"),
-              "wrk": sh("wrk", "--version")},
-}
-json.dump(meta, open(sys.argv[1], "w"), indent=2)
-PY
-mkdir -p "$(dirname "$OUT")"
-python3 "$BENCH_PY" report "$RESULTS" "$T/meta.json" "$OUT" || die "the report failed"
-echo
-echo "results: $OUT (took $(($(date +%s) - T_START)) s)"
-exit 0
+source "$BENCH_DIR/ecr.sh"
+bench_report
