@@ -54,6 +54,7 @@ enum push_st {
     PST_BLOB_HAS,
     PST_BLOB_ADD,
     PST_BLOB_FORGET,
+    PST_WAKE,
     PST_COUNT
 };
 

@@ -157,6 +157,11 @@ int index_push_done(struct index *ix, int64_t id);
  * due at <next_at>. 0 or -1. */
 int index_push_retry(struct index *ix, int64_t id, int64_t next_at, const char *err);
 
+/* Rows of local repository <repo> put back with exactly <reason> as their last error (the
+ * tier's "waiting for content") are due at <now> instead of later: what they waited for may
+ * have come. Returns how many, or -1. */
+long index_push_wake(struct index *ix, int64_t repo, int64_t now, const char *reason);
+
 /* Start-up: every taken row is untaken (a push in flight when the process died). Returns
  * how many, or -1. */
 long index_push_release_all(struct index *ix);

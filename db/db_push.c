@@ -38,6 +38,8 @@ const char *const db_push_statements[PST_COUNT] = {
     [PST_BLOB_ADD] = "INSERT INTO ecr_blobs (ecr_repo, digest) VALUES (?1, ?2)"
                      " ON CONFLICT (ecr_repo, digest) DO NOTHING",
     /* ?2 NULL: every blob of the repository. */
+    [PST_WAKE] = "UPDATE ecr_push SET next_at = ?2 WHERE repo = ?1 AND taken = 0 AND next_at > ?2"
+                 " AND last_error = ?3",
     [PST_BLOB_FORGET] = "DELETE FROM ecr_blobs WHERE ecr_repo = ?1 AND (?2 IS NULL OR digest = ?2)",
 };
 
@@ -235,4 +237,20 @@ int index_ecr_blob_forget(struct index *ix, const char *ecr_repo, const char *di
     }
     rc = st_exec(s);
     return rc;
+}
+
+long index_push_wake(struct index *ix, int64_t repo, int64_t now, const char *reason)
+{
+    sqlite3_stmt *s;
+
+    CHECK_INDEX(ix);
+    s = pst(ix, PST_WAKE);
+    if (sqlite3_bind_int64(s, 1, repo) != SQLITE_OK || sqlite3_bind_int64(s, 2, now) != SQLITE_OK ||
+        bind_text(s, 3, reason) == -1) {
+        st_done(s);
+        return -1;
+    }
+    if (st_exec(s) == -1)
+        return -1;
+    return (long)sqlite3_changes(ix->ix_db);
 }

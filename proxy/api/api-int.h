@@ -91,6 +91,7 @@ struct mreq {
     int child;                       /* serving the platform child of the tag's index */
     int ecr_tried;                   /* the ECR tier was asked for m->want already */
     int from_ecr;                    /* what is being stored came from ECR: not pushed back */
+    int tag_rechecked;               /* ECR had no tag to fall back on: upstream asked again */
     enum upstream_result up_res;     /* the upstream failure an ECR lookup may cover */
     int up_status;
     char up_err[512];
@@ -153,6 +154,8 @@ void api_target_init(struct upstream_target *t, const struct mreq *m, const char
  */
 int api_ecr_target(struct mreq *m, struct upstream_target *t, char *path, size_t psize,
                    const char *kind, const char *ref, int head);
+/* 1 when ECR can be asked for <m>'s repository now (api_ecr_target would succeed). */
+int api_ecr_ready(struct mreq *m);
 /* The fetch key of that target, for fetch_join. */
 void api_ecr_key(const struct mreq *m, char *key, size_t size, int head, const char *path);
 /* Queue the push of manifest <digest> (and <tag>, or NULL) of <m>'s repository. */

@@ -40,7 +40,7 @@ void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_
     cache_blob_stored(api->cache, digest, size, repo, api->clock());
     /* Pushes waiting for this blob may go on. */
     if (api->ecr != NULL)
-        ecr_content_stored(api->ecr);
+        ecr_content_stored(api->ecr, repo);
 }
 
 void api_blob_fallback(void *arg, const char *digest, int status, const char *err)

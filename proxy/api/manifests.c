@@ -348,6 +348,9 @@ static int serve_stale(struct mreq *m, struct fetch *f)
     return manifest_serve(m, m->tag.it_digest, STALE_WARNING) == 0;
 }
 
+static void tag_checked(struct mreq *m, struct fetch *f);
+static int manifest_head(struct mreq *m, int retries, void (*cont)(struct mreq *, struct fetch *));
+
 /* ECR answered the GET of a tag upstream could not confirm and this cache does not hold. */
 static void ecr_tag_fetched(struct mreq *m, struct fetch *f)
 {
@@ -373,6 +376,14 @@ static void ecr_tag_fetched(struct mreq *m, struct fetch *f)
         }
         log_event(LOG_ERROR, "ecr-manifest-digest-mismatch", "want", d, "got", digest, NULL);
     }
+    if (!m->tag_rechecked && !m->gone) {
+        /* Nothing to fall back on after all: upstream gets the retries a tag nobody cached
+         * gets (the first check skipped them, counting on ECR). */
+        m->tag_rechecked = 1;
+        if (manifest_head(m, 2, tag_checked))
+            m->api->mx.tag_checks++;
+        return;
+    }
     mreq_error(m, upstream_oci_error(m->up_res, m->up_status, OCI_ERR_MANIFEST_UNKNOWN),
                "upstream could not confirm the tag", m->up_err);
 }
@@ -386,7 +397,8 @@ static int ecr_stale_tag(struct mreq *m, struct fetch *f)
     struct upstream_target t;
     char path[1024], key[1200];
 
-    if (m->tagname[0] == '\0' || m->have_tag || m->child || api_outcome(f) != OUTCOME_OUTAGE)
+    if (m->tagname[0] == '\0' || m->have_tag || m->child || m->tag_rechecked ||
+        api_outcome(f) != OUTCOME_OUTAGE)
         return 0;
     if (!api_ecr_target(m, &t, path, sizeof(path), "manifests", m->tagname, 0))
         return 0;
@@ -565,7 +577,8 @@ void api_manifest(struct mreq *m)
             }
         }
     }
-    /* A tag check with a cached answer does not linger on a failing upstream. */
-    if (manifest_head(m, m->have_tag ? 0 : 2, tag_checked))
+    /* A tag check with an answer to fall back on, cached here or ECR's, does not linger on a
+     * failing upstream. */
+    if (manifest_head(m, m->have_tag || api_ecr_ready(m) ? 0 : 2, tag_checked))
         api->mx.tag_checks++;
 }

@@ -34,6 +34,14 @@ int api_ecr_target(struct mreq *m, struct upstream_target *t, char *path, size_t
     return 1;
 }
 
+int api_ecr_ready(struct mreq *m)
+{
+    char repo[INDEX_ECR_REPO_MAX];
+
+    return m->api->ecr != NULL && ecr_origin(m->api->ecr) != NULL &&
+           ecr_repo_for(m->api->ecr, m->rule, m->upname, repo, sizeof(repo));
+}
+
 void api_ecr_key(const struct mreq *m, char *key, size_t size, int head, const char *path)
 {
     (void)m;

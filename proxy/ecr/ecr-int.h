@@ -75,5 +75,7 @@ struct push *push_create(struct ecr *e);
 void push_start(struct push *p);
 void push_destroy(struct push *p); /* accepts NULL; taken rows stay taken until restart */
 void push_poke(struct push *p);    /* look for due rows now */
+/* A blob of local repository <repo> landed: its rows waiting for content are due now. */
+void push_wake(struct push *p, int64_t repo);
 
 #endif

@@ -426,10 +426,10 @@ void ecr_start(struct ecr *e)
     creds_imds_region(e->creds, imds_region, e);
 }
 
-void ecr_content_stored(struct ecr *e)
+void ecr_content_stored(struct ecr *e, int64_t repo)
 {
     CHECK_OBJ_NOTNULL(e, ECR_MAGIC);
-    push_poke(e->push);
+    push_wake(e->push, repo);
 }
 
 void ecr_get_stats(struct ecr *e, struct ecr_stats *out)

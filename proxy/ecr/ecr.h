@@ -55,8 +55,9 @@ int ecr_repo_for(struct ecr *e, const struct config_rule *rule, const char *name
 void ecr_queue(struct ecr *e, const struct config_rule *rule, const char *name, int64_t repo,
                const char *digest, const char *tag);
 
-/* A blob was stored locally: pushes waiting for their content may try again now. */
-void ecr_content_stored(struct ecr *e);
+/* A blob was stored locally for local repository <repo>: its pushes waiting for their
+ * content try again now rather than after their backoff. */
+void ecr_content_stored(struct ecr *e, int64_t repo);
 
 /* An ECR request answered 401 or 403 (ECR's answer to an expired token): the token is
  * renewed at once, at most every 30 s. */

@@ -17,11 +17,13 @@
 
 #define PUSH_CONCURRENCY 4
 #define PUSH_POLL_S 1
-#define PUSH_PUT_INTERVAL_MS 125          /* 8 PutImage a second at most */
-#define PUSH_RETRY_BASE_S 2               /* a failed attempt: 2 s, doubling */
-#define PUSH_WAIT_BASE_S 3                /* content not here yet: 3 s, doubling */
-#define PUSH_BACKOFF_MAX_S 600            /* both capped at 10 minutes */
-#define PUSH_WAIT_GIVE_UP_S (24 * 3600)   /* content still missing a day later: dropped */
+#define PUSH_PUT_INTERVAL_MS 125        /* 8 PutImage a second at most */
+#define PUSH_RETRY_BASE_S 2             /* a failed attempt: 2 s, doubling */
+#define PUSH_WAIT_BASE_S 3              /* content not here yet: 3 s, doubling */
+#define PUSH_BACKOFF_MAX_S 600          /* both capped at 10 minutes */
+#define PUSH_WAIT_GIVE_UP_S (24 * 3600) /* content still missing a day later: dropped */
+/* A row waiting for content (its last_error), woken when a blob of its repository lands. */
+#define PUSH_WAITING "waiting for content not stored here yet"
 #define PUSH_MANIFEST_TIMEOUT_BYTES 65536 /* error bodies read for their OCI code */
 
 enum step_kind { ST_REPO, ST_MANIFEST_CHECK, ST_BLOB, ST_MANIFEST_PUT, ST_TAG_CHECK, ST_TAG_PUT };

@@ -117,7 +117,7 @@ void push_job_end(struct pjob *j, const char *fail)
         } else {
             e->stats.es_jobs_waiting++;
             index_push_retry(ix, j->row.ip_id, now + backoff(PUSH_WAIT_BASE_S, j->row.ip_attempts),
-                             "waiting for content not stored here yet");
+                             PUSH_WAITING);
         }
     } else {
         e->stats.es_jobs_done++;
@@ -537,6 +537,15 @@ void push_start(struct push *p)
     CHECK_OBJ_NOTNULL(p, PUSH_MAGIC);
     p->started = 1;
     push_poll_later(p, 0);
+}
+
+void push_wake(struct push *p, int64_t repo)
+{
+    if (p == NULL || !p->started)
+        return;
+    CHECK_OBJ_NOTNULL(p, PUSH_MAGIC);
+    if (index_push_wake(cache_index(p->e->cache), repo, p->e->clock(), PUSH_WAITING) > 0)
+        push_poll_later(p, 0);
 }
 
 void push_poke(struct push *p)
