@@ -377,8 +377,8 @@ static void ecr_tag_fetched(struct mreq *m, struct fetch *f)
         log_event(LOG_ERROR, "ecr-manifest-digest-mismatch", "want", d, "got", digest, NULL);
     }
     if (!m->tag_rechecked && !m->gone) {
-        /* Nothing to fall back on after all: upstream gets the retries a tag nobody cached
-         * gets (the first check skipped them, counting on ECR). */
+        /* Nothing to fall back on after all: upstream is asked again with the retries any
+         * uncached tag has (the first check went without, counting on ECR). */
         m->tag_rechecked = 1;
         if (manifest_head(m, 2, tag_checked))
             m->api->mx.tag_checks++;
