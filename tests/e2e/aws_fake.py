@@ -211,7 +211,26 @@ DATA_KINDS = ("GET manifest", "HEAD manifest", "PUT manifest", "HEAD blob", "GET
 TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
 ERROR_TYPE_SUFFIX = ":http://internal.amazon.com/coral/com.amazonaws.ecr/"
 REPO_NAME_RE = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
-V2_RE = re.compile(r"^/v2/(.+?)/(manifests|blobs|tags|referrers)(?:/(.*))?$")
+# The distribution API's routes, the repository name greedy as distribution matches it, so a
+# name with a "blobs" or "manifests" component (bench/blobs) is not split there.
+class _V2Routes:
+    _routes = [re.compile(p) for p in (
+        r"^/v2/(.+)/(blobs)/(uploads(?:/.*)?)$",
+        r"^/v2/(.+)/(blobs)/([^/]+)$",
+        r"^/v2/(.+)/(manifests)/([^/]+)$",
+        r"^/v2/(.+)/(tags)/(list)$",
+        r"^/v2/(.+)/(referrers)/([^/]+)$",
+    )]
+
+    def match(self, path):
+        for r in self._routes:
+            m = r.match(path)
+            if m is not None:
+                return m
+        return None
+
+
+V2_RE = _V2Routes()
 DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 MUTABILITY = ("MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
 MANIFEST_ACCEPT = ", ".join((
