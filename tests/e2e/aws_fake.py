@@ -490,7 +490,7 @@ class State:
         now = time.time()
         life = self.args.creds_lifetime if lifetime is None else lifetime
         ak = "ASIA" + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
-        cred = {"AccessKeyId": ak, "SecretAccessKey": secrets.token_urlsafe(30),
+        cred = {"AccessKeyId": ak, "SecretAccessKey": base64.b64encode(secrets.token_bytes(30)).decode(),
                 "Token": "FQoG" + base64.b64encode(secrets.token_bytes(96)).decode(),
                 "expires": now + life, "source": source}
         with self.lock:
