@@ -20,6 +20,9 @@ int str_copy(char *dst, size_t size, const char *src);
 /* Monotonic and wall-clock time in microseconds / seconds. */
 int64_t util_mono_usec(void);
 int64_t util_now(void);
+/* Days from 1970-01-01 to <y>-<m>-<d> in the proleptic Gregorian calendar (H. Hinnant's
+ * algorithm), for the token and credential expiry parsers; <m> 1-12, <d> 1-31. */
+int64_t util_days_from_civil(int64_t y, int m, int d);
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

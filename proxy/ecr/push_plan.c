@@ -28,16 +28,19 @@ static struct step *add_step(struct pjob *j, enum step_kind k, const char *diges
     return s;
 }
 
-static int blob_distributable(const struct manifest_ref *r)
+/* A blob the push sends: config, layers, artifact blobs; not foreign (non-distributable)
+ * layers, which no registry holds, nor a subject or child, which are manifests. */
+static int pushed_blob(const struct manifest_ref *r)
 {
-    return strstr(r->mr_media_type, "foreign") == NULL &&
+    return r->mr_kind != MANIFEST_REF_SUBJECT && r->mr_kind != MANIFEST_REF_MANIFEST &&
+           strstr(r->mr_media_type, "foreign") == NULL &&
            strstr(r->mr_media_type, "nondistributable") == NULL;
 }
 
 /*
  * The steps of manifest <digest> stored here: its check, its blobs, its PUT. 1 when added, 0
  * when it or part of its content is not stored here (nothing added), -1 when it is no
- * manifest we know. <is_index> is set for an index, whose children the caller plans.
+ * manifest we know. For an index only its own check and PUT: the caller plans the children.
  */
 static int plan_manifest(struct pjob *j, const char *digest, struct manifest_info *mi)
 {
@@ -62,10 +65,7 @@ static int plan_manifest(struct pjob *j, const char *digest, struct manifest_inf
     if (!mi->mi_is_index) {
         for (size_t i = 0; i < mi->mi_nrefs; i++) {
             const struct manifest_ref *r = &mi->mi_refs[i];
-            if (r->mr_kind == MANIFEST_REF_SUBJECT || r->mr_kind == MANIFEST_REF_MANIFEST ||
-                !blob_distributable(r))
-                continue;
-            if (!cache_has(c, r->mr_digest))
+            if (pushed_blob(r) && !cache_has(c, r->mr_digest))
                 return 0;
         }
     }
@@ -74,10 +74,8 @@ static int plan_manifest(struct pjob *j, const char *digest, struct manifest_inf
     if (!mi->mi_is_index) {
         for (size_t i = 0; i < mi->mi_nrefs; i++) {
             const struct manifest_ref *r = &mi->mi_refs[i];
-            if (r->mr_kind == MANIFEST_REF_SUBJECT || r->mr_kind == MANIFEST_REF_MANIFEST ||
-                !blob_distributable(r))
-                continue;
-            add_step(j, ST_BLOB, r->mr_digest, NULL);
+            if (pushed_blob(r))
+                add_step(j, ST_BLOB, r->mr_digest, NULL);
         }
     }
     add_step(j, ST_MANIFEST_PUT, digest, mt);
@@ -99,7 +97,6 @@ int push_plan(struct pjob *j)
         if (cache_manifest_info(j->p->e->cache, j->row.ip_digest, mt, sizeof(mt), &size) != 1)
             return -1;
         if (manifest_is_index_type(mt)) {
-            size_t first = j->nsteps;
             char *body;
             size_t len = 0;
             const char *perr;
@@ -119,7 +116,6 @@ int push_plan(struct pjob *j)
                     j->incomplete = 1;
             }
             manifest_info_free(&mi);
-            (void)first;
             if (j->incomplete)
                 return 0;
         }

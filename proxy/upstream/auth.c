@@ -262,19 +262,6 @@ static int is_leap(int y)
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-/* Days from 1970-01-01 to the proleptic Gregorian date <y>-<m>-<d> (Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* RFC 3339 date-time ("2026-11-22T07:00:00.5+01:00") into Unix seconds; fraction dropped. */
 static int parse_rfc3339(const char *s, int64_t *out)
 {
@@ -324,7 +311,7 @@ static int parse_rfc3339(const char *s, int64_t *out)
     maxday = mdays[mon - 1] + (mon == 2 && is_leap(year));
     if (mday < 1 || mday > maxday)
         return -1;
-    *out = days_from_civil(year, mon, mday) * 86400 + hour * 3600 + min * 60 + sec -
+    *out = util_days_from_civil(year, mon, mday) * 86400 + hour * 3600 + min * 60 + sec -
            (int64_t)sign * (oh * 3600 + om * 60);
     return 0;
 }
