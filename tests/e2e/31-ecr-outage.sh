@@ -94,7 +94,16 @@ check "no call was refused for expired credentials" test "$(aws_count api_reject
 check "no push was retried" test "$(metric 'ecr_ptc_ecr_push_jobs_total{result="retried"}')" = 0
 
 # ECR expires every token it issued (as after a key rotation): the next push is refused with
-# ECR's 403, the token is renewed at once, and the retry goes through.
+# ECR's 403, the token is renewed at once, and the retry goes through. First the proxy gets a
+# long-lived token (its next renewal), so that no scheduled renewal races the refusal.
+issued=$(aws_count tokens_issued)
+aws_ctl token-lifetime '{"seconds": 300}' >/dev/null
+for _ in $(seq 1 150); do
+    [ "$(aws_count tokens_issued)" -gt "$issued" ] && break
+    sleep 0.1
+done
+check "the proxy renewed its token (now one of 300 s)" test "$(aws_count tokens_issued)" -gt "$issued"
+aws_ctl token-lifetime '{"seconds": 10}' >/dev/null
 refreshes=$(metric ecr_ptc_ecr_token_refreshes_total)
 aws_ctl expire-tokens '' >/dev/null
 check "pull of alpinetest:3 after ECR expired the token" pull library/alpinetest:3

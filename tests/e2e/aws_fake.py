@@ -181,6 +181,7 @@ Control API, on the api listener under /_ctl/ (never counted, never faulted, nev
         close: no answer, the connection closed. hang: no answer for "seconds", then closed.
   POST /_ctl/expire-tokens       every data-plane password issued so far has expired
   POST /_ctl/expire-credentials  every credential issued so far has expired
+  POST /_ctl/token-lifetime {"seconds": N}   tokens issued from now on live N s (1..86400)
 """
 
 import argparse
@@ -875,6 +876,15 @@ class Handler(BaseHTTPRequestHandler):
         if what == "expire-credentials" and self.command == "POST":
             st.expire_credentials()
             return self.send_json(200, {"ok": True})
+        if what == "token-lifetime" and self.command == "POST":
+            try:
+                secs = float(json.loads(raw.decode() or "{}")["seconds"])
+            except (ValueError, KeyError, TypeError) as e:
+                return self.send_json(400, {"error": "want {\"seconds\": N}: %s" % e})
+            if not 1 <= secs <= 86400:
+                return self.send_json(400, {"error": "seconds must be 1..86400"})
+            st.args.token_lifetime = secs
+            return self.send_json(200, {"token_lifetime": secs})
         return self.send_json(404, {"error": "unknown control path " + self.req_path})
 
     # --- ECR API ---
