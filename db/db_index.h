@@ -177,4 +177,8 @@ int index_ecr_blob_add(struct index *ix, const char *ecr_repo, const char *diges
  * deleted, a lifecycle policy expired it), so the next push asks again. 0 or -1. */
 int index_ecr_blob_forget(struct index *ix, const char *ecr_repo, const char *digest);
 
+/* ---- the sweep: images, their content, what goes (db_gc.c) --------------------------------- */
+
+/* ---- listings for the admin commands (db_list.c) ------------------------------------------ */
+
 #endif

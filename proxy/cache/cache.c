@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache-int.h"
 #include "hot.h"
 #include "log.h"
 #include "manifest.h"
@@ -23,37 +24,6 @@
 #include "route.h"
 #include "store.h"
 #include "util.h"
-
-#define CACHE_MAGIC 0x43414348u /* "CACH" */
-
-#define HOT_REPOS 4096
-#define HOT_TAGS 16384
-#define HOT_KNOWN 65536
-#define HOT_MANIFESTS 2048
-#define HOT_MANIFEST_BYTES (16 * 1024 * 1024)
-#define CACHE_BATCH_MAX 4096
-#define REPO_KEY_MAX (RULES_NAME_MAX + 256)
-
-struct cache {
-    unsigned magic;
-    struct store *st;
-    struct index *ix;
-
-    struct hot *hot_repos;     /* "rule\nname" -> repository id */
-    struct hot *hot_tags;      /* "repo\ntag" -> struct index_tag */
-    struct hot *hot_known;     /* "repo\ndigest" -> "" (index_repo_has said 1) */
-    struct hot *hot_manifests; /* digest -> media type, NUL, manifest bytes */
-    /* Pending repositories: "rule\nname" -> id and "#id" -> "rule\nname" (cache.h). */
-    struct hot *hot_pending;
-    int64_t next_pending;
-
-    /* Hits are written to the index in batches, off the hot path of every request. */
-    int64_t *pulled_repos;
-    char **pulled_tags;
-    size_t npulled;
-    char **touched;
-    size_t ntouched;
-};
 
 struct cache *cache_open(const char *data_dir, long *dropped, char **err)
 {
@@ -129,7 +99,7 @@ struct index *cache_index(struct cache *c)
     return c->ix;
 }
 
-static void hot_key2(char *out, size_t size, int64_t repo, const char *s)
+void cache_hot_key2(char *out, size_t size, int64_t repo, const char *s)
 {
     snprintf(out, size, "%" PRId64 "\n%s", repo, s);
 }
@@ -202,7 +172,7 @@ int cache_repo_has(struct cache *c, int64_t repo, const char *digest)
     char key[INDEX_DIGEST_MAX + 32];
     int rc;
 
-    hot_key2(key, sizeof(key), repo, digest);
+    cache_hot_key2(key, sizeof(key), repo, digest);
     if (hot_get(c->hot_known, key, NULL) != NULL)
         return 1;
     rc = index_repo_has(c->ix, repo, digest);
@@ -221,7 +191,7 @@ int cache_repo_add(struct cache *c, int64_t repo, const char *digest)
         return -1;
     rc = index_repo_digest_add(c->ix, repo, digest);
     if (rc == 0) {
-        hot_key2(key, sizeof(key), repo, digest);
+        cache_hot_key2(key, sizeof(key), repo, digest);
         hot_put(c->hot_known, key, "", 0);
     }
     return rc;
@@ -236,7 +206,7 @@ int cache_tag_get(struct cache *c, int64_t repo, const char *tag, struct index_t
     size_t n;
     int rc;
 
-    hot_key2(key, sizeof(key), repo, tag);
+    cache_hot_key2(key, sizeof(key), repo, tag);
     v = hot_get(c->hot_tags, key, &n);
     if (v != NULL && n == sizeof(*out)) {
         memcpy(out, v, sizeof(*out));
@@ -252,7 +222,7 @@ static void tag_forget(struct cache *c, int64_t repo, const char *tag)
 {
     char key[ROUTE_REF_MAX + 32];
 
-    hot_key2(key, sizeof(key), repo, tag);
+    cache_hot_key2(key, sizeof(key), repo, tag);
     hot_del(c->hot_tags, key);
 }
 

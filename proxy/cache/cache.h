@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "db_index.h"
+#include "policy_rules.h"
 
 struct cache;
 struct store;
@@ -131,5 +132,65 @@ enum cache_map {
 /* The map's name for metrics ("repos", "tags", "known", "manifests"), its hits and bytes. */
 const char *cache_map_stats(const struct cache *c, enum cache_map which, uint64_t *hits,
                             uint64_t *bytes);
+
+/* ---- the byte budget and the lifecycle rules (cache_gc.c) ---- */
+
+struct lc_policy;
+
+/* Bytes of every stored blob and manifest the index holds (what the budget counts). */
+int64_t cache_used_bytes(const struct cache *c);
+
+struct cache_gc_opts {
+    int64_t cg_budget;   /* bytes the store may hold; 0: no budget */
+    int64_t cg_min_free; /* bytes to leave free on the filesystem; 0: no floor */
+    int64_t cg_need;     /* bytes about to be written (a fill's size), counted as used */
+    int cg_dry_run;      /* plan only: nothing is removed */
+    /* The lifecycle policy of repositories of rule <rule> (its prefix), or NULL. */
+    const struct lc_policy *(*cg_policy)(void *arg, const char *rule);
+    void *cg_arg;
+};
+
+/* One image the sweep expires (or would, with cg_dry_run). */
+struct cache_gc_image {
+    char *gi_rule, *gi_name, *gi_digest;
+    char **gi_tags;
+    size_t gi_ntags;
+    int64_t gi_bytes;     /* bytes freed with it: content no retained image references */
+    int gi_rule_priority; /* the lifecycle rule that expired it; 0: the byte budget */
+};
+
+struct cache_gc_result {
+    struct cache_gc_image *gr_images;
+    size_t gr_nimages;
+    int64_t gr_used_before, gr_used_after; /* cache_used_bytes before and after */
+    int64_t gr_freed;                      /* bytes removed (planned, with cg_dry_run) */
+    int64_t gr_files;                      /* blob and manifest files removed */
+};
+
+/*
+ * Run the lifecycle rules, then the byte budget, at <now>: expire what the rules expire, then
+ * the least recently pulled images until used + cg_need fits cg_budget and the filesystem
+ * keeps cg_min_free; then mark and sweep: every stored blob and manifest no retained image
+ * references is removed, with its rows and every in-memory copy of it. Content stored in the
+ * last minute and not yet referenced is kept (a pull in progress). Readers holding a file open
+ * keep reading it. 0 with *out filled (free with cache_gc_result_free), or -1.
+ */
+int cache_gc(struct cache *c, const struct cache_gc_opts *o, int64_t now,
+             struct cache_gc_result *out);
+void cache_gc_result_free(struct cache_gc_result *r);
+
+/* ---- the status page's figures (cache_gc.c) ---- */
+
+struct cache_pulled {
+    char cp_rule[128];
+    char cp_name[RULES_NAME_MAX];
+    char cp_tag[INDEX_TAG_MAX];
+    int64_t cp_pulls, cp_last_pulled_at;
+};
+/* The <limit> tags pulled most (counted since they were first cached), most first, into
+ * <out>; *n how many. 0 or -1. */
+int cache_top_pulled(struct cache *c, size_t limit, struct cache_pulled *out, size_t *n);
+
+/* ---- listings and changes for the admin commands (cache_list.c) ---- */
 
 #endif

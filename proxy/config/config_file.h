@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct lc_policy;
+
 #define CONFIG_DEFAULT_LISTEN "0.0.0.0:5000"
 #define CONFIG_DEFAULT_DATA_DIR "./ecr-ptc-proxy-data"
 #define CONFIG_DEFAULT_REFRESH (24 * 3600)
@@ -14,6 +16,7 @@
 /* max_connections_per_client when absent: a quarter of max_connections (server_create). */
 #define CONFIG_DEFAULT_MAX_CONN_PER_CLIENT (-1)
 #define CONFIG_MAX_CONNECTIONS_LIMIT (1 << 20)
+#define CONFIG_DEFAULT_EGRESS_PRICE_PER_GB 0.045 /* US dollars, NAT Gateway data processing */
 
 /* One rule: a repository prefix mapped to an upstream registry. Owned by its struct config. */
 struct config_rule {
@@ -27,9 +30,10 @@ struct config_rule {
     char *rule_ca_file;  /* PEM bundle trusted for the upstream's host; NULL: the system's */
     char *rule_username; /* NULL when anonymous */
     char *rule_password; /* the secret; never printed */
-    int64_t rule_refresh_interval; /* seconds */
-    int64_t rule_stale_if_error;   /* seconds */
-    int rule_ecr;                  /* mirrored to the ECR tier (rules[].ecr, default 1) */
+    int64_t rule_refresh_interval;    /* seconds */
+    int64_t rule_stale_if_error;      /* seconds */
+    int rule_ecr;                     /* mirrored to the ECR tier (rules[].ecr, default 1) */
+    struct lc_policy *rule_lifecycle; /* rules[].lifecycle_policy; NULL: cfg_lifecycle */
 };
 
 /* One "key": "value" pair of create_repository.tags. */
@@ -78,8 +82,18 @@ struct config {
     int64_t cfg_header_timeout;      /* seconds from a request's first byte to its end */
     struct config_rule *cfg_rules;
     size_t cfg_nrules;
-    struct config_ecr *cfg_ecr; /* NULL: no "ecr" block, no ECR tier */
+    struct config_ecr *cfg_ecr;      /* NULL: no "ecr" block, no ECR tier */
+    int64_t cfg_cache_size;          /* cache_size: bytes DATA_DIR may hold; 0: no budget */
+    struct lc_policy *cfg_lifecycle; /* lifecycle_policy: the rules' default, or NULL */
+    char *cfg_admin_socket;          /* admin_socket; NULL: DATA_DIR/admin.sock */
+    double cfg_egress_price_per_gb;  /* egress_price_per_gb: the status page's dollars (0.045) */
 };
+
+/* The lifecycle policy of <rule>: its own, else the configuration's default, else NULL. */
+const struct lc_policy *config_rule_lifecycle(const struct config *cfg,
+                                              const struct config_rule *rule);
+/* The admin socket's path: admin_socket, else DATA_DIR/admin.sock (caller frees). */
+char *config_admin_socket_path(const struct config *cfg);
 
 /*
  * Parse a configuration from the JSON text <json>. Returns a config the caller frees with
