@@ -178,6 +178,12 @@ void api_tags_free(struct mreq *m);
 void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_t repo, int source);
 /* blobs.c: the fills' fallback callback (fill_fallback_fn). */
 void api_blob_fallback(void *arg, const char *digest, int status, const char *err);
+/* gc.c: run the lifecycle rules and the byte budget now (cache_gc with the config's
+ * cache_size, min_free_space and lifecycle policies), <need> bytes about to be written
+ * counted as used; with <dry_run> nothing is removed. 0 with *out filled (the caller frees it
+ * with cache_gc_result_free), or -1. Logs and counts what it removed. */
+struct cache_gc_result;
+int api_gc(struct api *api, int dry_run, int64_t need, struct cache_gc_result *out);
 /* metrics.c: GET /metrics. */
 void api_metrics(struct api *api, struct evhttp_request *req);
 
