@@ -347,7 +347,7 @@ Test(tag, pulled)
     cr_assert_eq(index_tag_put(ix, a, "1.0", D_MAN, MT_MANIFEST, 10), 0);
     cr_assert_eq(index_tag_put(ix, a, "2.0", D_MAN, MT_MANIFEST, 10), 0);
     cr_assert_eq(index_tag_put(ix, b, "2.0", D_MAN, MT_MANIFEST, 10), 0);
-    cr_assert_eq(index_tags_pulled(ix, repos, tags, 3, 77), 0);
+    cr_assert_eq(index_tags_pulled(ix, repos, tags, NULL, 3, 77), 0);
     cr_assert_eq(index_tag_get(ix, a, "1.0", &tag), 1);
     cr_assert_eq(tag.it_last_pulled_at, 77);
     cr_assert_eq(tag.it_checked_at, 10);
@@ -355,7 +355,7 @@ Test(tag, pulled)
     cr_assert_eq(tag.it_last_pulled_at, 77);
     cr_assert_eq(index_tag_get(ix, a, "2.0", &tag), 1);
     cr_assert_eq(tag.it_last_pulled_at, 0);
-    cr_assert_eq(index_tags_pulled(ix, repos, tags, 0, 99), 0);
+    cr_assert_eq(index_tags_pulled(ix, repos, tags, NULL, 0, 99), 0);
     index_close(ix);
 }
 
