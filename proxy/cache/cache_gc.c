@@ -355,9 +355,10 @@ static int64_t gc_limit(const struct cache_gc_opts *o, int64_t used, int64_t fre
 
     if (o->cg_budget > 0)
         limit = o->cg_budget - o->cg_need;
-    /* The filesystem must keep cg_min_free after the write: free what is missing. */
-    if (o->cg_min_free > 0 && free_bytes >= 0 && free_bytes - o->cg_need < o->cg_min_free) {
-        int64_t floor = used - (o->cg_min_free - (free_bytes - o->cg_need));
+    /* The filesystem must keep cg_min_free: free what is missing. (A fill asking for room has
+     * written its temp file already: cg_need is in free_bytes.) */
+    if (o->cg_min_free > 0 && free_bytes >= 0 && free_bytes < o->cg_min_free) {
+        int64_t floor = used - (o->cg_min_free - free_bytes);
         if (floor < limit)
             limit = floor;
     }

@@ -214,6 +214,8 @@ Test(open, v2_drops_marks_made_from_descriptor_lists)
      * Versions 1 and 2 have the same tables; what version 3 added goes. */
     db = fresh_raw(&t);
     cr_assert_eq(sqlite3_exec(db,
+                              "DROP INDEX tags_repo_digest; ALTER TABLE tags DROP COLUMN pulls;"
+                              "ALTER TABLE manifests DROP COLUMN last_pulled_at;"
                               "DROP TABLE ecr_push; DROP TABLE ecr_blobs;"
                               "PRAGMA user_version = 1;"
                               "INSERT INTO repositories (id, rule, name) VALUES (1, 'r', 'evil');"
