@@ -52,7 +52,6 @@ struct api_metrics {
     uint64_t gc_runs, gc_failures;
     uint64_t gc_images[2]; /* images expired: [by a lifecycle rule, by the byte budget] */
     uint64_t gc_bytes, gc_files;
-    uint64_t blobs_not_kept; /* verified and served, not stored: no room even after a sweep */
 };
 
 struct api {

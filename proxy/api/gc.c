@@ -104,10 +104,7 @@ int api_blob_keep(void *arg, const char *digest, int64_t size)
         return 1;
     if (api_gc(api, 0, size, &r) == 0)
         cache_gc_result_free(&r);
-    if (!over(api, size))
-        return 1;
-    api->mx.blobs_not_kept++;
-    return 0;
+    return !over(api, size); /* no: the fills count and log it */
 }
 
 void api_gc_make_room(struct api *api)

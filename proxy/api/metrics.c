@@ -10,6 +10,7 @@
 
 #include "api-int.h"
 #include "cache.h"
+#include "config_file.h"
 #include "fill.h"
 #include "reply.h"
 #include "server.h"
@@ -23,6 +24,34 @@ static void metric(struct evbuffer *b, const char *name, const char *type, const
     if (help != NULL)
         evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
     evbuffer_add_printf(b, "%s%s %llu\n", name, labels ? labels : "", (unsigned long long)v);
+}
+
+/* The byte budget and the sweep (gc.c). */
+static void gc_metrics(struct api *api, struct evbuffer *b)
+{
+    const struct api_metrics *mx = &api->mx;
+    int64_t free_bytes = cache_free_bytes(api->cache);
+
+    metric(b, "ecr_ptc_cache_bytes", "gauge",
+           "bytes of every stored blob and manifest (what cache_size counts)", NULL,
+           (uint64_t)cache_used_bytes(api->cache));
+    metric(b, "ecr_ptc_cache_budget_bytes", "gauge", "cache_size; 0: no budget", NULL,
+           (uint64_t)api->cfg->cfg_cache_size);
+    if (free_bytes >= 0)
+        metric(b, "ecr_ptc_disk_free_bytes", "gauge",
+               "bytes free on the data directory's filesystem", NULL, (uint64_t)free_bytes);
+    metric(b, "ecr_ptc_gc_runs_total", "counter", "sweeps run (lifecycle rules and byte budget)",
+           NULL, mx->gc_runs);
+    metric(b, "ecr_ptc_gc_failures_total", "counter", "sweeps the index failed", NULL,
+           mx->gc_failures);
+    metric(b, "ecr_ptc_gc_images_expired_total", "counter", "images the sweep removed, by why",
+           "{reason=\"lifecycle\"}", mx->gc_images[0]);
+    metric(b, "ecr_ptc_gc_images_expired_total", "counter", NULL, "{reason=\"budget\"}",
+           mx->gc_images[1]);
+    metric(b, "ecr_ptc_gc_bytes_freed_total", "counter", "bytes of blobs and manifests removed",
+           NULL, mx->gc_bytes);
+    metric(b, "ecr_ptc_gc_files_removed_total", "counter", "blob and manifest files removed",
+           NULL, mx->gc_files);
 }
 
 void api_metrics(struct api *api, struct evhttp_request *req)
@@ -81,6 +110,7 @@ void api_metrics(struct api *api, struct evhttp_request *req)
            fs.fs_started);
     metric(b, "ecr_ptc_fills_total", "counter", NULL, "{state=\"completed\"}", fs.fs_completed);
     metric(b, "ecr_ptc_fills_total", "counter", NULL, "{state=\"failed\"}", fs.fs_failed);
+    metric(b, "ecr_ptc_fills_total", "counter", NULL, "{state=\"not_kept\"}", fs.fs_not_kept);
     metric(b, "ecr_ptc_fill_followers_total", "counter", "client responses streamed from fills",
            NULL, fs.fs_joined);
     metric(b, "ecr_ptc_error_responses_total", "counter", "OCI error answers", NULL,
@@ -104,6 +134,7 @@ void api_metrics(struct api *api, struct evhttp_request *req)
                    i == 0 ? "bytes held by the in-memory maps" : NULL, labels, bytes);
         }
     }
+    gc_metrics(api, b);
     api_ecr_metrics(api, b);
     server_metrics(api->srv, b);
     len = evbuffer_get_length(b);

@@ -12,6 +12,8 @@ Usage:
       size: the bytes are generated and streamed 16 MiB at a time, never held whole
 
 Sets: small = alpinetest (latest, 3), docker-v2, multi, multi-docker, artifact;
+      evict = test/evict-1..--many, each two random layers, --many-mib MiB in all;
+      life  = test/life: prod-1..prod-12 and two images by digest only (tag null);
       big   = small + test/big (5 layers of --big-mib MiB, default 20);
       all   = small + test/sizes (layers of 1 KiB, 1 MiB, 8 MiB) + test/big.
 
@@ -344,7 +346,39 @@ def push_artifact(reg, repo, tag, subject_img):
                    subject=_d(subject), artifact_type=SIG_TYPE)]
 
 
-def seed(reg, which, big_mib):
+def seed_evict(reg, count, mib):
+    """test/evict-1..COUNT:latest, each two random layers of MIB/2 MiB: distinct images of one
+    size, for the byte budget."""
+    out = []
+    half = mib * MIB // 2
+    for i in range(1, count + 1):
+        name = "evict-%d" % i
+        out += push_single(reg, "test/" + name, ["latest"],
+                           Image(name, layer_specs=[(name + "-a", half), (name + "-b", half)]))
+    return out
+
+
+def seed_life(reg):
+    """test/life: prod-1..prod-12 (twelve small images) and two images pushed by digest only
+    (tag null in images.json), for the lifecycle rules."""
+    out = []
+    for i in range(1, 13):
+        out += push_single(reg, "test/life", ["prod-%d" % i], Image("life-%d" % i))
+    for name in ("life-untagged-1", "life-untagged-2"):
+        img = Image(name)
+        img.push_blobs(reg, "test/life")
+        reg.push_manifest("test/life", sha256(img.manifest), img.media_type, img.manifest)
+        info = img.info()
+        out.append(record("test/life", None, img.media_type, img.manifest, img.blob_list(),
+                          config=info["config"], layers=info["layers"]))
+    return out
+
+
+def seed(reg, which, big_mib, many=0, many_mib=0):
+    if which == "evict":
+        return seed_evict(reg, many, many_mib)
+    if which == "life":
+        return seed_life(reg)
     out = []
     alpine = Image("alpinetest")
     out += push_single(reg, "library/alpinetest", ["latest", "3"], alpine)
@@ -368,7 +402,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--registry", required=True, help="base URL, e.g. http://127.0.0.1:5000")
     ap.add_argument("--out", help="where to write images.json")
-    ap.add_argument("--set", dest="which", choices=["small", "big", "all"], default="small")
+    ap.add_argument("--set", dest="which", choices=["small", "big", "all", "evict", "life"],
+                    default="small")
+    ap.add_argument("--many", type=int, default=8, help="evict: how many images")
+    ap.add_argument("--many-mib", type=int, default=50, help="evict: MiB per image")
     ap.add_argument("--big-mib", type=int, default=20, help="size of each of test/big's 5 layers")
     ap.add_argument("--blob-only-mib", type=int, help="push one raw blob of N MiB and print its digest")
     ap.add_argument("--blob-repo", help="repository for --blob-only-mib")
@@ -384,7 +421,7 @@ def main():
         return 0
     if not args.out:
         ap.error("--out is required")
-    images = seed(reg, args.which, args.big_mib)
+    images = seed(reg, args.which, args.big_mib, args.many, args.many_mib)
     with open(args.out, "w") as f:
         json.dump(images, f, indent=2)
         f.write("\n")
