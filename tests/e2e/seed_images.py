@@ -13,7 +13,7 @@ Usage:
 
 Sets: small = alpinetest (latest, 3), docker-v2, multi, multi-docker, artifact;
       evict = test/evict-1..--many, each two random layers, --many-mib MiB in all;
-      life  = test/life: prod-1..prod-12 and two images by digest only (tag null);
+      life  = test/life: prod-N + release-N (N = 1..12), prod-only, two by digest only;
       big   = small + test/big (5 layers of --big-mib MiB, default 20);
       all   = small + test/sizes (layers of 1 KiB, 1 MiB, 8 MiB) + test/big.
 
@@ -359,11 +359,13 @@ def seed_evict(reg, count, mib):
 
 
 def seed_life(reg):
-    """test/life: prod-1..prod-12 (twelve small images) and two images pushed by digest only
-    (tag null in images.json), for the lifecycle rules."""
+    """test/life, for the lifecycle rules: twelve small images tagged prod-N and release-N
+    (N = 1..12), one tagged prod-only, and two pushed by digest only (tag null in
+    images.json)."""
     out = []
     for i in range(1, 13):
-        out += push_single(reg, "test/life", ["prod-%d" % i], Image("life-%d" % i))
+        out += push_single(reg, "test/life", ["prod-%d" % i, "release-%d" % i], Image("life-%d" % i))
+    out += push_single(reg, "test/life", ["prod-only"], Image("life-prod-only"))
     for name in ("life-untagged-1", "life-untagged-2"):
         img = Image(name)
         img.push_blobs(reg, "test/life")

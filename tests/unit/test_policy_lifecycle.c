@@ -303,3 +303,40 @@ Test(policy, free_accepts_null)
 {
     lifecycle_policy_free(NULL);
 }
+
+/*
+ * The issue's example policy: keep the last 10 images tagged with both a "prod-" and a
+ * "release-" tag (ECR ANDs the prefixes), expire untagged images pushed over a day ago.
+ */
+Test(evaluate, the_issues_example_policy)
+{
+    static char *prod_release[] = {"prod-", "release-"};
+    struct lc_rule rules[2] = {
+        count_rule(1, prod_release, 2, NULL, 0, 10),
+        {2, LC_UNTAGGED, NULL, 0, NULL, 0, LC_SINCE_PUSHED, 1},
+    };
+    static const char *both[12][2] = {
+        {"prod-1", "release-1"},   {"prod-2", "release-2"},   {"prod-3", "release-3"},
+        {"prod-4", "release-4"},   {"prod-5", "release-5"},   {"prod-6", "release-6"},
+        {"prod-7", "release-7"},   {"prod-8", "release-8"},   {"prod-9", "release-9"},
+        {"prod-10", "release-10"}, {"prod-11", "release-11"}, {"prod-12", "release-12"},
+    };
+    static const char *only_prod[] = {"prod-old"};
+    static const char *digests[15] = {"d01", "d02", "d03", "d04", "d05", "d06", "d07", "d08",
+                                      "d09", "d10", "d11", "d12", "p", "u-old", "u-new"};
+    struct lc_image imgs[15];
+    int want[15] = {0};
+
+    for (int i = 0; i < 12; i++) {
+        imgs[i] = (struct lc_image){digests[i], both[i], 2, AGO(30 - i), 0};
+    }
+    imgs[12] = (struct lc_image){digests[12], only_prod, 1, AGO(100), 0};
+    imgs[13] = (struct lc_image){digests[13], NULL, 0, AGO(2), NOW};
+    imgs[14] = (struct lc_image){digests[14], NULL, 0, NOW - 3600, 0};
+    /* The two oldest of the twelve; the image with only a prod- tag is not selected by rule 1
+     * and is tagged, so rule 2 does not see it either; the untagged one pushed 2 days ago goes
+     * whatever its pulls; the one pushed an hour ago stays. */
+    want[0] = want[1] = 1;
+    want[13] = 2;
+    expect(rules, 2, imgs, 15, want);
+}
