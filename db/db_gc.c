@@ -72,6 +72,9 @@ int index_gc_images(struct index *ix, struct index_image **out, size_t *n)
         tag_pulled = sqlite3_column_int64(s, 7);
         if (tag_pulled > im->ii_pulled_at)
             im->ii_pulled_at = tag_pulled;
+        /* Stored here means pulled here then: a cold pull's stamp may not be written yet. */
+        if (im->ii_pushed_at > im->ii_pulled_at)
+            im->ii_pulled_at = im->ii_pushed_at;
     }
     if (step != SQLITE_DONE)
         goto out;

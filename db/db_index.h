@@ -189,7 +189,7 @@ struct index_image {
     char ii_digest[INDEX_DIGEST_MAX];
     char *ii_tags;        /* the repository's tags pointing at it, comma-separated, or "" */
     int64_t ii_pushed_at; /* the manifest's stored_at: first cached here */
-    int64_t ii_pulled_at; /* the latest of its tags' and its own last pull stamps */
+    int64_t ii_pulled_at; /* the latest of its tags' and its own pull stamps and pushed_at */
 };
 /* Every image, ordered by repository: a fresh array (index_gc_images_free). 0 or -1. */
 int index_gc_images(struct index *ix, struct index_image **out, size_t *n);

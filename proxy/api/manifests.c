@@ -117,6 +117,9 @@ static int manifest_serve(struct mreq *m, const char *digest, const char *warnin
     if (m->repo > 0 && cache_repo_has(api->cache, m->repo, digest) != 1)
         cache_repo_add(api->cache, m->repo, digest);
     cache_note_touched(api->cache, digest, m->now);
+    /* A pull of the tag, whichever platform child it is answered with. */
+    if (m->tagname[0] != '\0' && m->repo > 0)
+        cache_note_pulled(api->cache, m->repo, m->tagname, m->now);
     if (wants_child(m, mt)) {
         /* The hot map's bytes may move on the next put: serve_child reads them first. */
         char *copy = xmalloc(len + 1);
@@ -125,8 +128,6 @@ static int manifest_serve(struct mreq *m, const char *digest, const char *warnin
         free(copy);
         return 0;
     }
-    if (m->tagname[0] != '\0' && m->repo > 0)
-        cache_note_pulled(api->cache, m->repo, m->tagname, m->now);
     if (!m->gone)
         send_manifest(m->req, digest, mt, body, len, warning);
     mreq_free(m);
@@ -191,6 +192,12 @@ static int fetched_store(struct mreq *m, struct fetch *f, const char *digest, co
 static void fetched_answer(struct mreq *m, struct fetch *f, const char *digest, const char *mt,
                            const char *warning)
 {
+    /* A cold pull is a pull too (the tag's row exists once the fetch stored it). */
+    if (m->tagname[0] != '\0') {
+        m->repo = cache_repo_confirm(m->api->cache, m->repo);
+        if (m->repo > 0)
+            cache_note_pulled(m->api->cache, m->repo, m->tagname, m->now);
+    }
     if (m->gone) {
         mreq_free(m);
         return;
