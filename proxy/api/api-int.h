@@ -26,6 +26,7 @@ struct evhttp_request;
 struct exchange;
 struct fills;
 struct server;
+struct status;
 
 #define API_MAGIC 0x41504921u   /* "API!" */
 #define MREQ_MAGIC 0x4d524551u  /* "MREQ" */
@@ -63,7 +64,8 @@ struct api {
     struct upstream_origin *origins; /* one per rule, in cfg_rules' order */
     struct fetch *fetches;           /* buffered upstream fetches in flight, shared by key */
 
-    struct event *flush; /* writes the catalog's batched stamps */
+    struct event *flush;   /* writes the catalog's batched stamps */
+    struct status *status; /* the status page's 24 h samples (status.c) */
     struct api_metrics mx;
     int64_t started_at;
     int64_t (*clock)(void); /* wall-clock seconds: util_now, or a test's */
@@ -186,5 +188,16 @@ struct cache_gc_result;
 int api_gc(struct api *api, int dry_run, int64_t need, struct cache_gc_result *out);
 /* metrics.c: GET /metrics. */
 void api_metrics(struct api *api, struct evhttp_request *req);
+/* metrics.c: <v> escaped as a Prometheus label value (\\, \", \n) into <out>, cut to fit. */
+void api_label_escape(char *out, size_t size, const char *v);
+/* metrics.c: the leading integer of a ratelimit-remaining value ("100;w=21600": 100); -1 when
+ * it has none. */
+int64_t api_ratelimit_value(const char *v);
+/* status.c: GET and HEAD / (the status page). */
+void api_status(struct api *api, struct evhttp_request *req);
+/* status.c: sample the chart's counters now and every 5 min on api->base (api->status);
+ * api_status_stop frees that and accepts an api that never started it. */
+void api_status_start(struct api *api);
+void api_status_stop(struct api *api);
 
 #endif

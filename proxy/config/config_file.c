@@ -513,6 +513,9 @@ static struct config *config_new(void)
     cfg->cfg_min_free_space = CONFIG_DEFAULT_MIN_FREE;
     cfg->cfg_max_conn_per_client = CONFIG_DEFAULT_MAX_CONN_PER_CLIENT;
     cfg->cfg_header_timeout = CONFIG_DEFAULT_HEADER_TIMEOUT;
+    /* TEMPORARY (h-status): the status page's default price until the egress_price_per_gb
+     * parser lands; the merge keeps one default. */
+    cfg->cfg_egress_price_per_gb = CONFIG_DEFAULT_EGRESS_PRICE_PER_GB;
     return cfg;
 }
 
