@@ -212,7 +212,10 @@ static void section_fills(struct evbuffer *b, const struct fill_stats *fs)
     uint64_t running = fs->fs_started > ended ? fs->fs_started - ended : 0;
 
     evbuffer_add_printf(b, "<section id=\"fills\"><h2>Fills</h2>\n<table>\n");
-    row_count(b, "In flight", NULL, running);
+    evbuffer_add_printf(b,
+                        "<tr><th>In flight</th><td id=\"fills-in-flight\" data-value=\"%" PRIu64
+                        "\">%" PRIu64 "</td></tr>\n",
+                        running, running);
     row_count(b, "Started", "ecr_ptc_fills_total{state=\"started\"}", fs->fs_started);
     row_count(b, "Completed", "ecr_ptc_fills_total{state=\"completed\"}", fs->fs_completed);
     row_count(b, "Failed", "ecr_ptc_fills_total{state=\"failed\"}", fs->fs_failed);
