@@ -129,7 +129,8 @@ static void content_row(sqlite3_stmt *s, void *arg)
 {
     struct walk *w = arg;
 
-    w->fns->gw_content(w->arg, col(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2));
+    w->fns->gw_content(w->arg, col(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+                       sqlite3_column_int(s, 3));
 }
 
 static void ref_row(sqlite3_stmt *s, void *arg)
@@ -152,8 +153,8 @@ int index_gc_walk(struct index *ix, const struct index_gc_walk_fns *fns, void *a
 
     CHECK_INDEX(ix);
     if (each_row(ix,
-                 "SELECT digest, size, stored_at FROM blobs"
-                 " UNION ALL SELECT digest, size, stored_at FROM manifests",
+                 "SELECT digest, size, stored_at, 0 FROM blobs"
+                 " UNION ALL SELECT digest, size, stored_at, 1 FROM manifests",
                  content_row, &w) == -1)
         return -1;
     if (each_row(ix, "SELECT manifest, child, kind FROM manifest_refs", ref_row, &w) == -1)
@@ -180,7 +181,16 @@ static int run_repo_text(sqlite3_stmt *s, int64_t repo, const char *a)
     return st_exec(s);
 }
 
-enum gc_st { GST_UNTAG = 0, GST_UNMARK, GST_REFS, GST_MANIFEST, GST_BLOB, GST_MARKS, GST_TAGS, GST_N };
+enum gc_st {
+    GST_UNTAG = 0,
+    GST_UNMARK,
+    GST_REFS,
+    GST_MANIFEST,
+    GST_BLOB,
+    GST_MARKS,
+    GST_TAGS,
+    GST_N
+};
 
 static const char *const gc_statements[GST_N] = {
     [GST_UNTAG] = "DELETE FROM tags WHERE repo_id = ?1 AND digest = ?2",

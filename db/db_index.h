@@ -198,7 +198,8 @@ void index_gc_images_free(struct index_image *v, size_t n);
 /* What the mark phase reads, row by row: every stored blob and manifest (a digest stored both
  * ways comes twice), every reference, every digest a queued ECR push still needs. */
 struct index_gc_walk_fns {
-    void (*gw_content)(void *arg, const char *digest, int64_t size, int64_t stored_at);
+    void (*gw_content)(void *arg, const char *digest, int64_t size, int64_t stored_at,
+                       int manifest);
     void (*gw_ref)(void *arg, const char *manifest, const char *child, int subject);
     void (*gw_pinned)(void *arg, const char *digest);
 };

@@ -47,8 +47,7 @@ int api_gc(struct api *api, int dry_run, int64_t need, struct cache_gc_result *o
     o.cg_policy = policy_for;
     o.cg_arg = api;
     if (cache_gc(api->cache, &o, now, out) == -1) {
-        log_event(LOG_ERROR, "gc-failed", "error", "the index could not be read or written",
-                  NULL);
+        log_event(LOG_ERROR, "gc-failed", "error", "the index could not be read or written", NULL);
         api->mx.gc_failures++;
         return -1;
     }
@@ -77,8 +76,8 @@ int api_gc(struct api *api, int dry_run, int64_t need, struct cache_gc_result *o
         snprintf(bytes, sizeof(bytes), "%" PRId64, g->gi_bytes);
         log_event(LOG_INFO, "gc-expired", "rule", g->gi_rule, "repository", g->gi_name, "digest",
                   g->gi_digest, "tag", g->gi_ntags > 0 ? g->gi_tags[0] : "", "reason",
-                  g->gi_rule_priority > 0 ? "lifecycle" : "budget", "rule_priority", prio,
-                  "bytes", bytes, NULL);
+                  g->gi_rule_priority > 0 ? "lifecycle" : "budget", "rule_priority", prio, "bytes",
+                  bytes, NULL);
     }
     return 0;
 }

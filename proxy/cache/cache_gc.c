@@ -12,7 +12,7 @@
  *      free-space floor asks for. Past the first image that does not fit, only images that
  *      cost nothing more (their content is kept already) stay: the least recently pulled go
  *      first, strictly;
- *   4. a digest no manifest references, stored in the last minute, is kept: a pull in
+ *   4. a blob no manifest references, stored in the last minute, is kept: a pull in
  *      progress fetches its manifest before its blobs, but a client may fetch a blob first.
  * Every node not kept is garbage: its file is unlinked (a reader holding it open reads on),
  * then its rows dropped, so a crash in between leaves rows without files, which the next
@@ -42,6 +42,7 @@ struct gc_node {
     char *gn_digest;
     int64_t gn_size;
     int64_t gn_stored_at;
+    int gn_manifest;   /* indexed as a manifest */
     int gn_has_parent; /* some manifest references it, or it is a referrer */
     int gn_kept;
     int gn_attributed; /* its bytes were counted for an expired image already */
@@ -97,13 +98,15 @@ static void slots_grow(struct gc_graph *g)
     }
 }
 
-static void on_content(void *arg, const char *digest, int64_t size, int64_t stored_at)
+static void on_content(void *arg, const char *digest, int64_t size, int64_t stored_at, int manifest)
 {
     struct gc_graph *g = arg;
-    size_t i;
+    size_t i = node_find(g, digest);
 
-    if (node_find(g, digest) != (size_t)-1)
-        return; /* stored both as a blob and as a manifest: one file */
+    if (i != (size_t)-1) {
+        g->nodes[i].gn_manifest |= manifest; /* stored both ways: one file */
+        return;
+    }
     if (g->nnodes == g->cap) {
         g->cap = g->cap ? g->cap * 2 : 1024;
         g->nodes = xrealloc(g->nodes, g->cap * sizeof(*g->nodes));
@@ -112,6 +115,7 @@ static void on_content(void *arg, const char *digest, int64_t size, int64_t stor
     g->nodes[g->nnodes].gn_digest = xstrdup(digest);
     g->nodes[g->nnodes].gn_size = size;
     g->nodes[g->nnodes].gn_stored_at = stored_at;
+    g->nodes[g->nnodes].gn_manifest = manifest;
     g->nnodes++;
     if (g->nnodes * 2 > g->nslots) {
         slots_grow(g);
@@ -478,9 +482,9 @@ int cache_gc(struct cache *c, const struct cache_gc_opts *o, int64_t now,
         while (added.n > 0)
             g.nodes[added.v[--added.n]].gn_kept = 0;
     }
-    /* 4. Unreferenced and young: a pull may be on its way to referencing it. */
+    /* 4. A blob unreferenced and young: a pull may be on its way to referencing it. */
     for (size_t i = 0; i < g.nnodes; i++)
-        if (!g.nodes[i].gn_kept && !g.nodes[i].gn_has_parent &&
+        if (!g.nodes[i].gn_kept && !g.nodes[i].gn_has_parent && !g.nodes[i].gn_manifest &&
             g.nodes[i].gn_stored_at > now - GC_GRACE_SECONDS)
             g.nodes[i].gn_kept = 1;
 

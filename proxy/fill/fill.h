@@ -100,7 +100,7 @@ void fills_commit_small(struct fills *fs, const char *digest, const char *data, 
 /* Counters. */
 struct fill_stats {
     uint64_t fs_started, fs_completed, fs_failed, fs_joined;
-    uint64_t fs_not_kept; /* verified and served, not stored: no room */
+    uint64_t fs_not_kept;   /* verified and served, not stored: no room */
     uint64_t fs_bytes_sent; /* body bytes followers handed to clients */
 };
 void fills_get_stats(const struct fills *fs, struct fill_stats *out);
