@@ -7,7 +7,7 @@ pkgs="build-essential autoconf automake libtool pkg-config make gcc clang
 libevent-dev libssl-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libcriterion-dev
 libclang-rt-14-dev clang-format
 curl ca-certificates openssl python3 sqlite3 jq git
-docker-registry skopeo containerd umoci
+docker-registry skopeo containerd umoci chromium
 nginx wrk hey apache2-utils systemd"
 
 missing=""

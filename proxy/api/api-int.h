@@ -26,6 +26,7 @@ struct evhttp_request;
 struct exchange;
 struct fills;
 struct server;
+struct status;
 
 #define API_MAGIC 0x41504921u   /* "API!" */
 #define MREQ_MAGIC 0x4d524551u  /* "MREQ" */
@@ -69,6 +70,7 @@ struct api {
 
     struct event *flush;    /* writes the catalog's batched stamps */
     struct event *gc_timer; /* the periodic sweep (gc.c) */
+    struct status *status;  /* the status page's 24 h samples (status.c) */
     struct api_metrics mx;
     int64_t started_at;
     int64_t (*clock)(void); /* wall-clock seconds: util_now, or a test's */
@@ -200,5 +202,16 @@ int api_gc_start(struct api *api);
 void api_gc_stop(struct api *api);
 /* metrics.c: GET /metrics. */
 void api_metrics(struct api *api, struct evhttp_request *req);
+/* metrics.c: <v> escaped as a Prometheus label value (\\, \", \n) into <out>, cut to fit. */
+void api_label_escape(char *out, size_t size, const char *v);
+/* metrics.c: the leading integer of a ratelimit-remaining value ("100;w=21600": 100); -1 when
+ * it has none. */
+int64_t api_ratelimit_value(const char *v);
+/* status.c: GET and HEAD / (the status page). */
+void api_status(struct api *api, struct evhttp_request *req);
+/* status.c: sample the chart's counters now and every 5 min on api->base (api->status);
+ * api_status_stop frees that and accepts an api that never started it. */
+void api_status_start(struct api *api);
+void api_status_stop(struct api *api);
 
 #endif

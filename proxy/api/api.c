@@ -1,6 +1,7 @@
 /*
  * The OCI Distribution API handlers (pull category): /v2/, manifests, blobs, tags/list,
- * referrers, /healthz, and the spec's error JSON for everything else.
+ * referrers, /healthz, / (the status page, status.c), and the spec's error JSON for everything
+ * else.
  *
  * This file: dispatch, the api's life, and the waiting request (mreq). A request is routed
  * (route: URI grammar; policy_rules: which upstream), then:
@@ -167,6 +168,10 @@ void api_handle(void *arg, struct evhttp_request *req, struct exchange *x)
         api_metrics(api, req);
         return;
     }
+    if (strcmp(uri, "/") == 0 || strncmp(uri, "/?", 2) == 0) {
+        api_status(api, req);
+        return;
+    }
     if (strncmp(uri, "/v2", 3) != 0 || (uri[3] != '\0' && uri[3] != '/' && uri[3] != '?')) {
         http_send_error(req, OCI_ERR_NOT_FOUND, "not an OCI distribution API path",
                         "the API lives under /v2/");
@@ -296,6 +301,7 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
         *err = xstrdup("cannot start the sweep's timer");
         goto fail;
     }
+    api_status_start(api);
     api->rules = xcalloc(cfg->cfg_nrules + 1, sizeof(*api->rules));
     for (size_t i = 0; i < cfg->cfg_nrules; i++) {
         const struct config_rule *r = &cfg->cfg_rules[i];
@@ -343,6 +349,7 @@ void api_destroy(struct api *api)
     if (api->flush != NULL)
         event_free(api->flush);
     api_gc_stop(api);
+    api_status_stop(api);
     /* The fills' xfers borrow the tier's origin; the tier's requests run on the upstream's
      * transport. */
     fills_destroy(api->fills);

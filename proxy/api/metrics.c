@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api-int.h"
 #include "cache.h"
@@ -52,6 +53,70 @@ static void gc_metrics(struct api *api, struct evbuffer *b)
            NULL, mx->gc_bytes);
     metric(b, "ecr_ptc_gc_files_removed_total", "counter", "blob and manifest files removed",
            NULL, mx->gc_files);
+}
+
+void api_label_escape(char *out, size_t size, const char *v)
+{
+    size_t n = 0;
+
+    for (; *v != '\0'; v++) {
+        const char *e = *v == '\\' ? "\\\\" : *v == '"' ? "\\\"" : *v == '\n' ? "\\n" : NULL;
+        size_t el = e != NULL ? 2 : 1;
+        if (n + el >= size)
+            break;
+        if (e != NULL)
+            memcpy(out + n, e, 2);
+        else
+            out[n] = *v;
+        n += el;
+    }
+    if (size > 0)
+        out[n] = '\0';
+}
+
+int64_t api_ratelimit_value(const char *v)
+{
+    int64_t n = 0;
+    int digits = 0;
+
+    while (*v == ' ' || *v == '\t')
+        v++;
+    for (; *v >= '0' && *v <= '9' && digits < 18; v++, digits++)
+        n = n * 10 + (*v - '0');
+    return digits > 0 ? n : -1;
+}
+
+/* Per rule: ecr_ptc_upstream_up (1 when its upstream's last exchange was answered, 0 when it
+ * failed; absent until one ended) and ecr_ptc_upstream_ratelimit_remaining (absent until a
+ * ratelimit-remaining header came). */
+static void upstream_health_metrics(struct api *api, struct evbuffer *b)
+{
+    int up_help = 1, rl_help = 1;
+
+    for (size_t i = 0; i < api->cfg->cfg_nrules; i++) {
+        struct upstream_health h;
+        char v[256], lab[300];
+        int64_t rl;
+
+        upstream_health_get(api->up, &api->origins[i], &h);
+        api_label_escape(v, sizeof(v), api->cfg->cfg_rules[i].rule_prefix);
+        snprintf(lab, sizeof(lab), "{rule=\"%s\"}", v);
+        if (h.uh_state != UPSTREAM_HEALTH_UNKNOWN) {
+            metric(b, "ecr_ptc_upstream_up", "gauge",
+                   up_help ? "1 when the rule's upstream answered its last exchange, 0 when it "
+                             "failed (network, 5xx, 429, 401/403)"
+                           : NULL,
+                   lab, h.uh_state == UPSTREAM_HEALTH_OK);
+            up_help = 0;
+        }
+        rl = api_ratelimit_value(h.uh_ratelimit);
+        if (rl >= 0) {
+            metric(b, "ecr_ptc_upstream_ratelimit_remaining", "gauge",
+                   rl_help ? "the last ratelimit-remaining the rule's upstream sent" : NULL, lab,
+                   (uint64_t)rl);
+            rl_help = 0;
+        }
+    }
 }
 
 void api_metrics(struct api *api, struct evhttp_request *req)
@@ -135,6 +200,7 @@ void api_metrics(struct api *api, struct evhttp_request *req)
         }
     }
     gc_metrics(api, b);
+    upstream_health_metrics(api, b);
     api_ecr_metrics(api, b);
     server_metrics(api->srv, b);
     len = evbuffer_get_length(b);

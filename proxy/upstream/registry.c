@@ -31,8 +31,15 @@
 #define TOKEN_FETCH_MAGIC 0x544f4b46u /* "TOKF" */
 #define TOKEN_BODY_MAX (64 * 1024)
 #define MAX_REDIRECTS 5
+#define HEALTH_MAX 64 /* origins whose health is kept: rules, the ECR tier, with room */
 
 struct token_fetch;
+
+/* One origin's health record, found by the origin's address. */
+struct health {
+    const struct upstream_origin *h_origin;
+    struct upstream_health h;
+};
 
 struct upstream {
     unsigned magic;
@@ -41,6 +48,8 @@ struct upstream {
     struct upstream_xfer *xfers; /* every live xfer, linked */
     struct token_fetch *fetches; /* token fetches in flight */
     uint64_t token_fetches;
+    struct health health[HEALTH_MAX];
+    size_t nhealth;
 };
 
 struct upstream_xfer {
@@ -138,6 +147,80 @@ out:
     return ok;
 }
 
+/* ---- health ----------------------------------------------------------------------------- */
+
+enum upstream_health_state upstream_health_classify(enum upstream_result res, int status)
+{
+    switch (res) {
+    case UPSTREAM_OK:
+    case UPSTREAM_TOO_LARGE: return UPSTREAM_HEALTH_OK;
+    case UPSTREAM_HTTP:
+        if (status >= 500 || status == 429 || status == 401 || status == 403 || status < 100)
+            return UPSTREAM_HEALTH_FAILING;
+        return UPSTREAM_HEALTH_OK;
+    case UPSTREAM_ABORTED: return UPSTREAM_HEALTH_UNKNOWN;
+    default: return UPSTREAM_HEALTH_FAILING;
+    }
+}
+
+/* <o>'s record in <up>, created if need be; NULL when the table is full. */
+static struct health *health_find(struct upstream *up, const struct upstream_origin *o)
+{
+    for (size_t i = 0; i < up->nhealth; i++)
+        if (up->health[i].h_origin == o)
+            return &up->health[i];
+    if (up->nhealth == HEALTH_MAX)
+        return NULL;
+    up->health[up->nhealth].h_origin = o;
+    return &up->health[up->nhealth++];
+}
+
+/* Note how an xfer for <o> ended, at <now>. */
+static void health_note(struct upstream *up, const struct upstream_origin *o,
+                        enum upstream_result res, const struct upstream_response *r,
+                        const char *err, int64_t now)
+{
+    struct health *rec = health_find(up, o);
+    int status = r != NULL ? r->ur_status : 0;
+    enum upstream_health_state st = upstream_health_classify(res, status);
+    struct upstream_health *h;
+
+    if (rec == NULL)
+        return;
+    h = &rec->h;
+    if (r != NULL && r->ur_ratelimit_remaining[0] != '\0') {
+        str_copy(h->uh_ratelimit, sizeof(h->uh_ratelimit), r->ur_ratelimit_remaining);
+        h->uh_ratelimit_at = now;
+    }
+    if (st == UPSTREAM_HEALTH_UNKNOWN)
+        return;
+    h->uh_state = st;
+    h->uh_status = status;
+    h->uh_ended_at = now;
+    h->uh_exchanges++;
+    if (st == UPSTREAM_HEALTH_FAILING) {
+        h->uh_failures++;
+        h->uh_failed_at = now;
+        if (err != NULL && err[0] != '\0')
+            str_copy(h->uh_error, sizeof(h->uh_error), err);
+        else
+            snprintf(h->uh_error, sizeof(h->uh_error), "HTTP %d", status);
+    }
+}
+
+void upstream_health_get(const struct upstream *up, const struct upstream_origin *o,
+                         struct upstream_health *out)
+{
+    CHECK_OBJ_NOTNULL(up, UPSTREAM_MAGIC);
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < up->nhealth; i++) {
+        if (up->health[i].h_origin == o) {
+            *out = up->health[i].h;
+            return;
+        }
+    }
+}
+
 /* ---- xfer lifecycle --------------------------------------------------------------------- */
 
 static void waiter_unlink(struct upstream_xfer *x)
@@ -182,6 +265,7 @@ static void xfer_end(struct upstream_xfer *x, enum upstream_result res,
                      const struct upstream_response *r, const char *err, const char *body,
                      size_t body_len)
 {
+    health_note(x->up, x->origin, res, r, err, util_now());
     if (x->cbs.on_done != NULL)
         x->cbs.on_done(x->arg, res, r, err != NULL ? err : "", body != NULL ? body : "", body_len);
     xfer_free(x);

@@ -79,6 +79,40 @@ struct upstream_stats {
 void upstream_get_stats(const struct upstream *up, struct upstream_stats *out);
 
 /*
+ * The health of one origin as its exchanges ended: the last final status, the last failure
+ * (its text holds no secret: URLs as transport_url_shown writes them) and the last
+ * ratelimit-remaining header seen, as received ("100;w=21600"). Updated when an xfer ends
+ * (never when it is cancelled); times are util_now()'s.
+ */
+enum upstream_health_state {
+    UPSTREAM_HEALTH_UNKNOWN = 0, /* no exchange with it has ended yet */
+    UPSTREAM_HEALTH_OK,          /* the last one was answered: 2xx, 404 or another refusal */
+    UPSTREAM_HEALTH_FAILING,     /* network error, 5xx, 429, 401/403, auth or redirect refused */
+};
+
+struct upstream_health {
+    enum upstream_health_state uh_state;
+    int uh_status;           /* the last final HTTP status, 0 when none came */
+    int64_t uh_ended_at;     /* when the last exchange ended; 0: never */
+    int64_t uh_failed_at;    /* when the last failure happened; 0: never */
+    char uh_error[256];      /* what that failure was; "" when none */
+    int64_t uh_ratelimit_at; /* when uh_ratelimit was received; 0: never */
+    char uh_ratelimit[64];   /* ratelimit-remaining as received; "" when never seen */
+    uint64_t uh_exchanges, uh_failures;
+};
+
+/* How an xfer that ended with <res> and <status> counts for its origin's health;
+ * UPSTREAM_HEALTH_UNKNOWN when it says nothing of the origin (the caller aborted). */
+enum upstream_health_state upstream_health_classify(enum upstream_result res, int status);
+
+/*
+ * <o>'s health into <out> (all zero, UPSTREAM_HEALTH_UNKNOWN, when <up> never ended an xfer
+ * for it). <o> is matched by address: pass the origin the xfers were started with.
+ */
+void upstream_health_get(const struct upstream *up, const struct upstream_origin *o,
+                         struct upstream_health *out);
+
+/*
  * The OCI error that answers a client when an upstream request ended with <res> and
  * <status>: <notfound> for a 404 (MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN), 401/403/429
  * as UNAUTHORIZED/DENIED/TOOMANYREQUESTS, a body over the cap as MANIFEST_TOO_BIG, anything
