@@ -38,6 +38,7 @@ enum st {
     ST_DROP_BLOB,
     ST_DROP_REPO_DIGESTS,
     ST_DROP_TAGS,
+    ST_MANIFEST_TOUCH,
     ST_COUNT
 };
 

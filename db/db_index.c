@@ -32,7 +32,8 @@ static const char *const statements[ST_COUNT] = {
                    "  digest = excluded.digest, media_type = excluded.media_type,"
                    "  checked_at = excluded.checked_at",
     [ST_TAG_CHECKED] = "UPDATE tags SET checked_at = ?3 WHERE repo_id = ?1 AND tag = ?2",
-    [ST_TAG_PULLED] = "UPDATE tags SET last_pulled_at = ?3 WHERE repo_id = ?1 AND tag = ?2",
+    [ST_TAG_PULLED] = "UPDATE tags SET last_pulled_at = ?3, pulls = pulls + ?4"
+                      " WHERE repo_id = ?1 AND tag = ?2",
     [ST_TAGS_LIST] = "SELECT tag FROM tags WHERE repo_id = ?1 AND tag > ?2 ORDER BY tag LIMIT ?3",
     [ST_MANIFEST_INS] = "INSERT INTO manifests (digest, media_type, size, stored_at)"
                         " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (digest) DO NOTHING",
@@ -61,6 +62,7 @@ static const char *const statements[ST_COUNT] = {
     [ST_DROP_BLOB] = "DELETE FROM blobs WHERE digest = ?1",
     [ST_DROP_REPO_DIGESTS] = "DELETE FROM repo_digests WHERE digest = ?1",
     [ST_DROP_TAGS] = "DELETE FROM tags WHERE digest = ?1",
+    [ST_MANIFEST_TOUCH] = "UPDATE manifests SET last_pulled_at = ?2 WHERE digest = ?1",
 };
 
 /* Run the one-row pragma <sql> on <db> and copy column 0 into <buf>. 0 or -1. */
@@ -271,8 +273,8 @@ int index_tag_checked(struct index *ix, int64_t repo, const char *tag, int64_t n
     return st_exec(s);
 }
 
-int index_tags_pulled(struct index *ix, const int64_t *repos, const char *const *tags, size_t n,
-                      int64_t now)
+int index_tags_pulled(struct index *ix, const int64_t *repos, const char *const *tags,
+                      const int64_t *counts, size_t n, int64_t now)
 {
     sqlite3_stmt *s;
     int rc = -1;
@@ -285,7 +287,7 @@ int index_tags_pulled(struct index *ix, const int64_t *repos, const char *const 
     s = st(ix, ST_TAG_PULLED);
     for (size_t i = 0; i < n; i++) {
         if (bind_int(s, 1, repos[i]) == -1 || bind_text(s, 2, tags[i]) == -1 ||
-            bind_int(s, 3, now) == -1) {
+            bind_int(s, 3, now) == -1 || bind_int(s, 4, counts != NULL ? counts[i] : 1) == -1) {
             st_done(s);
             goto out;
         }
@@ -501,14 +503,17 @@ int index_blobs_touch(struct index *ix, const char *const *digests, size_t n, in
         return 0;
     if (tx_begin(ix) == -1)
         return -1;
-    s = st(ix, ST_BLOB_TOUCH);
+    /* A digest is a blob or a manifest (or, fetched both ways, both): each table's stamp. */
     for (size_t i = 0; i < n; i++) {
-        if (bind_text(s, 1, digests[i]) == -1 || bind_int(s, 2, now) == -1) {
-            st_done(s);
-            goto out;
+        for (int k = 0; k < 2; k++) {
+            s = st(ix, k == 0 ? ST_BLOB_TOUCH : ST_MANIFEST_TOUCH);
+            if (bind_text(s, 1, digests[i]) == -1 || bind_int(s, 2, now) == -1) {
+                st_done(s);
+                goto out;
+            }
+            if (st_exec(s) == -1)
+                goto out;
         }
-        if (st_exec(s) == -1)
-            goto out;
     }
     if (tx_commit(ix) == -1)
         goto out;

@@ -49,9 +49,10 @@ int index_tag_put(struct index *ix, int64_t repo, const char *tag, const char *d
 /* Upstream confirmed the same digest: only checked_at moves. 0 or -1. */
 int index_tag_checked(struct index *ix, int64_t repo, const char *tag, int64_t now);
 
-/* last_pulled_at = <now> for each of <n> (repo, tag) pairs, in one transaction. 0 or -1. */
-int index_tags_pulled(struct index *ix, const int64_t *repos, const char *const *tags, size_t n,
-                      int64_t now);
+/* last_pulled_at = <now> for each of <n> (repo, tag) pairs, and pulls += <counts>[i] (NULL:
+ * 1 each), in one transaction. 0 or -1. */
+int index_tags_pulled(struct index *ix, const int64_t *repos, const char *const *tags,
+                      const int64_t *counts, size_t n, int64_t now);
 
 /*
  * Up to <limit> tag names of <repo> sorted ascending (byte order), strictly after <last>
@@ -90,7 +91,8 @@ int index_blob_put(struct index *ix, const char *digest, int64_t size, int64_t n
 /* 1 with *size when blob <digest> is recorded, 0 when not, -1 on error. */
 int index_blob_get(struct index *ix, const char *digest, int64_t *size);
 
-/* last_access = <now> for each of <n> digests in one transaction. 0 or -1. */
+/* last_access (blobs) and last_pulled_at (manifests) = <now> for each of <n> digests, in one
+ * transaction. 0 or -1. */
 int index_blobs_touch(struct index *ix, const char *const *digests, size_t n, int64_t now);
 
 /* Mark <digest> (blob or manifest) known in <repo>. Idempotent. 0 or -1. */
@@ -178,6 +180,56 @@ int index_ecr_blob_add(struct index *ix, const char *ecr_repo, const char *diges
 int index_ecr_blob_forget(struct index *ix, const char *ecr_repo, const char *digest);
 
 /* ---- the sweep: images, their content, what goes (db_gc.c) --------------------------------- */
+
+/* One image of a repository (db_gc.c's definition): a manifest it holds that is not a child
+ * of another it holds, nor a referrer of a stored subject. Strings owned by the array. */
+struct index_image {
+    int64_t ii_repo;
+    char *ii_rule, *ii_name;
+    char ii_digest[INDEX_DIGEST_MAX];
+    char *ii_tags;        /* the repository's tags pointing at it, comma-separated, or "" */
+    int64_t ii_pushed_at; /* the manifest's stored_at: first cached here */
+    int64_t ii_pulled_at; /* the latest of its tags' and its own last pull stamps */
+};
+/* Every image, ordered by repository: a fresh array (index_gc_images_free). 0 or -1. */
+int index_gc_images(struct index *ix, struct index_image **out, size_t *n);
+void index_gc_images_free(struct index_image *v, size_t n);
+
+/* What the mark phase reads, row by row: every stored blob and manifest (a digest stored both
+ * ways comes twice), every reference, every digest a queued ECR push still needs. */
+struct index_gc_walk_fns {
+    void (*gw_content)(void *arg, const char *digest, int64_t size, int64_t stored_at,
+                       int manifest);
+    void (*gw_ref)(void *arg, const char *manifest, const char *child, int subject);
+    void (*gw_pinned)(void *arg, const char *digest);
+};
+int index_gc_walk(struct index *ix, const struct index_gc_walk_fns *fns, void *arg);
+
+/* An image a repository no longer holds: its tags there and its mark there go. */
+struct index_unretain {
+    int64_t iu_repo;
+    const char *iu_digest;
+};
+/*
+ * Apply a sweep: forget the <nu> images of <u>, then drop every row of the <nd> digests of
+ * <drop> (blob, manifest, its references, every repository's mark, tags pointing at it), in
+ * transactions of a few hundred changes. 0, or -1 (what was committed stays).
+ */
+int index_gc_apply(struct index *ix, const struct index_unretain *u, size_t nu,
+                   const char *const *drop, size_t nd);
+
+/* Bytes of every stored blob and manifest the index holds, each digest once; -1 on error. */
+int64_t index_used_bytes(struct index *ix);
+
+/* A tag and how often it was pulled, for the status page. */
+struct index_top {
+    char it_rule[128];
+    char it_name[320];
+    char it_tag[INDEX_TAG_MAX];
+    int64_t it_pulls, it_last_pulled_at;
+};
+/* The <limit> tags pulled most, most first, into <out>; *n how many. 0 or -1. */
+int index_top_pulled(struct index *ix, size_t limit, struct index_top *out, size_t *n);
 
 /* ---- listings for the admin commands (db_list.c) ------------------------------------------ */
 

@@ -85,6 +85,16 @@ static const char *const migrations[] = {
     "\n  ecr_repo TEXT NOT NULL,"
     "\n  digest TEXT NOT NULL,"
     "\n  PRIMARY KEY (ecr_repo, digest)) WITHOUT ROWID;\n",
+    /*
+     * 4: operations. The sweep orders images by their last pull: a manifest pulled by digest
+     * gets its own stamp (until now only blobs had one), starting at when it was stored. The
+     * status page ranks tags by pulls, counted from now on.
+     */
+    "ALTER TABLE manifests ADD COLUMN last_pulled_at INTEGER NOT NULL DEFAULT 0;\n"
+    "UPDATE manifests SET last_pulled_at = stored_at;\n"
+    "ALTER TABLE tags ADD COLUMN pulls INTEGER NOT NULL DEFAULT 0;\n"
+    /* The sweep reads each repository's images through its marks, by digest. */
+    "CREATE INDEX tags_repo_digest ON tags (repo_id, digest);\n",
 };
 
 #define INDEX_SCHEMA_VERSION ((int)ARRAY_LEN(migrations))

@@ -3,17 +3,25 @@
  * now) -> the images to expire, with ECR's evaluation semantics. The JSON text is parsed by
  * the config (config_lifecycle.c); nothing here reads a file, a clock or the index.
  *
- * The semantics (ECR's "lifecycle policy evaluation rules"):
+ * The semantics (ECR user guide, "Lifecycle policy evaluation rules" and "Lifecycle policy
+ * properties"; docs/internals/lifecycle.md has the sources and what we do not copy):
  *   - rules are applied in rulePriority order, lowest number first;
  *   - an image a rule's selection matches is not seen by any later rule, whether that rule
- *     expired it or kept it (imageCountMoreThan keeps the newest N it matches);
- *   - tagStatus "tagged" matches images with at least one tag matching tagPrefixList (a tag
- *     starting with any of the prefixes) or tagPatternList (a tag matching any of the
- *     patterns, '*' matching any run of characters); "untagged" images without tags; "any"
- *     every image;
+ *     expired it or kept it (imageCountMoreThan keeps the newest N it matches): later rules
+ *     neither expire it nor count it; so an image is expired by one rule or none;
+ *   - tagStatus "tagged" matches images with at least one tag and, as ECR documents it, with
+ *     EVERY entry of the list matched by at least one of their tags (entries are ANDed, not
+ *     ORed): tagPrefixList ["alpha", "beta"] wants a tag starting with "alpha" and a tag
+ *     starting with "beta"; tagPatternList the same with patterns, '*' matching any run of
+ *     characters (none included), the whole tag matched, case-sensitive. A tagged rule with
+ *     both lists empty (the config refuses it) matches every tagged image. "untagged" matches
+ *     images without tags; "any" every image;
  *   - imageCountMoreThan N: of the matched images, the N most recently pushed stay, the rest
- *     expire; sinceImagePushed / sinceImagePulled N days: matched images pushed / last pulled
- *     more than N days before <now> expire;
+ *     expire; images pushed at the same second are ordered by digest (strcmp), the smaller
+ *     counting as the more recent, so the outcome never depends on input order;
+ *   - sinceImagePushed / sinceImagePulled N days: matched images pushed / last pulled more
+ *     than N*86400 seconds before <now> expire (exactly N days old stays); an image never
+ *     pulled (li_pulled_at 0) counts from its push, as ECR does;
  *   - "pushed" is when this appliance first cached the image; "pulled" when it last served it.
  */
 #ifndef POLICY_LIFECYCLE_H

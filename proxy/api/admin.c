@@ -326,6 +326,49 @@ static void admin_refresh(struct api *api, struct evhttp_request *req, struct ev
                           "old_digest", rc == 1 ? json_string(old.it_digest) : json_null()));
 }
 
+/*
+ * Run the lifecycle rules and the byte budget now (api_gc); with dry_run=1 nothing is removed
+ * and the answer is the plan. Synchronous: the sweep runs on the event loop, as the daemon's
+ * own scheduled sweeps do.
+ */
+static void admin_gc(struct api *api, struct evhttp_request *req, struct evkeyvalq *q)
+{
+    const char *d = evhttp_find_header(q, "dry_run");
+    struct cache_gc_result r;
+    json_t *images;
+    int dry_run;
+
+    if (d != NULL && strcmp(d, "0") != 0 && strcmp(d, "1") != 0) {
+        admin_error(req, 400, "dry_run: 0 or 1");
+        return;
+    }
+    dry_run = d != NULL && strcmp(d, "1") == 0;
+    memset(&r, 0, sizeof(r));
+    if (api_gc(api, dry_run, 0, &r) == -1) {
+        admin_error(req, 500, "the sweep failed: the index could not be read or written");
+        return;
+    }
+    images = json_array();
+    for (size_t i = 0; i < r.gr_nimages; i++) {
+        const struct cache_gc_image *g = &r.gr_images[i];
+        json_t *tags = json_array();
+
+        for (size_t j = 0; j < g->gi_ntags; j++)
+            json_array_append_new(tags, json_string(g->gi_tags[j]));
+        json_array_append_new(
+            images, json_pack("{s:s, s:s, s:s, s:o, s:I, s:i, s:s}", "rule", g->gi_rule, "name",
+                              g->gi_name, "digest", g->gi_digest, "tags", tags, "bytes",
+                              (json_int_t)g->gi_bytes, "rule_priority", g->gi_rule_priority,
+                              "reason", g->gi_rule_priority > 0 ? "lifecycle" : "budget"));
+    }
+    admin_reply(req, 200,
+                json_pack("{s:b, s:o, s:I, s:I, s:I, s:I}", "dry_run", dry_run, "images", images,
+                          "used_before", (json_int_t)r.gr_used_before, "used_after",
+                          (json_int_t)r.gr_used_after, "freed", (json_int_t)r.gr_freed, "files",
+                          (json_int_t)r.gr_files));
+    cache_gc_result_free(&r);
+}
+
 /* ---- dispatch ---- */
 
 void api_admin_handle(void *arg, struct evhttp_request *req, struct exchange *x)
@@ -373,7 +416,7 @@ void api_admin_handle(void *arg, struct evhttp_request *req, struct exchange *x)
     else if (strcmp(what, "refresh") == 0)
         admin_refresh(api, req, &q);
     else
-        admin_error(req, 501, "gc is not built yet");
+        admin_gc(api, req, &q);
 out:
     evhttp_clear_headers(&q);
 }

@@ -48,6 +48,11 @@ struct api_metrics {
     uint64_t ecr_reads[2][2];   /* [manifest, blob][found, missed] read-through lookups */
     uint64_t ecr_stale_served;  /* tags served from ECR, upstream failing, none cached here */
     uint64_t ecr_confirmations; /* cross-repository confirmations ECR answered */
+    /* The sweep (gc.c). */
+    uint64_t gc_runs, gc_failures;
+    uint64_t gc_images[2]; /* images expired: [by a lifecycle rule, by the byte budget] */
+    uint64_t gc_bytes, gc_files;
+    uint64_t blobs_not_kept; /* verified and served, not stored: no room even after a sweep */
 };
 
 struct api {
@@ -63,13 +68,15 @@ struct api {
     struct upstream_origin *origins; /* one per rule, in cfg_rules' order */
     struct fetch *fetches;           /* buffered upstream fetches in flight, shared by key */
 
-    struct event *flush; /* writes the catalog's batched stamps */
+    struct event *flush;    /* writes the catalog's batched stamps */
+    struct event *gc_timer; /* the periodic sweep (gc.c) */
     struct api_metrics mx;
     int64_t started_at;
     int64_t (*clock)(void); /* wall-clock seconds: util_now, or a test's */
 };
 
 #define API_FLUSH_SECONDS 5
+#define API_GC_SECONDS 600 /* the lifecycle rules expire by days; the budget is kept per fill */
 
 /* One client request that waits on something. */
 struct mreq {
@@ -184,6 +191,14 @@ void api_blob_fallback(void *arg, const char *digest, int status, const char *er
  * with cache_gc_result_free), or -1. Logs and counts what it removed. */
 struct cache_gc_result;
 int api_gc(struct api *api, int dry_run, int64_t need, struct cache_gc_result *out);
+/* gc.c: the fills' keep callback (fill_keep_fn; <arg> is the api): a sweep first when <size>
+ * more bytes would not fit; 0 when they still do not. */
+int api_blob_keep(void *arg, const char *digest, int64_t size);
+/* gc.c: a sweep now when the budget or the free-space floor is broken already. */
+void api_gc_make_room(struct api *api);
+/* gc.c: hook the keep callback and start the periodic sweep / stop it. */
+int api_gc_start(struct api *api);
+void api_gc_stop(struct api *api);
 /* metrics.c: GET /metrics. */
 void api_metrics(struct api *api, struct evhttp_request *req);
 

@@ -292,6 +292,10 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
         struct timeval tv = {API_FLUSH_SECONDS, 0};
         event_add(api->flush, &tv);
     }
+    if (api_gc_start(api) == -1) {
+        *err = xstrdup("cannot start the sweep's timer");
+        goto fail;
+    }
     api->rules = xcalloc(cfg->cfg_nrules + 1, sizeof(*api->rules));
     for (size_t i = 0; i < cfg->cfg_nrules; i++) {
         const struct config_rule *r = &cfg->cfg_rules[i];
@@ -338,6 +342,7 @@ void api_destroy(struct api *api)
     }
     if (api->flush != NULL)
         event_free(api->flush);
+    api_gc_stop(api);
     /* The fills' xfers borrow the tier's origin; the tier's requests run on the upstream's
      * transport. */
     fills_destroy(api->fills);

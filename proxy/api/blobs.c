@@ -37,6 +37,8 @@ void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_
         api->mx.content_bytes_ecr += (uint64_t)size;
     else
         api->mx.content_bytes_upstream += (uint64_t)size;
+    if (ok == 2)
+        return; /* served, not kept: nothing stored to index or push */
     cache_blob_stored(api->cache, digest, size, repo, api->clock());
     /* Pushes waiting for this blob may go on. */
     if (api->ecr != NULL)
@@ -64,10 +66,12 @@ static void blob_start_or_join(struct mreq *m)
     if (f == NULL) {
         struct upstream_target t;
         char path[1024];
+        /* A full disk never fails a pull: room is made first, and a fill that still does
+         * not fit when it ends is served and not kept (api_blob_keep). */
         if (!access_disk_admits(cache_free_bytes(api->cache), api->cfg->cfg_min_free_space)) {
-            log_event(LOG_ERROR, "disk-full", "digest", m->rt.rq_ref, NULL);
-            mreq_error(m, OCI_ERR_UNAVAILABLE, "the cache disk is full", NULL);
-            return;
+            api_gc_make_room(api);
+            if (!access_disk_admits(cache_free_bytes(api->cache), api->cfg->cfg_min_free_space))
+                log_event(LOG_WARN, "disk-low", "digest", m->rt.rq_ref, NULL);
         }
         struct upstream_target et;
         char epath[1024];

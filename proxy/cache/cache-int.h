@@ -41,6 +41,7 @@ struct cache {
     /* Hits are written to the index in batches, off the hot path of every request. */
     int64_t *pulled_repos;
     char **pulled_tags;
+    int64_t *pulled_counts; /* pulls of the same tag in a row count in one entry */
     size_t npulled;
     char **touched;
     size_t ntouched;

@@ -25,6 +25,16 @@
 #include "store.h"
 #include "util.h"
 
+/* 1 when the index has no row for <digest> (blob or manifest): storing it adds to the bytes
+ * used. */
+static int is_new_content(struct cache *c, const char *digest)
+{
+    int64_t sz;
+
+    return index_blob_get(c->ix, digest, &sz) == 0 &&
+           index_manifest_get(c->ix, digest, NULL, 0, NULL) == 0;
+}
+
 struct cache *cache_open(const char *data_dir, long *dropped, char **err)
 {
     struct cache *c = xcalloc(1, sizeof(*c));
@@ -49,6 +59,11 @@ struct cache *cache_open(const char *data_dir, long *dropped, char **err)
     }
     if (dropped != NULL)
         *dropped = n;
+    c->used_bytes = index_used_bytes(c->ix);
+    if (c->used_bytes == -1) {
+        *err = xasprintf("cannot sum the stored bytes in %s", path);
+        goto fail;
+    }
     c->hot_repos = hot_new(HOT_REPOS, 1024 * 1024);
     c->hot_tags = hot_new(HOT_TAGS, 8 * 1024 * 1024);
     c->hot_known = hot_new(HOT_KNOWN, 8 * 1024 * 1024);
@@ -57,6 +72,7 @@ struct cache *cache_open(const char *data_dir, long *dropped, char **err)
     c->next_pending = -2;
     c->pulled_repos = xcalloc(CACHE_BATCH_MAX, sizeof(*c->pulled_repos));
     c->pulled_tags = xcalloc(CACHE_BATCH_MAX, sizeof(*c->pulled_tags));
+    c->pulled_counts = xcalloc(CACHE_BATCH_MAX, sizeof(*c->pulled_counts));
     c->touched = xcalloc(CACHE_BATCH_MAX, sizeof(*c->touched));
     return c;
 fail:
@@ -80,6 +96,7 @@ void cache_close(struct cache *c, int64_t now)
     hot_free(c->hot_pending);
     free(c->pulled_repos);
     free(c->pulled_tags);
+    free(c->pulled_counts);
     free(c->touched);
     index_close(c->ix);
     store_close(c->st);
@@ -282,6 +299,8 @@ int cache_manifest_put(struct cache *c, int64_t *repo, const char *digest, const
     *repo = cache_repo_confirm(c, *repo);
     if (*repo <= 0)
         return -1;
+    if (is_new_content(c, digest))
+        c->used_bytes += (int64_t)len;
     memset(&mi, 0, sizeof(mi));
     if (manifest_parse(body, len, media_type, &mi, &err) == -1)
         return index_manifest_put(c->ix, *repo, digest, media_type, (int64_t)len, NULL, 0, now);
@@ -397,6 +416,8 @@ int cache_open_blob(struct cache *c, const char *digest, int64_t *size)
 
 void cache_blob_stored(struct cache *c, const char *digest, int64_t size, int64_t repo, int64_t now)
 {
+    if (is_new_content(c, digest))
+        c->used_bytes += size;
     index_blob_put(c->ix, digest, size, now);
     cache_repo_add(c, repo, digest);
 }
@@ -410,6 +431,7 @@ void cache_blob_repair(struct cache *c, const char *digest, int64_t now)
         int fd = store_open_blob(c->st, digest, &size);
         if (fd != -1) {
             close(fd);
+            c->used_bytes += size;
             index_blob_put(c->ix, digest, size, now);
         }
     }
@@ -427,7 +449,7 @@ void cache_flush(struct cache *c, int64_t now)
     CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
     if (c->npulled > 0) {
         if (index_tags_pulled(c->ix, c->pulled_repos, (const char *const *)c->pulled_tags,
-                              c->npulled, now) == -1)
+                              c->pulled_counts, c->npulled, now) == -1)
             log_event(LOG_WARN, "index-write-failed", "what", "last_pulled_at", NULL);
         for (size_t i = 0; i < c->npulled; i++)
             free(c->pulled_tags[i]);
@@ -445,11 +467,14 @@ void cache_flush(struct cache *c, int64_t now)
 void cache_note_pulled(struct cache *c, int64_t repo, const char *tag, int64_t now)
 {
     if (c->npulled > 0 && c->pulled_repos[c->npulled - 1] == repo &&
-        strcmp(c->pulled_tags[c->npulled - 1], tag) == 0)
+        strcmp(c->pulled_tags[c->npulled - 1], tag) == 0) {
+        c->pulled_counts[c->npulled - 1]++;
         return;
+    }
     if (c->npulled == CACHE_BATCH_MAX)
         cache_flush(c, now);
     c->pulled_repos[c->npulled] = repo;
+    c->pulled_counts[c->npulled] = 1;
     c->pulled_tags[c->npulled++] = xstrdup(tag);
 }
 

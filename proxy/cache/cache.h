@@ -143,7 +143,8 @@ int64_t cache_used_bytes(const struct cache *c);
 struct cache_gc_opts {
     int64_t cg_budget;   /* bytes the store may hold; 0: no budget */
     int64_t cg_min_free; /* bytes to leave free on the filesystem; 0: no floor */
-    int64_t cg_need;     /* bytes about to be written (a fill's size), counted as used */
+    int64_t cg_need;     /* bytes about to be stored (a fill's size): the budget must hold them
+                            too; the floor's free bytes already count them (written to tmp/) */
     int cg_dry_run;      /* plan only: nothing is removed */
     /* The lifecycle policy of repositories of rule <rule> (its prefix), or NULL. */
     const struct lc_policy *(*cg_policy)(void *arg, const char *rule);

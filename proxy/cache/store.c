@@ -299,6 +299,17 @@ out:
     return rc;
 }
 
+int store_remove(const struct store *st, const char *digest)
+{
+    char path[STORE_PATH_MAX];
+
+    if (store_blob_path(st, digest, path, sizeof(path)) == -1)
+        return -1;
+    if (unlink(path) == -1 && errno != ENOENT)
+        return -1;
+    return 0;
+}
+
 void store_tmp_discard(const struct store *st, const char *tmp_path)
 {
     (void)st;

@@ -65,6 +65,12 @@ int store_commit(const struct store *st, int fd, const char *tmp_path, const cha
 int store_put_small(const struct store *st, const char *digest, const char *data, size_t len,
                     char **err);
 
+/*
+ * Remove stored <digest> (the sweep): its file is unlinked; a reader holding it open keeps
+ * reading the same inode to its end. A file already gone is no error. 0, or -1 (errno set).
+ */
+int store_remove(const struct store *st, const char *digest);
+
 /* Remove a temp file; accepts a path that no longer exists. */
 void store_tmp_discard(const struct store *st, const char *tmp_path);
 

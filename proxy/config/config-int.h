@@ -1,5 +1,5 @@
-/* Shared by config_file.c (the file, its top level and rules) and config_ecr.c (the "ecr"
- * block); nothing outside proxy/config. */
+/* Shared by config_file.c (the file, its top level and rules), config_ecr.c (the "ecr" block)
+ * and config_lifecycle.c (lifecycle policies); nothing outside proxy/config. */
 #ifndef CONFIG_INT_H
 #define CONFIG_INT_H
 
@@ -34,5 +34,14 @@ void config_load_ecr(json_t *o, struct config *cfg, struct problems *p);
 void config_check_ecr_rules(const struct config *cfg, struct problems *p);
 /* Free <e> and everything it owns; accepts NULL and half-built blocks. */
 void config_ecr_free(struct config_ecr *e);
+
+/*
+ * config_lifecycle.c: the ECR lifecycle policy <v> found at <key> ("lifecycle_policy",
+ * "rules[0].lifecycle_policy"): a JSON object, or a JSON string holding the policy's text (as
+ * Terraform writes it). Validated as ECR does (docs/internals/lifecycle.md), every problem one
+ * line in <p> naming its full key path. Returns a policy with its rules sorted by rulePriority,
+ * which the caller frees with lifecycle_policy_free(), or NULL when <v> had any problem.
+ */
+struct lc_policy *config_load_lifecycle(json_t *v, const char *key, struct problems *p);
 
 #endif

@@ -12,10 +12,12 @@
 
 #include "config-int.h"
 #include "oci.h"
+#include "policy_lifecycle.h"
 #include "util.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 #define SECRET_MAX_BYTES 4096
+#define ADMIN_SOCKET_MAX 107 /* sun_path's 108 bytes less the NUL */
 
 void config_problem(struct problems *p, const char *fmt, ...)
 {
@@ -447,6 +449,8 @@ static void load_rule(json_t *o, size_t idx, struct config *cfg, struct config_r
             load_credentials(v, key, r, p);
         } else if (strcmp(k, "ecr") == 0) {
             config_get_bool(v, key, p, &r->rule_ecr);
+        } else if (strcmp(k, "lifecycle_policy") == 0) {
+            r->rule_lifecycle = config_load_lifecycle(v, key, p);
         } else {
             config_problem(p, "%s: unknown key", key);
         }
@@ -513,6 +517,7 @@ static struct config *config_new(void)
     cfg->cfg_min_free_space = CONFIG_DEFAULT_MIN_FREE;
     cfg->cfg_max_conn_per_client = CONFIG_DEFAULT_MAX_CONN_PER_CLIENT;
     cfg->cfg_header_timeout = CONFIG_DEFAULT_HEADER_TIMEOUT;
+    cfg->cfg_egress_price_per_gb = CONFIG_DEFAULT_EGRESS_PRICE_PER_GB;
     return cfg;
 }
 
@@ -590,6 +595,35 @@ struct config *config_load_string(const char *json, char **errs)
             }
         } else if (strcmp(k, "ecr") == 0) {
             config_load_ecr(v, cfg, &p);
+        } else if (strcmp(k, "cache_size") == 0) {
+            int64_t size;
+            if (config_get_string(v, k, &p, &s) == -1)
+                continue;
+            if (config_parse_size(s, &size) == -1)
+                config_problem(&p, "cache_size: \"%s\" is not a size (use e.g. 500MiB, 200GiB)", s);
+            else if (size == 0)
+                config_problem(&p, "cache_size: must be more than 0 (leave it out for no budget)");
+            else
+                cfg->cfg_cache_size = size;
+        } else if (strcmp(k, "lifecycle_policy") == 0) {
+            cfg->cfg_lifecycle = config_load_lifecycle(v, k, &p);
+        } else if (strcmp(k, "admin_socket") == 0) {
+            if (config_get_string(v, k, &p, &s) == -1)
+                continue;
+            if (s[0] == '\0')
+                config_problem(&p, "admin_socket: must not be empty");
+            else if (strlen(s) > ADMIN_SOCKET_MAX)
+                config_problem(&p, "admin_socket: longer than %d bytes (a Unix socket's limit)",
+                               ADMIN_SOCKET_MAX);
+            else
+                cfg->cfg_admin_socket = xstrdup(s);
+        } else if (strcmp(k, "egress_price_per_gb") == 0) {
+            if (!json_is_number(v) || json_number_value(v) < 0)
+                config_problem(&p,
+                               "egress_price_per_gb: must be a number of at least 0 (US dollars "
+                               "per GB)");
+            else
+                cfg->cfg_egress_price_per_gb = json_number_value(v);
         } else {
             config_problem(&p, "%s: unknown key", k);
         }
@@ -706,10 +740,28 @@ void config_free(struct config *cfg)
             explicit_bzero(r->rule_password, strlen(r->rule_password));
             free(r->rule_password);
         }
+        lifecycle_policy_free(r->rule_lifecycle);
     }
     free(cfg->cfg_rules);
     config_ecr_free(cfg->cfg_ecr);
     free(cfg->cfg_listen);
     free(cfg->cfg_data_dir);
+    lifecycle_policy_free(cfg->cfg_lifecycle);
+    free(cfg->cfg_admin_socket);
     free(cfg);
+}
+
+const struct lc_policy *config_rule_lifecycle(const struct config *cfg,
+                                              const struct config_rule *rule)
+{
+    if (rule != NULL && rule->rule_lifecycle != NULL)
+        return rule->rule_lifecycle;
+    return cfg != NULL ? cfg->cfg_lifecycle : NULL;
+}
+
+char *config_admin_socket_path(const struct config *cfg)
+{
+    if (cfg->cfg_admin_socket != NULL)
+        return xstrdup(cfg->cfg_admin_socket);
+    return xasprintf("%s/admin.sock", cfg->cfg_data_dir);
 }

@@ -68,6 +68,7 @@ struct fills {
     struct upstream *up;
     fill_done_fn done;
     fill_fallback_fn fallback;
+    fill_keep_fn keep;
     void *done_arg;
     struct fill *list; /* the findable fills */
     struct fill_stats stats;

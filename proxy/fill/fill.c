@@ -379,7 +379,19 @@ static void fill_settle(struct fill *f)
     } else {
         ok = 1;
     }
-    if (ok) {
+    if (ok && fs->keep != NULL && !fs->keep(fs->done_arg, f->digest, f->written)) {
+        /* Verified, and no room for it: the followers finish from the temp file they hold
+         * open, and nothing is stored. */
+        f->state = FILL_DONE;
+        f->length = f->written;
+        fill_unlist(f);
+        store_tmp_discard(fs->st, f->tmp);
+        fs->stats.fs_not_kept++;
+        log_event(LOG_WARN, "fill-not-kept", "digest", f->digest, "bytes", size, "reason",
+                  "no room within cache_size and min_free_space", NULL);
+        if (fs->done != NULL)
+            fs->done(fs->done_arg, f->digest, 2, f->written, f->repo, f->source);
+    } else if (ok) {
         /* Verified: followers may send their last bytes now. The fill stays findable, serving
          * from its temp file, until the commit thread has fsynced and renamed it. */
         f->state = FILL_DONE;
@@ -396,6 +408,12 @@ static void fill_settle(struct fill *f)
     /* Followers that never got headers get the error; the others finish or are cut off. */
     follow_settled(f, ok);
     fill_unref(f); /* the fetch reference: upstream and the hasher are done with it */
+}
+
+void fills_on_keep(struct fills *fs, fill_keep_fn fn)
+{
+    CHECK_OBJ_NOTNULL(fs, FILLS_MAGIC);
+    fs->keep = fn;
 }
 
 void fills_on_fallback(struct fills *fs, fill_fallback_fn fn)

@@ -21,7 +21,8 @@ struct upstream;
 struct upstream_target;
 
 /*
- * Called once per fill when it ends: <ok> 1 when the blob was verified and committed;
+ * Called once per fill when it ends: <ok> 1 when the blob was verified and committed, 2 when
+ * it was verified and served but not kept (fill_keep_fn said no), 0 when it failed;
  * <source> 0 for a fill_start fill, and for fill_start_from 1 when <first> served it, 2 when
  * <then> did.
  */
@@ -70,6 +71,14 @@ struct fill *fill_start_from(struct fills *fs, const struct upstream_target *fir
                              const struct upstream_target *then, const char *digest, int64_t repo);
 /* Call <fn>(<arg> given to fills_create) whenever a fill falls back. */
 void fills_on_fallback(struct fills *fs, fill_fallback_fn fn);
+/*
+ * A fill of <size> verified bytes is about to be committed: 1 to keep it, 0 to discard it
+ * (the disk has no room: its followers still get every byte). Called on the loop; it may
+ * make room first (the sweep).
+ */
+typedef int (*fill_keep_fn)(void *arg, const char *digest, int64_t size);
+/* Ask <fn>(<arg> given to fills_create) before each commit; NULL (the default) keeps all. */
+void fills_on_keep(struct fills *fs, fill_keep_fn fn);
 
 /*
  * Answer <req> (GET or HEAD; exchange <x>) from <f>: headers as soon as upstream's arrive,
@@ -91,6 +100,7 @@ void fills_commit_small(struct fills *fs, const char *digest, const char *data, 
 /* Counters. */
 struct fill_stats {
     uint64_t fs_started, fs_completed, fs_failed, fs_joined;
+    uint64_t fs_not_kept;   /* verified and served, not stored: no room */
     uint64_t fs_bytes_sent; /* body bytes followers handed to clients */
 };
 void fills_get_stats(const struct fills *fs, struct fill_stats *out);

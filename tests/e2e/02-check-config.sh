@@ -99,4 +99,32 @@ check "the ECR block of the contract is valid" \
     "$PROXY_BIN" check-config --config "$E2E_TMP/ecr.json"
 echo '{"ecr": {}, "rules": [{"prefix": "a", "upstream": "https://a.io"}]}' >"$E2E_TMP/ecr-min.json"
 check "\"ecr\": {} is valid" "$PROXY_BIN" check-config --config "$E2E_TMP/ecr-min.json"
+
+# The operations keys (#12), a rule's lifecycle policy as Terraform's jsonencode() writes it.
+cat >"$E2E_TMP/ops.json" <<'JSON'
+{
+  "cache_size": "200GiB",
+  "admin_socket": "/run/ecr-ptc-proxy/admin.sock",
+  "egress_price_per_gb": 0.045,
+  "lifecycle_policy": { "rules": [
+    { "rulePriority": 1, "description": "untagged after a day",
+      "selection": { "tagStatus": "untagged", "countType": "sinceImagePushed",
+                     "countUnit": "days", "countNumber": 1 },
+      "action": { "type": "expire" } },
+    { "rulePriority": 2, "description": "the last 10 releases",
+      "selection": { "tagStatus": "tagged", "tagPatternList": ["v*"],
+                     "countType": "imageCountMoreThan", "countNumber": 10 },
+      "action": { "type": "expire" } },
+    { "rulePriority": 3, "description": "not pulled for 30 days",
+      "selection": { "tagStatus": "any", "countType": "sinceImagePulled",
+                     "countUnit": "days", "countNumber": 30 },
+      "action": { "type": "expire" } } ] },
+  "rules": [
+    { "prefix": "docker-hub", "upstream": "https://registry-1.docker.io", "default": true,
+      "lifecycle_policy": "{\"rules\":[{\"rulePriority\":1,\"selection\":{\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\",\"countNumber\":100},\"action\":{\"type\":\"expire\"}}]}" }
+  ]
+}
+JSON
+check "the operations keys and lifecycle policies are valid" \
+    "$PROXY_BIN" check-config --config "$E2E_TMP/ops.json"
 e2e_done

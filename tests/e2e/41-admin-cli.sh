@@ -158,6 +158,35 @@ for bad in "refresh" "list a b" "rewrite" "gc extra" "warm" "list --output yaml"
     check "bad usage \"$bad\": exit 2" test "$rc" = 2
 done
 
+# --- gc: the byte budget now; a dry run removes nothing ------------------------------------
+# The same daemon with a budget below what it holds (no sweep runs at start; its timer is 10
+# minutes away): the plan, then the sweep.
+stop_pid "$PROXY_PID"
+python3 - "$E2E_TMP/proxy.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["cache_size"] = "40KiB"
+json.dump(c, open(sys.argv[1], "w"))
+PY
+start_proxy proxy-gc --config "$E2E_TMP/proxy.json"
+wait_port "$port"
+for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.05; done
+nfiles() { find "$E2E_TMP/data/blobs" -type f | wc -l; }
+files0=$(nfiles)
+rc=0; cli gc --dry-run >"$E2E_TMP/gc-dry.out" || rc=$?
+check "gc --dry-run exits 0" test "$rc" = 0
+check "  ... prints what would go, with bytes" grep -q '^would remove docker-hub/.*@sha256:.*(byte budget)$' "$E2E_TMP/gc-dry.out"
+check "  ... and what it would free" grep -q '^would free [0-9.]* [KMG]*i*B in [1-9][0-9]* image' "$E2E_TMP/gc-dry.out"
+plan=$(cli gc --dry-run --output json)
+check "gc --dry-run --output json: images planned, bytes" \
+    test "$(echo "$plan" | py 'd["dry_run"] and len(d["images"]) > 0 and d["freed"] > 0')" = True
+check "  ... and nothing was removed" test "$(nfiles)" = "$files0"
+done_json=$(cli gc --output json)
+check "gc frees what the dry run planned" \
+    test "$(echo "$done_json" | py 'd["freed"]')" = "$(echo "$plan" | py 'd["freed"]')"
+check "  ... the cache now fits the budget" test "$(echo "$done_json" | py 'd["used_after"] <= 40960')" = True
+check "  ... files went from the store" test "$(nfiles)" -lt "$files0"
+check "  ... and from the listings" test "$(cli list --output json | py 'sum(r["tags"] for r in d)')" -lt 3
+
 # --- stop: the socket goes; a path that is not a socket is refused ---------------------------
 stop_pid "$PROXY_PID"
 check "the socket is removed at stop" test ! -e "$sock"

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config_file.h"
+#include "policy_lifecycle.h"
 
 static const char *const ok_rules =
     "\"rules\":[{\"prefix\":\"ecr-public\",\"upstream\":\"https://public.ecr.aws\"}]";
@@ -513,4 +514,312 @@ Test(config_errors, file_problems)
     cr_assert_null(config_load_file("/nonexistent/config.json", &errs));
     cr_assert(strstr(errs, "/nonexistent/config.json: cannot open") != NULL, "%s", errs);
     free(errs);
+}
+
+/* --- the operations keys (#12): cache_size, lifecycle_policy, admin_socket, egress price --- */
+
+/* Load <json>; expect exactly one problem line, starting with <want>. */
+static void expect_only(const char *json, const char *want)
+{
+    char *errs = NULL;
+    struct config *cfg = config_load_string(json, &errs);
+    size_t lines = 0;
+
+    cr_assert_null(cfg, "expected %s to fail", json);
+    cr_assert_not_null(errs);
+    for (const char *c = errs; *c != '\0'; c++)
+        lines += *c == '\n';
+    cr_assert_eq(lines, 1, "want one line, got: %s", errs);
+    cr_assert(strncmp(errs, want, strlen(want)) == 0, "errors \"%s\" do not start with \"%s\"",
+              errs, want);
+    free(errs);
+}
+
+#define LC_RULE(prio, sel)                                                                         \
+    "{\"rulePriority\":" #prio ",\"selection\":{" sel "},\"action\":{\"type\":\"expire\"}}"
+#define LC_UNTAGGED_14                                                                             \
+    "\"tagStatus\":\"untagged\",\"countType\":\"sinceImagePushed\",\"countUnit\":\"days\","        \
+    "\"countNumber\":14"
+#define LC_PROD_KEEP_3                                                                             \
+    "\"tagStatus\":\"tagged\",\"tagPatternList\":[\"prod*\"],\"countType\":"                       \
+    "\"imageCountMoreThan\",\"countNumber\":3"
+#define LC_ANY_PULLED_30                                                                           \
+    "\"tagStatus\":\"any\",\"countType\":\"sinceImagePulled\",\"countUnit\":\"days\","             \
+    "\"countNumber\":30"
+
+Test(config, operations_defaults)
+{
+    char json[512];
+    struct config *cfg;
+    char *sock;
+
+    snprintf(json, sizeof(json), "{\"data_dir\":\"/var/lib/p\",%s}", ok_rules);
+    cfg = expect_ok(json);
+    cr_assert_eq(cfg->cfg_cache_size, 0);
+    cr_assert_null(cfg->cfg_lifecycle);
+    cr_assert_null(cfg->cfg_admin_socket);
+    cr_assert_float_eq(cfg->cfg_egress_price_per_gb, 0.045, 1e-12);
+    cr_assert_null(config_rule_lifecycle(cfg, &cfg->cfg_rules[0]));
+    sock = config_admin_socket_path(cfg);
+    cr_assert_str_eq(sock, "/var/lib/p/admin.sock");
+    free(sock);
+    config_free(cfg);
+
+    cfg = config_default();
+    cr_assert_eq(cfg->cfg_cache_size, 0);
+    cr_assert_null(cfg->cfg_lifecycle);
+    cr_assert_float_eq(cfg->cfg_egress_price_per_gb, CONFIG_DEFAULT_EGRESS_PRICE_PER_GB, 1e-12);
+    config_free(cfg);
+}
+
+Test(config, operations_keys)
+{
+    char json[1024];
+    struct config *cfg;
+    char *sock;
+
+    snprintf(json, sizeof(json),
+             "{\"cache_size\":\"200GiB\",\"admin_socket\":\"/run/p/admin.sock\","
+             "\"egress_price_per_gb\":0.09,%s}",
+             ok_rules);
+    cfg = expect_ok(json);
+    cr_assert_eq(cfg->cfg_cache_size, (int64_t)200 << 30);
+    cr_assert_str_eq(cfg->cfg_admin_socket, "/run/p/admin.sock");
+    sock = config_admin_socket_path(cfg);
+    cr_assert_str_eq(sock, "/run/p/admin.sock");
+    free(sock);
+    cr_assert_float_eq(cfg->cfg_egress_price_per_gb, 0.09, 1e-12);
+    config_free(cfg);
+
+    snprintf(json, sizeof(json), "{\"egress_price_per_gb\":0,\"admin_socket\":\"a.sock\",%s}",
+             ok_rules);
+    cfg = expect_ok(json);
+    cr_assert_float_eq(cfg->cfg_egress_price_per_gb, 0.0, 1e-12);
+    cr_assert_str_eq(cfg->cfg_admin_socket, "a.sock");
+    config_free(cfg);
+}
+
+Test(config, lifecycle_policy_object_sorted)
+{
+    const char *json =
+        "{\"lifecycle_policy\":{\"rules\":[" LC_RULE(9, LC_ANY_PULLED_30) "," LC_RULE(
+            1, LC_UNTAGGED_14) "," LC_RULE(5,
+                                           LC_PROD_KEEP_3) "]},"
+                                                           "\"rules\":[{\"prefix\":\"a\","
+                                                           "\"upstream\":\"https://a.io\"},"
+                                                           "{\"prefix\":\"b\",\"upstream\":\"https:"
+                                                           "//b.io\","
+                                                           "\"lifecycle_policy\":{\"rules\":[{"
+                                                           "\"rulePriority\":3,"
+                                                           "\"description\":\"keep 2 "
+                                                           "v\",\"selection\":{\"tagStatus\":"
+                                                           "\"tagged\",\"tagPrefixList\":[\"v\","
+                                                           "\"release\"],\"countType\":"
+                                                           "\"imageCountMoreThan\",\"countNumber\":"
+                                                           "2},\"action\":{\"type\":"
+                                                           "\"expire\"}}]}}]}";
+    struct config *cfg = expect_ok(json);
+    const struct lc_policy *lp = cfg->cfg_lifecycle;
+    const struct lc_policy *rp;
+
+    cr_assert_not_null(lp);
+    cr_assert_eq(lp->lp_nrules, 3);
+    cr_assert_eq(lp->lp_rules[0].lr_priority, 1);
+    cr_assert_eq(lp->lp_rules[0].lr_tag_status, LC_UNTAGGED);
+    cr_assert_eq(lp->lp_rules[0].lr_count_type, LC_SINCE_PUSHED);
+    cr_assert_eq(lp->lp_rules[0].lr_count_number, 14);
+    cr_assert_eq(lp->lp_rules[1].lr_priority, 5);
+    cr_assert_eq(lp->lp_rules[1].lr_tag_status, LC_TAGGED);
+    cr_assert_eq(lp->lp_rules[1].lr_npatterns, 1);
+    cr_assert_str_eq(lp->lp_rules[1].lr_patterns[0], "prod*");
+    cr_assert_eq(lp->lp_rules[1].lr_nprefixes, 0);
+    cr_assert_eq(lp->lp_rules[1].lr_count_type, LC_COUNT_MORE_THAN);
+    cr_assert_eq(lp->lp_rules[1].lr_count_number, 3);
+    cr_assert_eq(lp->lp_rules[2].lr_priority, 9);
+    cr_assert_eq(lp->lp_rules[2].lr_tag_status, LC_ANY);
+    cr_assert_eq(lp->lp_rules[2].lr_count_type, LC_SINCE_PULLED);
+
+    cr_assert_eq(config_rule_lifecycle(cfg, &cfg->cfg_rules[0]), lp, "rule a: the default");
+    rp = config_rule_lifecycle(cfg, &cfg->cfg_rules[1]);
+    cr_assert_eq(rp, cfg->cfg_rules[1].rule_lifecycle, "rule b: its own");
+    cr_assert_eq(rp->lp_nrules, 1);
+    cr_assert_eq(rp->lp_rules[0].lr_nprefixes, 2);
+    cr_assert_str_eq(rp->lp_rules[0].lr_prefixes[1], "release");
+    config_free(cfg);
+}
+
+/* Terraform's jsonencode() writes the policy as a string of JSON text. */
+Test(config, lifecycle_policy_as_string)
+{
+    const char *json =
+        "{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\",\"lifecycle_policy\":"
+        "\"{\\\"rules\\\":[{\\\"rulePriority\\\":1,\\\"selection\\\":{\\\"tagStatus\\\":"
+        "\\\"untagged\\\",\\\"countType\\\":\\\"imageCountMoreThan\\\",\\\"countNumber\\\":1},"
+        "\\\"action\\\":{\\\"type\\\":\\\"expire\\\"}}]}\"}]}";
+    struct config *cfg = expect_ok(json);
+    const struct lc_policy *lp = cfg->cfg_rules[0].rule_lifecycle;
+
+    cr_assert_not_null(lp);
+    cr_assert_eq(lp->lp_nrules, 1);
+    cr_assert_eq(lp->lp_rules[0].lr_tag_status, LC_UNTAGGED);
+    cr_assert_eq(lp->lp_rules[0].lr_count_number, 1);
+    cr_assert_null(cfg->cfg_lifecycle);
+    config_free(cfg);
+}
+
+Test(config_errors, operations_keys)
+{
+    char json[512];
+
+    snprintf(json, sizeof(json), "{\"cache_size\":\"lots\",%s}", ok_rules);
+    expect_only(json, "cache_size: \"lots\" is not a size");
+    snprintf(json, sizeof(json), "{\"cache_size\":\"0GiB\",%s}", ok_rules);
+    expect_only(json, "cache_size: must be more than 0");
+    snprintf(json, sizeof(json), "{\"cache_size\":200,%s}", ok_rules);
+    expect_only(json, "cache_size: must be a string");
+    snprintf(json, sizeof(json), "{\"egress_price_per_gb\":-0.01,%s}", ok_rules);
+    expect_only(json, "egress_price_per_gb: must be a number of at least 0");
+    snprintf(json, sizeof(json), "{\"egress_price_per_gb\":\"0.045\",%s}", ok_rules);
+    expect_only(json, "egress_price_per_gb: must be a number");
+    snprintf(json, sizeof(json), "{\"admin_socket\":\"\",%s}", ok_rules);
+    expect_only(json, "admin_socket: must not be empty");
+    snprintf(json, sizeof(json), "{\"admin_socket\":true,%s}", ok_rules);
+    expect_only(json, "admin_socket: must be a string");
+    snprintf(json, sizeof(json), "{\"admin_socket\":\"/%0107d\",%s}", 0, ok_rules);
+    expect_only(json, "admin_socket: longer than 107 bytes");
+    snprintf(json, sizeof(json), "{\"admin_socket\":\"/%0106d\",%s}", 0, ok_rules);
+    config_free(expect_ok(json));
+}
+
+/* One bad lifecycle policy each, given at the top level: the one line it must produce. */
+Test(config_errors, lifecycle_policy)
+{
+    static const struct {
+        const char *policy;
+        const char *want;
+    } cases[] = {
+        {"[]", "lifecycle_policy: must be an object, or a string holding one"},
+        {"\"{\\\"rules\\\": \"", "lifecycle_policy: not a JSON lifecycle policy: line 1"},
+        {"{}", "lifecycle_policy.rules: missing"},
+        {"{\"rules\":{}}", "lifecycle_policy.rules: must be a list"},
+        {"{\"rules\":[]}", "lifecycle_policy.rules: empty"},
+        {"{\"rules\":[" LC_RULE(1, LC_UNTAGGED_14) "],\"version\":1}",
+         "lifecycle_policy.version: unknown key"},
+        {"{\"rules\":[7]}", "lifecycle_policy.rules[0]: must be an object"},
+        {"{\"rules\":[{\"selection\":{" LC_UNTAGGED_14 "},\"action\":{\"type\":\"expire\"}}]}",
+         "lifecycle_policy.rules[0].rulePriority: missing"},
+        {"{\"rules\":[" LC_RULE(0, LC_UNTAGGED_14) "]}",
+         "lifecycle_policy.rules[0].rulePriority: must be a whole number from 1"},
+        {"{\"rules\":[" LC_RULE(1.5, LC_UNTAGGED_14) "]}",
+         "lifecycle_policy.rules[0].rulePriority: must be a whole number from 1"},
+        {"{\"rules\":[{\"rulePriority\":1,\"action\":{\"type\":\"expire\"}}]}",
+         "lifecycle_policy.rules[0].selection: missing"},
+        {"{\"rules\":[{\"rulePriority\":1,\"selection\":{" LC_UNTAGGED_14 "}}]}",
+         "lifecycle_policy.rules[0].action: missing"},
+        {"{\"rules\":[{\"rulePriority\":1,\"description\":2,\"selection\":{" LC_UNTAGGED_14
+         "},\"action\":{\"type\":\"expire\"}}]}",
+         "lifecycle_policy.rules[0].description: must be a string"},
+        {"{\"rules\":[{\"rulePriority\":1,\"selection\":{" LC_UNTAGGED_14
+         "},\"action\":{\"type\":\"transition\"}}]}",
+         "lifecycle_policy.rules[0].action.type: \"transition\" is not supported"},
+        {"{\"rules\":[{\"rulePriority\":1,\"selection\":{" LC_UNTAGGED_14
+         "},\"action\":{\"type\":\"expire\",\"targetStorageClass\":\"archive\"}}]}",
+         "lifecycle_policy.rules[0].action.targetStorageClass: unknown key"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"all\",\"countType\":\"imageCountMoreThan\","
+                                   "\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.tagStatus: \"all\" must be tagged, untagged or any"},
+        {"{\"rules\":[" LC_RULE(1, "\"countType\":\"imageCountMoreThan\",\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.tagStatus: missing"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"tagged\",\"countType\":\"imageCountMoreThan\","
+                                   "\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection: tagStatus \"tagged\" needs tagPrefixList or "
+         "tagPatternList"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"tagged\",\"tagPrefixList\":[\"v\"],"
+                                   "\"tagPatternList\":[\"v*\"],\"countType\":"
+                                   "\"imageCountMoreThan\",\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.tagPatternList: not with tagPrefixList"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"untagged\",\"tagPrefixList\":[\"v\"],"
+                                   "\"countType\":\"imageCountMoreThan\",\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.tagPrefixList: only with tagStatus \"tagged\""},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"any\",\"tagPatternList\":[\"v*\"],"
+                                   "\"countType\":\"imageCountMoreThan\",\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.tagPatternList: only with tagStatus \"tagged\""},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"tagged\",\"tagPrefixList\":[],"
+                                   "\"countType\":\"imageCountMoreThan\",\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.tagPrefixList: must not be empty"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"tagged\",\"tagPrefixList\":[\"v\",\"\"],"
+                                   "\"countType\":\"imageCountMoreThan\",\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.tagPrefixList[1]: must not be empty"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"tagged\",\"tagPatternList\":[3],"
+                                   "\"countType\":\"imageCountMoreThan\",\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.tagPatternList[0]: must be a string"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"tagged\",\"tagPatternList\":\"v*\","
+                                   "\"countType\":\"imageCountMoreThan\",\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.tagPatternList: must be a list of strings"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"tagged\",\"tagPatternList\":"
+                                   "[\"*test*1*2*3\",\"test*1*2*3*4*5*6\"],\"countType\":"
+                                   "\"imageCountMoreThan\",\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.tagPatternList[1]: \"test*1*2*3*4*5*6\" has more "
+         "than 4 wildcards"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"any\",\"countType\":\"sinceImageTransitioned\","
+                                   "\"countUnit\":\"days\",\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.countType: \"sinceImageTransitioned\" must be"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"any\",\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.countType: missing"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"any\",\"countType\":\"sinceImagePushed\","
+                                   "\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.countUnit: missing"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"any\",\"countType\":\"sinceImagePulled\","
+                                   "\"countUnit\":\"hours\",\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.countUnit: \"hours\" must be \"days\""},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\","
+                                   "\"countUnit\":\"days\",\"countNumber\":1") "]}",
+         "lifecycle_policy.rules[0].selection.countUnit: not with countType "
+         "\"imageCountMoreThan\""},
+        {"{\"rules\":[" LC_RULE(1,
+                                "\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\"") "]}",
+         "lifecycle_policy.rules[0].selection.countNumber: missing"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\","
+                                   "\"countNumber\":0") "]}",
+         "lifecycle_policy.rules[0].selection.countNumber: must be a whole number of at least 1"},
+        {"{\"rules\":[" LC_RULE(1, "\"tagStatus\":\"any\",\"countType\":\"imageCountMoreThan\","
+                                   "\"countNumber\":\"5\"") "]}",
+         "lifecycle_policy.rules[0].selection.countNumber: must be a whole number of at least 1"},
+        {"{\"rules\":[" LC_RULE(1, LC_UNTAGGED_14 ",\"storageClass\":\"standard\"") "]}",
+         "lifecycle_policy.rules[0].selection.storageClass: unknown key"},
+        {"{\"rules\":[" LC_RULE(2, LC_UNTAGGED_14) "," LC_RULE(2, LC_PROD_KEEP_3) "]}",
+         "lifecycle_policy.rules[1].rulePriority: 2 is already the priority of rules[0]"},
+        {"{\"rules\":[" LC_RULE(1, LC_UNTAGGED_14) "," LC_RULE(2, LC_UNTAGGED_14) "]}",
+         "lifecycle_policy.rules[1].selection.tagStatus: only one rule may select untagged"},
+        {"{\"rules\":[" LC_RULE(1, LC_ANY_PULLED_30) "," LC_RULE(2, LC_ANY_PULLED_30) "]}",
+         "lifecycle_policy.rules[1].selection.tagStatus: only one rule may have tagStatus \"any\""},
+        {"{\"rules\":[" LC_RULE(3, LC_ANY_PULLED_30) "," LC_RULE(4, LC_PROD_KEEP_3) "]}",
+         "lifecycle_policy.rules[0].rulePriority: the rule with tagStatus \"any\" must have the "
+         "highest rulePriority"},
+    };
+    char json[2048];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(json, sizeof(json), "{\"lifecycle_policy\":%s,%s}", cases[i].policy, ok_rules);
+        expect_only(json, cases[i].want);
+    }
+}
+
+/* Inside a rule the path starts at the rule; inside a string it goes on into the text. */
+Test(config_errors, lifecycle_policy_paths)
+{
+    expect_only("{\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\"},{\"prefix\":\"b\","
+                "\"upstream\":\"https://b.io\",\"lifecycle_policy\":{\"rules\":[" LC_RULE(
+                    1, LC_UNTAGGED_14) "," LC_RULE(2, "\"tagStatus\":\"any\",\"countType\":"
+                                                      "\"sinceImagePushed\",\"countUnit\":"
+                                                      "\"weeks\",\"countNumber\":2") "]}}]}",
+                "rules[1].lifecycle_policy.rules[1].selection.countUnit: \"weeks\" must be "
+                "\"days\"");
+    expect_only(
+        "{\"lifecycle_policy\":\"{\\\"rules\\\":[{\\\"rulePriority\\\":1,"
+        "\\\"selection\\\":{\\\"tagStatus\\\":\\\"none\\\",\\\"countType\\\":"
+        "\\\"imageCountMoreThan\\\",\\\"countNumber\\\":1},\\\"action\\\":{\\\"type\\\":"
+        "\\\"expire\\\"}}]}\",\"rules\":[{\"prefix\":\"a\",\"upstream\":\"https://a.io\"}]}",
+        "lifecycle_policy.rules[0].selection.tagStatus: \"none\" must be tagged, untagged "
+        "or any");
 }

@@ -214,6 +214,8 @@ Test(open, v2_drops_marks_made_from_descriptor_lists)
      * Versions 1 and 2 have the same tables; what version 3 added goes. */
     db = fresh_raw(&t);
     cr_assert_eq(sqlite3_exec(db,
+                              "DROP INDEX tags_repo_digest; ALTER TABLE tags DROP COLUMN pulls;"
+                              "ALTER TABLE manifests DROP COLUMN last_pulled_at;"
                               "DROP TABLE ecr_push; DROP TABLE ecr_blobs;"
                               "PRAGMA user_version = 1;"
                               "INSERT INTO repositories (id, rule, name) VALUES (1, 'r', 'evil');"
@@ -347,7 +349,7 @@ Test(tag, pulled)
     cr_assert_eq(index_tag_put(ix, a, "1.0", D_MAN, MT_MANIFEST, 10), 0);
     cr_assert_eq(index_tag_put(ix, a, "2.0", D_MAN, MT_MANIFEST, 10), 0);
     cr_assert_eq(index_tag_put(ix, b, "2.0", D_MAN, MT_MANIFEST, 10), 0);
-    cr_assert_eq(index_tags_pulled(ix, repos, tags, 3, 77), 0);
+    cr_assert_eq(index_tags_pulled(ix, repos, tags, NULL, 3, 77), 0);
     cr_assert_eq(index_tag_get(ix, a, "1.0", &tag), 1);
     cr_assert_eq(tag.it_last_pulled_at, 77);
     cr_assert_eq(tag.it_checked_at, 10);
@@ -355,7 +357,7 @@ Test(tag, pulled)
     cr_assert_eq(tag.it_last_pulled_at, 77);
     cr_assert_eq(index_tag_get(ix, a, "2.0", &tag), 1);
     cr_assert_eq(tag.it_last_pulled_at, 0);
-    cr_assert_eq(index_tags_pulled(ix, repos, tags, 0, 99), 0);
+    cr_assert_eq(index_tags_pulled(ix, repos, tags, NULL, 0, 99), 0);
     index_close(ix);
 }
 

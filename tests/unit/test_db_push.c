@@ -19,7 +19,7 @@
 #define D_D "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
 #define D_E "sha256:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
 #define ECR_NGINX "docker-hub/library/nginx"
-#define PUSH_SCHEMA_VERSION 3 /* the step that added ecr_push and ecr_blobs */
+#define PUSH_SCHEMA_VERSION 4 /* the newest schema; step 3 added ecr_push and ecr_blobs */
 
 static struct index *open_path(const char *path)
 {
@@ -395,6 +395,8 @@ Test(push, migration_from_version_2)
     index_close(open_path(old.path));
     db = raw_open(old.path);
     cr_assert_eq(sqlite3_exec(db,
+                              "DROP INDEX tags_repo_digest; ALTER TABLE tags DROP COLUMN pulls;"
+                              "ALTER TABLE manifests DROP COLUMN last_pulled_at;"
                               "DROP TABLE ecr_push; DROP TABLE ecr_blobs; PRAGMA user_version = 2;"
                               "INSERT INTO repositories (id, rule, name) VALUES (7, 'docker-hub',"
                               " 'library/nginx');"

@@ -1,0 +1,152 @@
+/*
+ * The sweep as the daemon runs it: with the config's cache_size, min_free_space and lifecycle
+ * policies, before a fill is committed when it would not fit (fill_keep_fn), when a fill
+ * starts on a disk below its floor, every API_GC_SECONDS, and when the admin gc command asks.
+ * The decisions are cache_gc's (proxy/cache/cache_gc.c) and the lifecycle policy's; here are
+ * when, with what, and the log lines and counters.
+ */
+#include "config.h"
+
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api-int.h"
+#include "cache.h"
+#include "config_file.h"
+#include "fill.h"
+#include "log.h"
+#include "util.h"
+
+static const struct lc_policy *policy_for(void *arg, const char *rule)
+{
+    struct api *api = arg;
+
+    CHECK_OBJ_NOTNULL(api, API_MAGIC);
+    for (size_t i = 0; i < api->cfg->cfg_nrules; i++)
+        if (strcmp(api->cfg->cfg_rules[i].rule_prefix, rule) == 0)
+            return config_rule_lifecycle(api->cfg, &api->cfg->cfg_rules[i]);
+    /* A repository of a rule no longer configured: the default policy, if any. */
+    return api->cfg->cfg_lifecycle;
+}
+
+int api_gc(struct api *api, int dry_run, int64_t need, struct cache_gc_result *out)
+{
+    struct cache_gc_opts o = {0};
+    int64_t t0 = util_mono_usec(), now = api->clock();
+    char images[32], freed[32], files[32], used[32], usec[32];
+    size_t nlife = 0;
+
+    CHECK_OBJ_NOTNULL(api, API_MAGIC);
+    o.cg_budget = api->cfg->cfg_cache_size;
+    o.cg_min_free = api->cfg->cfg_min_free_space;
+    o.cg_need = need;
+    o.cg_dry_run = dry_run;
+    o.cg_policy = policy_for;
+    o.cg_arg = api;
+    if (cache_gc(api->cache, &o, now, out) == -1) {
+        log_event(LOG_ERROR, "gc-failed", "error", "the index could not be read or written", NULL);
+        api->mx.gc_failures++;
+        return -1;
+    }
+    for (size_t i = 0; i < out->gr_nimages; i++)
+        if (out->gr_images[i].gi_rule_priority > 0)
+            nlife++;
+    snprintf(images, sizeof(images), "%zu", out->gr_nimages);
+    snprintf(freed, sizeof(freed), "%" PRId64, out->gr_freed);
+    snprintf(files, sizeof(files), "%" PRId64, out->gr_files);
+    snprintf(used, sizeof(used), "%" PRId64, out->gr_used_after);
+    snprintf(usec, sizeof(usec), "%" PRId64, util_mono_usec() - t0);
+    if (dry_run)
+        return 0;
+    api->mx.gc_runs++;
+    api->mx.gc_images[0] += nlife;
+    api->mx.gc_images[1] += out->gr_nimages - nlife;
+    api->mx.gc_bytes += (uint64_t)out->gr_freed;
+    api->mx.gc_files += (uint64_t)out->gr_files;
+    if (out->gr_nimages > 0 || out->gr_files > 0)
+        log_event(LOG_INFO, "gc-done", "images", images, "bytes_freed", freed, "files", files,
+                  "used_bytes", used, "usec", usec, NULL);
+    for (size_t i = 0; i < out->gr_nimages; i++) {
+        const struct cache_gc_image *g = &out->gr_images[i];
+        char prio[16], bytes[32];
+        snprintf(prio, sizeof(prio), "%d", g->gi_rule_priority);
+        snprintf(bytes, sizeof(bytes), "%" PRId64, g->gi_bytes);
+        log_event(LOG_INFO, "gc-expired", "rule", g->gi_rule, "repository", g->gi_name, "digest",
+                  g->gi_digest, "tag", g->gi_ntags > 0 ? g->gi_tags[0] : "", "reason",
+                  g->gi_rule_priority > 0 ? "lifecycle" : "budget", "rule_priority", prio, "bytes",
+                  bytes, NULL);
+    }
+    return 0;
+}
+
+/* 1 when storing <need> more bytes would break the budget or the free-space floor. */
+static int over(struct api *api, int64_t need)
+{
+    int64_t budget = api->cfg->cfg_cache_size, floor = api->cfg->cfg_min_free_space;
+    int64_t free_bytes = cache_free_bytes(api->cache);
+
+    if (budget > 0 && cache_used_bytes(api->cache) + need > budget)
+        return 1;
+    return floor > 0 && free_bytes >= 0 && free_bytes < floor;
+}
+
+int api_blob_keep(void *arg, const char *digest, int64_t size)
+{
+    struct api *api = arg;
+    struct cache_gc_result r;
+
+    CHECK_OBJ_NOTNULL(api, API_MAGIC);
+    (void)digest;
+    if (!over(api, size))
+        return 1;
+    if (api_gc(api, 0, size, &r) == 0)
+        cache_gc_result_free(&r);
+    if (!over(api, size))
+        return 1;
+    api->mx.blobs_not_kept++;
+    return 0;
+}
+
+void api_gc_make_room(struct api *api)
+{
+    struct cache_gc_result r;
+
+    if (!over(api, 0))
+        return;
+    if (api_gc(api, 0, 0, &r) == 0)
+        cache_gc_result_free(&r);
+}
+
+/* Every API_GC_SECONDS: the lifecycle rules (they expire by days) and the budget. */
+static void gc_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct api *api;
+    struct cache_gc_result r;
+
+    (void)fd;
+    (void)what;
+    CAST_OBJ_NOTNULL(api, arg, API_MAGIC);
+    if (api_gc(api, 0, 0, &r) == 0)
+        cache_gc_result_free(&r);
+}
+
+int api_gc_start(struct api *api)
+{
+    struct timeval tv = {API_GC_SECONDS, 0};
+
+    api->gc_timer = event_new(api->base, -1, EV_PERSIST, gc_cb, api);
+    if (api->gc_timer == NULL)
+        return -1;
+    fills_on_keep(api->fills, api_blob_keep);
+    return event_add(api->gc_timer, &tv);
+}
+
+void api_gc_stop(struct api *api)
+{
+    if (api->gc_timer != NULL)
+        event_free(api->gc_timer);
+    api->gc_timer = NULL;
+}
