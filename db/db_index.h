@@ -233,4 +233,55 @@ int index_top_pulled(struct index *ix, size_t limit, struct index_top *out, size
 
 /* ---- listings for the admin commands (db_list.c) ------------------------------------------ */
 
+#define INDEX_LIST_MAX 1000 /* rows one listing call returns at most */
+#define INDEX_RULE_MAX 128  /* a rule's prefix, as the catalog's listings copy it */
+#define INDEX_NAME_MAX 300  /* a repository name (RULES_NAME_MAX) */
+
+/* One repository row: its id, rule prefix, upstream name and how many tags it has. */
+struct index_repo_row {
+    int64_t irr_id;
+    char irr_rule[INDEX_RULE_MAX];
+    char irr_name[INDEX_NAME_MAX];
+    int64_t irr_ntags;
+};
+
+/*
+ * Up to <limit> (at most INDEX_LIST_MAX) repositories with an id greater than <after> (0 for
+ * the start), by id, into <out>; *n how many. A caller pages by passing the last id back.
+ * 0 or -1.
+ */
+int index_repos_page(struct index *ix, int64_t after, size_t limit, struct index_repo_row *out,
+                     size_t *n);
+
+/*
+ * The image under manifest <digest>: every distinct manifest, config and layer it reaches
+ * (through an index's children too; a referrer's subject is not part of it). *bytes sums the
+ * sizes the index knows (manifests and stored blobs), *parts counts the digests reached,
+ * *missing those whose size is not known (not stored here yet). 0 or -1.
+ */
+int index_image_bytes(struct index *ix, const char *digest, int64_t *bytes, int64_t *parts,
+                      int64_t *missing);
+
+/* One tag of a repository with its facts and its image's size (index_image_bytes). */
+struct index_tag_row {
+    char itr_tag[INDEX_TAG_MAX];
+    struct index_tag itr_t;
+    int64_t itr_bytes, itr_parts, itr_missing;
+};
+
+/*
+ * Up to <limit> (at most INDEX_LIST_MAX) tags of <repo> sorted ascending (byte order),
+ * strictly after <after> (NULL or "" for the start), with their facts, into <out>; *n how
+ * many. 0 or -1.
+ */
+int index_tags_page(struct index *ix, int64_t repo, const char *after, size_t limit,
+                    struct index_tag_row *out, size_t *n);
+
+/*
+ * Make <tag> of <repo> due for its upstream check: checked_at becomes <before> when it was
+ * later (an older check stays as it is, so stale-if-error keeps counting from it). 1 when the
+ * tag exists, 0 when not, -1 on error.
+ */
+int index_tag_expire(struct index *ix, int64_t repo, const char *tag, int64_t before);
+
 #endif

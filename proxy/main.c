@@ -22,7 +22,8 @@
  *   proxy/ecr/       the ECR tier: credential chain, ECR API, data-plane token, push worker
  *   proxy/api/       dispatch, manifests, blobs, tags, referrers, the coalesced fetch, the
  *                    tier's read-through and push hooks (mirror), metrics
- *   proxy/main.c     CLI: serve | check-config | --version | --help
+ *   proxy/cli/       the admin commands: list, warm, refresh, gc, rewrite (the admin socket)
+ *   proxy/main.c     CLI: serve | check-config | the admin commands | --version | --help
  */
 #include "config.h"
 
@@ -32,6 +33,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "cli.h"
 #include "config_file.h"
 #include "log.h"
 #include "server.h"
@@ -46,6 +48,7 @@ static void usage(FILE *out)
             "usage: ecr-ptc-proxy serve [--config FILE] [--listen HOST:PORT] [--data-dir DIR]\n"
             "                           [--log-format text|json] [--drain-timeout DURATION]\n"
             "       ecr-ptc-proxy check-config --config FILE\n"
+            "       ecr-ptc-proxy list|warm|refresh|gc|rewrite ... (--help for each)\n"
             "       ecr-ptc-proxy --version | --help\n"
             "\n"
             "A pull-through cache for container images (OCI Distribution API).\n"
@@ -116,6 +119,16 @@ static int cmd_check_config(int argc, char **argv)
     return 0;
 }
 
+/* The admin socket for the CLI (admin_socket, else DATA_DIR/admin.sock). */
+static int listen_admin(struct server *srv, const struct config *cfg, struct api *api, char **err)
+{
+    char *path = config_admin_socket_path(cfg);
+    int rc = server_listen_admin(srv, path, api_admin_handle, api, err);
+
+    free(path);
+    return rc;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -183,7 +196,8 @@ static int cmd_serve(int argc, char **argv)
     srv = server_create(cfg, &err);
     if (srv != NULL) {
         api = api_create(server_base(srv), cfg, srv, &err);
-        if (api == NULL || server_listen(srv, api_handle, api, &err) == -1) {
+        if (api == NULL || server_listen(srv, api_handle, api, &err) == -1 ||
+            listen_admin(srv, cfg, api, &err) == -1) {
             api_destroy(api);
             server_destroy(srv);
             srv = NULL;
@@ -223,6 +237,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "check-config") == 0)
         return cmd_check_config(argc - 1, argv + 1);
+    if (cli_is_command(argv[1]))
+        return cli_main(argc - 1, argv + 1);
     fprintf(stderr, "ecr-ptc-proxy: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return EXIT_USAGE;

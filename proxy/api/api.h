@@ -22,6 +22,10 @@ struct exchange;
  * exchange <x> for it. */
 void api_handle(void *api, struct evhttp_request *req, struct exchange *x);
 
+/* The admin socket's requests (a server_handler_fn for server_listen_admin: <api> is the
+ * struct api): the JSON admin API under /admin/v1/ (admin.c). */
+void api_admin_handle(void *api, struct evhttp_request *req, struct exchange *x);
+
 /*
  * Replace the api's wall clock (util_now: seconds since the epoch) with <clock>: the tag rule,
  * stale-if-error and every time the api writes follow it. For tests, which move a clock

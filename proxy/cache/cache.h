@@ -194,4 +194,25 @@ int cache_top_pulled(struct cache *c, size_t limit, struct cache_pulled *out, si
 
 /* ---- listings and changes for the admin commands (cache_list.c) ---- */
 
+/*
+ * A page of repositories (index_repos_page: ids above <after>, at most <limit>), after
+ * writing the batched stamps at <now> so the listing shows the latest pulls. 0 or -1.
+ */
+int cache_repos_page(struct cache *c, int64_t after, size_t limit, struct index_repo_row *out,
+                     size_t *n, int64_t now);
+/* The id of repository (<rule>, <name>) when the index has it, 0 when not (nothing is made,
+ * not even a pending entry), -1 on error. */
+int64_t cache_repo_find(struct cache *c, const char *rule, const char *name);
+/* A page of <repo>'s tags with their facts and image sizes (index_tags_page), after writing
+ * the batched stamps at <now>. 0 or -1. */
+int cache_tags_page(struct cache *c, int64_t repo, const char *after, size_t limit,
+                    struct index_tag_row *out, size_t *n, int64_t now);
+/*
+ * Make <tag> of <repo> due for its upstream check now (checked_at at most <before>: the api
+ * passes now - the rule's refresh interval), in the index and in the hot copy; <old> (may be
+ * NULL) gets the tag as it was. 1 done, 0 no such tag, -1 on error.
+ */
+int cache_tag_expire(struct cache *c, int64_t repo, const char *tag, int64_t before,
+                     struct index_tag *old);
+
 #endif

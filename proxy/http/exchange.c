@@ -137,12 +137,12 @@ static void exchange_complete_cb(struct evhttp_request *req, void *arg)
     exchange_finish(x, "done");
 }
 
-void exchange_arrive_cb(struct evhttp_request *req, void *arg)
+/* Make the exchange for <req> on <srv> and hand it to <handler> (503 while stopping). Admin
+ * requests (<admin>) have no connection record: no limits, no header deadline. */
+static void exchange_start(struct server *srv, struct evhttp_request *req, int admin)
 {
-    struct server *srv;
     struct exchange *x;
 
-    CAST_OBJ_NOTNULL(srv, arg, SERVER_MAGIC);
     x = xcalloc(1, sizeof(*x));
     x->magic = EXCHANGE_MAGIC;
     x->srv = srv;
@@ -150,13 +150,33 @@ void exchange_arrive_cb(struct evhttp_request *req, void *arg)
     x->start_usec = util_mono_usec();
     server_inflight_begin(srv);
     evhttp_request_set_on_complete_cb(req, exchange_complete_cb, x);
-    x->conn = conn_exchange_begin(srv, evhttp_request_get_connection(req), x);
+    if (!admin)
+        x->conn = conn_exchange_begin(srv, evhttp_request_get_connection(req), x);
     if (srv->stopping) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
         http_send_error(req, OCI_ERR_UNAVAILABLE, "the proxy is shutting down", NULL);
         return;
     }
-    srv->handler(srv->handler_arg, req, x);
+    if (admin)
+        srv->admin_handler(srv->admin_arg, req, x);
+    else
+        srv->handler(srv->handler_arg, req, x);
+}
+
+void exchange_arrive_cb(struct evhttp_request *req, void *arg)
+{
+    struct server *srv;
+
+    CAST_OBJ_NOTNULL(srv, arg, SERVER_MAGIC);
+    exchange_start(srv, req, 0);
+}
+
+void exchange_admin_arrive_cb(struct evhttp_request *req, void *arg)
+{
+    struct server *srv;
+
+    CAST_OBJ_NOTNULL(srv, arg, SERVER_MAGIC);
+    exchange_start(srv, req, 1);
 }
 
 void server_inflight_begin(struct server *srv)

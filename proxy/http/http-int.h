@@ -135,6 +135,13 @@ struct server {
     int watching;
     uint64_t m_header_timeouts;
     struct server *next; /* live_servers */
+
+    /* The admin socket (server_listen_admin): its own evhttp, no connection records. */
+    struct evhttp *admin_http;
+    char *admin_path;              /* the socket file this server made; unlinked at close */
+    uint64_t admin_dev, admin_ino; /* that file's identity: unlink only our own */
+    server_handler_fn admin_handler;
+    void *admin_arg;
 };
 
 /* ---- server.c: the listener ---------------------------------------------------------------- */
@@ -175,6 +182,8 @@ void episode_end_soon(struct server *srv, enum episode_kind k);
 
 /* evhttp's request callback (<arg> the server): make the exchange, call the handler. */
 void exchange_arrive_cb(struct evhttp_request *req, void *arg);
+/* The same for the admin socket's requests: no connection record, the admin handler. */
+void exchange_admin_arrive_cb(struct evhttp_request *req, void *arg);
 /* <x>'s connection is going away before its response was written: log, tell the handler. */
 void exchange_gone(struct exchange *x);
 /* Bytes of <x>'s response were queued: the first carry its status line. */

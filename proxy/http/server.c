@@ -28,6 +28,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "config_file.h"
 #include "http-int.h"
@@ -366,6 +368,125 @@ int server_listen_at(struct server *srv, const char *host, int port, server_hand
     return server_bind(srv, host, port, what, handler, arg, err);
 }
 
+/*
+ * The admin socket at <path>: a stale file from a process that died is removed, anything else
+ * at the path is refused. bind, then chmod 0600, then listen: until listen nobody can
+ * connect, so no client ever sees the socket with the umask's mode.
+ */
+static int admin_socket(const char *path, struct stat *made, char **err)
+{
+    struct sockaddr_un sa;
+    struct stat st;
+    int fd = -1, probe = -1, rc = -1;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (str_copy(sa.sun_path, sizeof(sa.sun_path), path) == -1) {
+        *err = xasprintf("admin_socket: %s is longer than a socket path may be (%zu bytes)", path,
+                         sizeof(sa.sun_path) - 1);
+        goto out;
+    }
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            *err = xasprintf("admin_socket: %s exists and is not a socket", path);
+            goto out;
+        }
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe != -1 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            *err = xasprintf("admin_socket: another process is listening on %s", path);
+            goto out;
+        }
+        if (unlink(path) == -1 && errno != ENOENT) {
+            *err = xasprintf("admin_socket: cannot remove the stale %s: %s", path, strerror(errno));
+            goto out;
+        }
+        log_event(LOG_INFO, "admin-socket-stale-removed", "path", path, NULL);
+    } else if (errno != ENOENT) {
+        *err = xasprintf("admin_socket: %s: %s", path, strerror(errno));
+        goto out;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        *err = xasprintf("admin_socket: socket: %s", strerror(errno));
+        goto out;
+    }
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+        *err = xasprintf("admin_socket: cannot bind %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (chmod(path, 0600) == -1 || lstat(path, made) == -1) {
+        *err = xasprintf("admin_socket: %s: %s", path, strerror(errno));
+        (void)unlink(path);
+        goto out;
+    }
+    if (listen(fd, 16) == -1) {
+        *err = xasprintf("admin_socket: cannot listen on %s: %s", path, strerror(errno));
+        (void)unlink(path);
+        goto out;
+    }
+    rc = fd;
+    fd = -1;
+out:
+    if (probe != -1)
+        close(probe);
+    if (fd != -1)
+        close(fd);
+    return rc;
+}
+
+int server_listen_admin(struct server *srv, const char *path, server_handler_fn handler, void *arg,
+                        char **err)
+{
+    struct stat made;
+    int fd;
+
+    CHECK_OBJ_NOTNULL(srv, SERVER_MAGIC);
+    if (srv->admin_http != NULL) {
+        *err = xstrdup("admin_socket: already listening");
+        return -1;
+    }
+    fd = admin_socket(path, &made, err);
+    if (fd == -1)
+        return -1;
+    srv->admin_http = evhttp_new(srv->base);
+    evhttp_set_allowed_methods(srv->admin_http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+                                                    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+    evhttp_set_max_headers_size(srv->admin_http, SERVER_MAX_HEADERS);
+    evhttp_set_max_body_size(srv->admin_http, SERVER_MAX_BODY);
+    evhttp_set_timeout_tv(srv->admin_http, &srv->idle);
+    srv->admin_handler = handler;
+    srv->admin_arg = arg;
+    evhttp_set_gencb(srv->admin_http, exchange_admin_arrive_cb, srv);
+    if (evhttp_accept_socket_with_handle(srv->admin_http, fd) == NULL) {
+        *err = xasprintf("admin_socket: cannot accept on %s", path);
+        close(fd);
+        (void)unlink(path);
+        evhttp_free(srv->admin_http);
+        srv->admin_http = NULL;
+        return -1;
+    }
+    srv->admin_path = xstrdup(path);
+    srv->admin_dev = (uint64_t)made.st_dev;
+    srv->admin_ino = (uint64_t)made.st_ino;
+    log_event(LOG_INFO, "admin-listening", "path", path, NULL);
+    return 0;
+}
+
+/* Close the admin socket and remove its file, when the file is still the one we made. */
+static void admin_close(struct server *srv)
+{
+    struct stat st;
+
+    if (srv->admin_http != NULL)
+        evhttp_free(srv->admin_http);
+    srv->admin_http = NULL;
+    if (srv->admin_path != NULL && lstat(srv->admin_path, &st) == 0 &&
+        (uint64_t)st.st_dev == srv->admin_dev && (uint64_t)st.st_ino == srv->admin_ino)
+        (void)unlink(srv->admin_path);
+    free(srv->admin_path);
+    srv->admin_path = NULL;
+}
+
 int server_port(const struct server *srv)
 {
     struct sockaddr_storage ss;
@@ -439,6 +560,7 @@ void server_close(struct server *srv)
         conn_release(TAILQ_FIRST(&srv->pending));
     srv->http = NULL;
     srv->bound = NULL; /* evhttp_free freed it */
+    admin_close(srv);
     srv->accepting = 0;
 }
 

@@ -35,6 +35,14 @@ int server_listen(struct server *srv, server_handler_fn handler, void *arg, char
  */
 int server_listen_at(struct server *srv, const char *host, int port, server_handler_fn handler,
                      void *arg, char **err);
+/*
+ * Listen on the Unix socket <path> (mode 0600) for the admin API: its requests go to
+ * <handler> with <arg>, without the client connections' limits. A stale socket file is
+ * replaced; a path that exists and is not a socket, or a socket another process listens on,
+ * is refused. The file is removed at server_close. -1 with *err set when it cannot listen.
+ */
+int server_listen_admin(struct server *srv, const char *path, server_handler_fn handler, void *arg,
+                        char **err);
 /* The port the listener is bound to, or -1 when it is not listening. */
 int server_port(const struct server *srv);
 

@@ -11,7 +11,7 @@ out=$(cd "$TOP_SRCDIR" && python3 - <<'PY'
 import os, re, sys
 rank = {'base': 0, 'policy': 1, 'db': 1, 'proxy/oci': 2, 'proxy/aws': 2,
         'proxy/config': 3, 'proxy/cache': 4, 'proxy/upstream': 4, 'proxy/http': 4, 'proxy/fill': 5,
-        'proxy/ecr': 5, 'proxy/api': 6, 'proxy': 7}
+        'proxy/ecr': 5, 'proxy/api': 6, 'proxy/cli': 6, 'proxy': 7}
 owner, files = {}, []
 for mod in rank:
     for name in sorted(os.listdir(mod)):
