@@ -43,7 +43,8 @@ pull() { # pull REF (":tag" or "@digest")
         >"$E2E_TMP/skopeo.out" 2>&1
 }
 
-read -r U1 U2 < <(digest_of "" | tr '\n' ' ')
+U1=$(digest_of "" | sed -n 1p)
+U2=$(digest_of "" | sed -n 2p)
 # Day 0: the untagged U1 and the prod-only image; then prod-N and release-N an hour apart.
 check "pull of untagged U1 by digest" pull "@$U1"
 check "pull of prod-only" pull ":prod-only"
