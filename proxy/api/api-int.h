@@ -48,6 +48,15 @@ struct api_metrics {
     uint64_t ecr_reads[2][2];   /* [manifest, blob][found, missed] read-through lookups */
     uint64_t ecr_stale_served;  /* tags served from ECR, upstream failing, none cached here */
     uint64_t ecr_confirmations; /* cross-repository confirmations ECR answered */
+    uint64_t reloads[2];        /* configuration reloads: [applied, refused] */
+};
+
+/* A routing table and its origins replaced by a reload: in-flight requests and fills may still
+ * point into them, so they live until api_destroy. */
+struct api_retired {
+    struct rules_rule *ar_rules;
+    struct upstream_origin *ar_origins;
+    struct api_retired *ar_next;
 };
 
 struct api {
@@ -62,6 +71,7 @@ struct api {
     struct rules_rule *rules;
     struct upstream_origin *origins; /* one per rule, in cfg_rules' order */
     struct fetch *fetches;           /* buffered upstream fetches in flight, shared by key */
+    struct api_retired *retired;     /* replaced by reloads (api_reload) */
 
     struct event *flush; /* writes the catalog's batched stamps */
     struct api_metrics mx;
@@ -81,6 +91,7 @@ struct mreq {
     int64_t now; /* the clock when the request arrived, or when its last wait ended */
     struct route_req rt;
     const struct config_rule *rule;
+    const struct upstream_origin *origin; /* the rule's, from the routing table it matched */
     char upname[RULES_NAME_MAX];
     int64_t repo;
     int have_tag;
