@@ -155,7 +155,7 @@ static void reload_cb(void *arg)
     }
     apply_overrides(next, rl->rl_listen, rl->rl_data_dir);
     restart = config_diff_restart(running, next);
-    log_lines(LOG_WARN, "config-reload-restart-needed", "key", NULL, restart);
+    log_lines(LOG_WARN, "config-reload-restart-needed", "detail", NULL, restart);
     free(restart);
     config_diff_keep(next, running);
     changed = config_diff_changed(running, next);
