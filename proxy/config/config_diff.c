@@ -118,15 +118,17 @@ static void restart_line(struct diff_text *t, const char *key, const char *kept)
     free(line);
 }
 
-static void restart_int(struct diff_text *t, const char *key, int64_t kept, const char *absent)
+/* <kept> with <unit> ("" or "s"), or <absent> (when not NULL) for a negative value. */
+static void restart_int(struct diff_text *t, const char *key, int64_t kept, const char *unit,
+                        const char *absent)
 {
-    char v[32];
+    char v[40];
 
     if (kept < 0 && absent != NULL) {
         restart_line(t, key, absent);
         return;
     }
-    snprintf(v, sizeof(v), "%" PRId64, kept);
+    snprintf(v, sizeof(v), "%" PRId64 "%s", kept, unit);
     restart_line(t, key, v);
 }
 
@@ -146,12 +148,12 @@ char *config_diff_restart(const struct config *running, const struct config *nex
         free(kept);
     }
     if (running->cfg_max_connections != next->cfg_max_connections)
-        restart_int(&t, "max_connections", running->cfg_max_connections, NULL);
+        restart_int(&t, "max_connections", running->cfg_max_connections, "", NULL);
     if (running->cfg_max_conn_per_client != next->cfg_max_conn_per_client)
-        restart_int(&t, "max_connections_per_client", running->cfg_max_conn_per_client,
+        restart_int(&t, "max_connections_per_client", running->cfg_max_conn_per_client, "",
                     "the default (a quarter of max_connections)");
     if (running->cfg_header_timeout != next->cfg_header_timeout)
-        restart_int(&t, "header_timeout", running->cfg_header_timeout, NULL);
+        restart_int(&t, "header_timeout", running->cfg_header_timeout, "s", NULL);
     if (!ecr_same(running->cfg_ecr, next->cfg_ecr))
         restart_line(&t, "ecr",
                      running->cfg_ecr != NULL ? "the block the proxy started with" : "no ECR tier");

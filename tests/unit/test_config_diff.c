@@ -78,7 +78,7 @@ Test(config_diff, restart_keys_one_line_each_with_the_value_kept)
     cr_assert_str_eq(r, "listen: a change needs a restart; keeping 127.0.0.1:5000\n"
                         "data_dir: a change needs a restart; keeping /d1\n"
                         "max_connections: a change needs a restart; keeping 100\n"
-                        "header_timeout: a change needs a restart; keeping 10");
+                        "header_timeout: a change needs a restart; keeping 10s");
     free(r);
     config_diff_keep(b, a);
     cr_assert_str_eq(b->cfg_listen, "127.0.0.1:5000");
