@@ -34,6 +34,7 @@
 
 #include "api.h"
 #include "cli.h"
+#include "config_diff.h"
 #include "config_file.h"
 #include "log.h"
 #include "server.h"
@@ -87,6 +88,91 @@ static struct config *load(const char *path)
         free(errs);
     }
     return cfg;
+}
+
+/* --listen and --data-dir win over the file, at start and at each reload. */
+static void apply_overrides(struct config *cfg, const char *listen, const char *data_dir)
+{
+    if (listen != NULL) {
+        free(cfg->cfg_listen);
+        cfg->cfg_listen = xstrdup(listen);
+    }
+    if (data_dir != NULL) {
+        free(cfg->cfg_data_dir);
+        cfg->cfg_data_dir = xstrdup(data_dir);
+    }
+}
+
+/*
+ * A SIGHUP reload (docs/internals/reload.md): what serve was started with, and every
+ * configuration read since, the one in force last. None is freed before the api and the server
+ * are: requests, fills, the server and the ECR tier borrow pointers into the ones they started
+ * with. A reload is rare and a configuration a few KiB.
+ */
+struct reload {
+    const char *rl_path; /* --config, or NULL: the embedded default */
+    const char *rl_listen, *rl_data_dir;
+    struct api *rl_api;
+    struct config **rl_cfgs;
+    size_t rl_ncfgs;
+};
+
+/* One <event> per line of <text>: <key> = "<origin>: LINE" (as check-config prints problems),
+ * or LINE alone when <origin> is NULL. */
+static void log_lines(enum log_level level, const char *event, const char *key, const char *origin,
+                      const char *text)
+{
+    const char *line = text;
+
+    while (line != NULL && *line != '\0') {
+        const char *nl = strchr(line, '\n');
+        int n = nl ? (int)(nl - line) : (int)strlen(line);
+        char *msg =
+            origin != NULL ? xasprintf("%s: %.*s", origin, n, line) : xasprintf("%.*s", n, line);
+        log_event(level, event, key, msg, NULL);
+        free(msg);
+        line = nl ? nl + 1 : NULL;
+    }
+}
+
+/* The server's reload callback: read the file again; refuse it whole, or apply it. */
+static void reload_cb(void *arg)
+{
+    struct reload *rl = arg;
+    const struct config *running = rl->rl_cfgs[rl->rl_ncfgs - 1];
+    struct config *next;
+    char *errs = NULL, *restart, *changed;
+
+    if (rl->rl_path == NULL) {
+        log_event(LOG_INFO, "config-reload-default", "reason",
+                  "serve runs without --config: the embedded default is applied again", NULL);
+        next = config_default();
+    } else {
+        next = config_load_file(rl->rl_path, &errs);
+    }
+    if (next == NULL) {
+        log_lines(LOG_ERROR, "config-reload-failed", "error", rl->rl_path, errs);
+        free(errs);
+        api_reload_failed(rl->rl_api);
+        return;
+    }
+    apply_overrides(next, rl->rl_listen, rl->rl_data_dir);
+    restart = config_diff_restart(running, next);
+    log_lines(LOG_WARN, "config-reload-restart-needed", "detail", NULL, restart);
+    free(restart);
+    config_diff_keep(next, running);
+    changed = config_diff_changed(running, next);
+    rl->rl_cfgs = xrealloc(rl->rl_cfgs, (rl->rl_ncfgs + 1) * sizeof(*rl->rl_cfgs));
+    rl->rl_cfgs[rl->rl_ncfgs++] = next;
+    api_reload(rl->rl_api, next);
+    {
+        char n[32];
+        snprintf(n, sizeof(n), "%zu", next->cfg_nrules);
+        log_event(LOG_INFO, "config-reloaded", "config",
+                  rl->rl_path != NULL ? rl->rl_path : "(embedded default)", "rules", n, "changed",
+                  changed[0] != '\0' ? changed : "nothing", NULL);
+    }
+    free(changed);
 }
 
 static int cmd_check_config(int argc, char **argv)
@@ -146,6 +232,7 @@ static int cmd_serve(int argc, char **argv)
     struct config *cfg;
     struct server *srv;
     struct api *api = NULL;
+    struct reload rl;
     char *err = NULL;
     char host[256];
     int c, port, rc;
@@ -183,14 +270,7 @@ static int cmd_serve(int argc, char **argv)
     cfg = load(path);
     if (cfg == NULL)
         return EXIT_CONFIG;
-    if (listen != NULL) {
-        free(cfg->cfg_listen);
-        cfg->cfg_listen = xstrdup(listen);
-    }
-    if (data_dir != NULL) {
-        free(cfg->cfg_data_dir);
-        cfg->cfg_data_dir = xstrdup(data_dir);
-    }
+    apply_overrides(cfg, listen, data_dir);
     /* The server's loop and front; then the api on that loop (store, index, reconcile);
      * only then the listener, so no client connects before the cache is ready. */
     srv = server_create(cfg, &err);
@@ -209,12 +289,23 @@ static int cmd_serve(int argc, char **argv)
         config_free(cfg);
         return 1;
     }
+    rl.rl_path = path;
+    rl.rl_listen = listen;
+    rl.rl_data_dir = data_dir;
+    rl.rl_api = api;
+    rl.rl_cfgs = xmalloc(sizeof(*rl.rl_cfgs));
+    rl.rl_cfgs[0] = cfg;
+    rl.rl_ncfgs = 1;
+    server_on_reload(srv, reload_cb, &rl);
     rc = server_run(srv, drain * 1000000) == 0 ? 0 : 1;
-    /* Connections first (their gone callbacks reach the api), then the api, then the loop. */
+    /* Connections first (their gone callbacks reach the api), then the api, then the loop;
+     * every configuration read last (reload_cb's rule). */
     server_close(srv);
     api_destroy(api);
     server_destroy(srv);
-    config_free(cfg);
+    for (size_t i = 0; i < rl.rl_ncfgs; i++)
+        config_free(rl.rl_cfgs[i]);
+    free(rl.rl_cfgs);
     return rc;
 }
 

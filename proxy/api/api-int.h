@@ -53,6 +53,15 @@ struct api_metrics {
     uint64_t gc_runs, gc_failures;
     uint64_t gc_images[2]; /* images expired: [by a lifecycle rule, by the byte budget] */
     uint64_t gc_bytes, gc_files;
+    uint64_t reloads[2]; /* configuration reloads: [applied, refused] */
+};
+
+/* A routing table and its origins replaced by a reload: in-flight requests and fills may still
+ * point into them, so they live until api_destroy. */
+struct api_retired {
+    struct rules_rule *ar_rules;
+    struct upstream_origin *ar_origins;
+    struct api_retired *ar_next;
 };
 
 struct api {
@@ -67,6 +76,7 @@ struct api {
     struct rules_rule *rules;
     struct upstream_origin *origins; /* one per rule, in cfg_rules' order */
     struct fetch *fetches;           /* buffered upstream fetches in flight, shared by key */
+    struct api_retired *retired;     /* replaced by reloads (api_reload) */
 
     struct event *flush;    /* writes the catalog's batched stamps */
     struct event *gc_timer; /* the periodic sweep (gc.c) */
@@ -89,6 +99,7 @@ struct mreq {
     int64_t now; /* the clock when the request arrived, or when its last wait ended */
     struct route_req rt;
     const struct config_rule *rule;
+    const struct upstream_origin *origin; /* the rule's, from the routing table it matched */
     char upname[RULES_NAME_MAX];
     int64_t repo;
     int have_tag;

@@ -214,6 +214,7 @@ void api_handle(void *arg, struct evhttp_request *req, struct exchange *x)
     m = mreq_new(api, req, x);
     m->rt = rt;
     m->rule = &api->cfg->cfg_rules[match.rm_rule];
+    m->origin = &api->origins[match.rm_rule];
     str_copy(m->upname, sizeof(m->upname), match.rm_upstream_name);
     m->repo = cache_repo_id(api->cache, m->rule->rule_prefix, m->upname);
     if (m->repo == -1) {
@@ -239,6 +240,24 @@ static void origin_from_rule(struct upstream_origin *o, const struct config_rule
     o->uo_password = r->rule_password;
     o->uo_allow_private = r->rule_allow_private_redirects;
     o->uo_ca_file = r->rule_ca_file;
+}
+
+/* What the api derives from <cfg>'s rules: the routing table and one upstream origin per rule,
+ * in cfg_rules' order (the caller frees both; their strings stay the config's). */
+static void api_derive(const struct config *cfg, struct rules_rule **rules,
+                       struct upstream_origin **origins)
+{
+    *rules = xcalloc(cfg->cfg_nrules + 1, sizeof(**rules));
+    *origins = xcalloc(cfg->cfg_nrules + 1, sizeof(**origins));
+    for (size_t i = 0; i < cfg->cfg_nrules; i++) {
+        const struct config_rule *r = &cfg->cfg_rules[i];
+        (*rules)[i].rr_prefix = r->rule_prefix;
+        (*rules)[i].rr_mirror_for = r->rule_mirror_for;
+        (*rules)[i].rr_nmirror_for = r->rule_nmirror_for;
+        (*rules)[i].rr_default = r->rule_default;
+        (*rules)[i].rr_library_prefix = r->rule_library_prefix;
+        origin_from_rule(&(*origins)[i], r);
+    }
 }
 
 /* The catalog's batched stamps go to the index every API_FLUSH_SECONDS. */
@@ -274,9 +293,7 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
         snprintf(n, sizeof(n), "%ld", dropped);
         log_event(LOG_WARN, "reconcile", "dropped_rows", n, NULL);
     }
-    api->origins = xcalloc(cfg->cfg_nrules + 1, sizeof(*api->origins));
-    for (size_t i = 0; i < cfg->cfg_nrules; i++)
-        origin_from_rule(&api->origins[i], &cfg->cfg_rules[i]);
+    api_derive(cfg, &api->rules, &api->origins);
     api->up = upstream_create(base, &us, err);
     if (api->up == NULL)
         goto fail;
@@ -302,15 +319,6 @@ struct api *api_create(struct event_base *base, const struct config *cfg, struct
         goto fail;
     }
     api_status_start(api);
-    api->rules = xcalloc(cfg->cfg_nrules + 1, sizeof(*api->rules));
-    for (size_t i = 0; i < cfg->cfg_nrules; i++) {
-        const struct config_rule *r = &cfg->cfg_rules[i];
-        api->rules[i].rr_prefix = r->rule_prefix;
-        api->rules[i].rr_mirror_for = r->rule_mirror_for;
-        api->rules[i].rr_nmirror_for = r->rule_nmirror_for;
-        api->rules[i].rr_default = r->rule_default;
-        api->rules[i].rr_library_prefix = r->rule_library_prefix;
-    }
     return api;
 fail:
     api_destroy(api);
@@ -322,6 +330,31 @@ void api_set_clock(struct api *api, int64_t (*clock)(void))
     CHECK_OBJ_NOTNULL(api, API_MAGIC);
     api->clock = clock;
     api->started_at = clock(); /* the uptime metric on the same clock */
+}
+
+/*
+ * The routing table and the origins of the configuration in force are swapped for <cfg>'s;
+ * the old ones join api->retired. Requests and fills in flight hold pointers into them (and
+ * into the old config, which main keeps): nothing is freed before api_destroy.
+ */
+void api_reload(struct api *api, const struct config *cfg)
+{
+    struct api_retired *old = xcalloc(1, sizeof(*old));
+
+    CHECK_OBJ_NOTNULL(api, API_MAGIC);
+    old->ar_rules = api->rules;
+    old->ar_origins = api->origins;
+    old->ar_next = api->retired;
+    api->retired = old;
+    api_derive(cfg, &api->rules, &api->origins);
+    api->cfg = cfg;
+    api->mx.reloads[0]++;
+}
+
+void api_reload_failed(struct api *api)
+{
+    CHECK_OBJ_NOTNULL(api, API_MAGIC);
+    api->mx.reloads[1]++;
 }
 
 void api_destroy(struct api *api)
@@ -358,6 +391,13 @@ void api_destroy(struct api *api)
     cache_close(api->cache, api->clock());
     free(api->rules);
     free(api->origins);
+    while (api->retired != NULL) {
+        struct api_retired *r = api->retired;
+        api->retired = r->ar_next;
+        free(r->ar_rules);
+        free(r->ar_origins);
+        free(r);
+    }
     api->magic = 0;
     free(api);
 }

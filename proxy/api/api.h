@@ -33,6 +33,18 @@ void api_admin_handle(void *api, struct evhttp_request *req, struct exchange *x)
  */
 void api_set_clock(struct api *api, int64_t (*clock)(void));
 
+/*
+ * A reload: <cfg> (borrowed, as api_create's) becomes the configuration in force. Its rules,
+ * durations, budget, lifecycle policies and credentials apply to requests that arrive from now
+ * on; requests and fills in flight finish with the configuration they started with, which the
+ * caller keeps alive until api_destroy, as the api keeps what it derived from it. The caller
+ * has compared the two (config_diff): the listener, the data directory and the ECR tier stay
+ * as they were created. Counts ecr_ptc_config_reloads_total{result="ok"}.
+ */
+void api_reload(struct api *api, const struct config *cfg);
+/* A reload was refused (the file did not parse): counts {result="failed"}. */
+void api_reload_failed(struct api *api);
+
 void api_destroy(struct api *api);
 
 #endif

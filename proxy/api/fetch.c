@@ -114,7 +114,7 @@ int fetch_join(struct mreq *m, const char *key, const struct upstream_target *t,
 void api_target_init(struct upstream_target *t, const struct mreq *m, const char *path, int head)
 {
     memset(t, 0, sizeof(*t));
-    t->ut_origin = &m->api->origins[m->rule - m->api->cfg->cfg_rules];
+    t->ut_origin = m->origin;
     t->ut_name = m->upname;
     t->ut_path = path;
     t->ut_head = head;

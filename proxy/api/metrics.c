@@ -180,6 +180,11 @@ void api_metrics(struct api *api, struct evhttp_request *req)
            NULL, fs.fs_joined);
     metric(b, "ecr_ptc_error_responses_total", "counter", "OCI error answers", NULL,
            http_error_responses());
+    metric(b, "ecr_ptc_config_reloads_total", "counter",
+           "SIGHUP reloads of the configuration: applied, or refused (the old one kept)",
+           "{result=\"ok\"}", mx->reloads[0]);
+    metric(b, "ecr_ptc_config_reloads_total", "counter", NULL, "{result=\"failed\"}",
+           mx->reloads[1]);
     metric(b, "ecr_ptc_uptime_seconds", "gauge", "seconds since start", NULL,
            (uint64_t)(api->clock() - api->started_at));
     {

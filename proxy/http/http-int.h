@@ -109,6 +109,9 @@ struct server {
     int closed; /* server_close ran */
     struct event *sigterm;
     struct event *sigint;
+    struct event *sighup;
+    void (*reload_fn)(void *arg); /* server_on_reload's */
+    void *reload_arg;
     struct event *deadline;
     int64_t inflight;
     int stopping;

@@ -1,10 +1,13 @@
 /*
- * The daemon's event loop: one libevent base, an evhttp listener, SIGTERM/SIGINT handling.
+ * The daemon's event loop: one libevent base, an evhttp listener, SIGTERM/SIGINT/SIGHUP handling.
  *
  * Accepting is evhttp's; this file enables and disables its listener: paused at
  * max_connections with nothing idle to close (conn.c decides), and after accept errors such as
  * EMFILE, with backoff instead of spinning. Connections and their limits are conn.c's, each
  * request's exchange is exchange.c's.
+ *
+ * SIGHUP calls the reload callback (server_on_reload) on the loop, between requests; while
+ * stopping it is ignored.
  *
  * A graceful stop waits for the count of live exchanges: on the first signal the listener is
  * closed, and the loop ends when the count reaches zero or the drain deadline passes, whichever
@@ -188,6 +191,28 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     server_drain_check(srv);
 }
 
+static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *srv = arg;
+
+    CHECK_OBJ_NOTNULL(srv, SERVER_MAGIC);
+    (void)sig;
+    (void)what;
+    if (srv->stopping || srv->reload_fn == NULL) {
+        log_event(LOG_WARN, "reload-ignored", "reason",
+                  srv->stopping ? "stopping" : "nothing to reload", NULL);
+        return;
+    }
+    srv->reload_fn(srv->reload_arg);
+}
+
+void server_on_reload(struct server *srv, void (*fn)(void *arg), void *arg)
+{
+    CHECK_OBJ_NOTNULL(srv, SERVER_MAGIC);
+    srv->reload_fn = fn;
+    srv->reload_arg = arg;
+}
+
 int server_stopping(const struct server *srv)
 {
     return srv->stopping;
@@ -292,6 +317,9 @@ struct server *server_create(const struct config *cfg, char **err)
     }
     evhttp_set_timeout_tv(srv->http, &srv->idle);
     signal(SIGPIPE, SIG_IGN);
+    /* Until the listener's handler is set (server_bind), a reload has nothing to reload: a
+     * SIGHUP during a long reconcile must not end the process. */
+    signal(SIGHUP, SIG_IGN);
     return srv;
 fail:
     server_destroy(srv);
@@ -343,6 +371,8 @@ static int server_bind(struct server *srv, const char *host, int port, const cha
     srv->sigint = evsignal_new(srv->base, SIGINT, signal_cb, srv);
     evsignal_add(srv->sigterm, NULL);
     evsignal_add(srv->sigint, NULL);
+    srv->sighup = evsignal_new(srv->base, SIGHUP, sighup_cb, srv);
+    evsignal_add(srv->sighup, NULL);
     return 0;
 }
 
@@ -576,6 +606,8 @@ void server_destroy(struct server *srv)
         event_free(srv->sigterm);
     if (srv->sigint != NULL)
         event_free(srv->sigint);
+    if (srv->sighup != NULL)
+        event_free(srv->sighup);
     if (srv->deadline != NULL)
         event_free(srv->deadline);
     if (srv->base != NULL)

@@ -75,6 +75,12 @@ void server_inflight_end(struct server *srv);
  */
 void server_metrics(const struct server *srv, struct evbuffer *b);
 
+/*
+ * On SIGHUP (once listening, and not while stopping) the loop calls <fn>(<arg>), between
+ * callbacks. <arg> stays the caller's and must outlive the loop; NULL <fn> stops calling.
+ */
+void server_on_reload(struct server *srv, void (*fn)(void *arg), void *arg);
+
 /* 1 once a stop was asked for: handlers refuse new work with 503. */
 int server_stopping(const struct server *srv);
 
