@@ -51,8 +51,8 @@ static void gc_metrics(struct api *api, struct evbuffer *b)
            mx->gc_images[1]);
     metric(b, "ecr_ptc_gc_bytes_freed_total", "counter", "bytes of blobs and manifests removed",
            NULL, mx->gc_bytes);
-    metric(b, "ecr_ptc_gc_files_removed_total", "counter", "blob and manifest files removed",
-           NULL, mx->gc_files);
+    metric(b, "ecr_ptc_gc_files_removed_total", "counter", "blob and manifest files removed", NULL,
+           mx->gc_files);
 }
 
 void api_label_escape(char *out, size_t size, const char *v)

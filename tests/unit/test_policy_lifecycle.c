@@ -322,8 +322,8 @@ Test(evaluate, the_issues_example_policy)
         {"prod-10", "release-10"}, {"prod-11", "release-11"}, {"prod-12", "release-12"},
     };
     static const char *only_prod[] = {"prod-old"};
-    static const char *digests[15] = {"d01", "d02", "d03", "d04", "d05", "d06", "d07", "d08",
-                                      "d09", "d10", "d11", "d12", "p", "u-old", "u-new"};
+    static const char *digests[15] = {"d01", "d02", "d03", "d04", "d05", "d06",   "d07",  "d08",
+                                      "d09", "d10", "d11", "d12", "p",   "u-old", "u-new"};
     struct lc_image imgs[15];
     int want[15] = {0};
 
