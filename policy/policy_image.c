@@ -7,35 +7,48 @@
 #include <string.h>
 #include <strings.h>
 
-/* 1 when <c> may appear in a repository path component (lowercase, digits, separators). */
-static int name_char(char c)
+static int lower_alnum(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-/* 1 when <s> of <len> bytes is a repository path: components of name_char split by '/',
- * none empty, each starting and ending with a letter or digit. */
+/*
+ * 1 when <s> of <len> bytes is a repository path the distribution spec allows: at most 255
+ * bytes of components [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)* split by '/'. (The same grammar as
+ * proxy/oci's oci_name_valid, which policy/ may not include.)
+ */
 static int name_ok(const char *s, size_t len)
 {
-    size_t seg = 0;
+    size_t i = 0;
 
-    if (len == 0)
+    if (len == 0 || len > 255)
         return 0;
-    for (size_t i = 0; i <= len; i++) {
-        char c = i < len ? s[i] : '/';
-
-        if (c == '/') {
-            if (seg == 0 ||
-                !((s[i - 1] >= 'a' && s[i - 1] <= 'z') || (s[i - 1] >= '0' && s[i - 1] <= '9')))
+    while (i < len) {
+        /* One component: a run, then (separator, run)*, up to '/' or the end. */
+        if (!lower_alnum(s[i]))
+            return 0;
+        while (i < len && s[i] != '/') {
+            if (lower_alnum(s[i])) {
+                i++;
+                continue;
+            }
+            if (s[i] == '.') {
+                i++;
+            } else if (s[i] == '_') {
+                i++;
+                if (i < len && s[i] == '_')
+                    i++;
+            } else if (s[i] == '-') {
+                while (i < len && s[i] == '-')
+                    i++;
+            } else {
                 return 0;
-            seg = 0;
-            continue;
+            }
+            if (i >= len || !lower_alnum(s[i]))
+                return 0;
         }
-        if (!name_char(c))
-            return 0;
-        if (seg == 0 && !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')))
-            return 0;
-        seg++;
+        if (i < len && ++i == len)
+            return 0; /* a trailing '/' */
     }
     return 1;
 }
@@ -177,8 +190,8 @@ int rules_map_image(const struct rules_rule *rules, size_t n, const char *image,
         len = snprintf(out->ri_name, sizeof(out->ri_name), "library/%.*s", (int)namelen, name);
     else
         len = snprintf(out->ri_name, sizeof(out->ri_name), "%.*s", (int)namelen, name);
-    if (len < 0 || (size_t)len >= sizeof(out->ri_name)) {
-        snprintf(err, errsize, "%s: the repository name is too long", image);
+    if (len < 0 || (size_t)len >= sizeof(out->ri_name) || len > 255) {
+        snprintf(err, errsize, "%s: the repository name is too long (at most 255 bytes)", image);
         return -1;
     }
     out->ri_rule = (size_t)r;

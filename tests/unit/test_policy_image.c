@@ -77,4 +77,14 @@ Test(policy_image, errors)
     expect_err(rules, NRULES, "nginx@sha256:abc", "not a digest");
     expect_err(rules, NRULES, "nginx@md5:" D64, "not a digest");
     expect_err(nodefault, 1, "nginx", "default");
+    /* Found by image_fuzz: separators side by side, and library/ pushing a name past 255. */
+    expect_err(rules, NRULES, "public.ecr.-bit", "not a repository name");
+    expect_err(rules, NRULES, "library/a..b", "not a repository name");
+    expect_err(rules, NRULES, "a/b/", "not a repository name");
+    {
+        char longname[260];
+        memset(longname, 'a', 250);
+        longname[250] = '\0';
+        expect_err(rules, NRULES, longname, "too long");
+    }
 }
