@@ -18,9 +18,10 @@
 #define GC_BATCH 256
 
 /*
- * An image is a manifest a repository holds (marked there, or tagged) that is neither the
- * child of another manifest that repository holds (a platform manifest of its index) nor a
- * referrer whose subject is stored (those follow their parent or subject in the mark phase).
+ * An image is a manifest a repository holds (marked there, or tagged) that is neither an
+ * untagged child of another manifest that repository holds (a platform manifest of its index)
+ * nor a referrer whose subject is stored (those follow their parent or subject in the mark
+ * phase). A child with a tag of its own there is an image too: its pulls are its own.
  */
 static const char images_sql[] =
     "SELECT r.id, r.rule, r.name, m.digest, m.stored_at, m.last_pulled_at,"
@@ -29,9 +30,10 @@ static const char images_sql[] =
     " FROM (SELECT repo_id, digest FROM repo_digests UNION SELECT repo_id, digest FROM tags) x"
     " JOIN repositories r ON r.id = x.repo_id"
     " JOIN manifests m ON m.digest = x.digest"
-    " WHERE NOT EXISTS (SELECT 1 FROM manifest_refs p"
+    " WHERE (EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = x.repo_id AND t.digest = x.digest)"
+    "   OR NOT EXISTS (SELECT 1 FROM manifest_refs p"
     "   JOIN repo_digests rd ON rd.digest = p.manifest AND rd.repo_id = x.repo_id"
-    "   WHERE p.child = x.digest AND p.kind = 'manifest' AND p.manifest != x.digest)"
+    "   WHERE p.child = x.digest AND p.kind = 'manifest' AND p.manifest != x.digest))"
     " AND NOT EXISTS (SELECT 1 FROM manifest_refs s JOIN manifests sm ON sm.digest = s.child"
     "   WHERE s.manifest = x.digest AND s.kind = 'subject')"
     " ORDER BY r.id, m.digest";
@@ -133,7 +135,7 @@ static void content_row(sqlite3_stmt *s, void *arg)
     struct walk *w = arg;
 
     w->fns->gw_content(w->arg, col(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
-                       sqlite3_column_int(s, 3));
+                       sqlite3_column_int(s, 3), sqlite3_column_int64(s, 4));
 }
 
 static void ref_row(sqlite3_stmt *s, void *arg)
@@ -156,8 +158,8 @@ int index_gc_walk(struct index *ix, const struct index_gc_walk_fns *fns, void *a
 
     CHECK_INDEX(ix);
     if (each_row(ix,
-                 "SELECT digest, size, stored_at, 0 FROM blobs"
-                 " UNION ALL SELECT digest, size, stored_at, 1 FROM manifests",
+                 "SELECT digest, size, stored_at, 0, last_access FROM blobs"
+                 " UNION ALL SELECT digest, size, stored_at, 1, last_pulled_at FROM manifests",
                  content_row, &w) == -1)
         return -1;
     if (each_row(ix, "SELECT manifest, child, kind FROM manifest_refs", ref_row, &w) == -1)

@@ -181,8 +181,9 @@ int index_ecr_blob_forget(struct index *ix, const char *ecr_repo, const char *di
 
 /* ---- the sweep: images, their content, what goes (db_gc.c) --------------------------------- */
 
-/* One image of a repository (db_gc.c's definition): a manifest it holds that is not a child
- * of another it holds, nor a referrer of a stored subject. Strings owned by the array. */
+/* One image of a repository (db_gc.c's definition): a manifest it holds that is not an
+ * untagged child of another it holds, nor a referrer of a stored subject. Strings owned by the
+ * array. */
 struct index_image {
     int64_t ii_repo;
     char *ii_rule, *ii_name;
@@ -198,8 +199,8 @@ void index_gc_images_free(struct index_image *v, size_t n);
 /* What the mark phase reads, row by row: every stored blob and manifest (a digest stored both
  * ways comes twice), every reference, every digest a queued ECR push still needs. */
 struct index_gc_walk_fns {
-    void (*gw_content)(void *arg, const char *digest, int64_t size, int64_t stored_at,
-                       int manifest);
+    void (*gw_content)(void *arg, const char *digest, int64_t size, int64_t stored_at, int manifest,
+                       int64_t used_at); /* used_at: last_access, last_pulled_at */
     void (*gw_ref)(void *arg, const char *manifest, const char *child, int subject);
     void (*gw_pinned)(void *arg, const char *digest);
 };

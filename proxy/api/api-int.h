@@ -80,7 +80,15 @@ struct api {
 
     struct event *flush;    /* writes the catalog's batched stamps */
     struct event *gc_timer; /* the periodic sweep (gc.c) */
-    struct status *status;  /* the status page's 24 h samples (status.c) */
+    /* Fills kept (api_blob_keep said yes) whose commit has not landed: their bytes count as
+     * used until api_blob_filled, so fills ending together cannot all take the same room. */
+    struct api_reserved {
+        char ar_digest[INDEX_DIGEST_MAX];
+        int64_t ar_size;
+    } * reserved;
+    size_t nreserved, capreserved;
+    int64_t reserved_bytes;
+    struct status *status; /* the status page's 24 h samples (status.c) */
     struct api_metrics mx;
     int64_t started_at;
     int64_t (*clock)(void); /* wall-clock seconds: util_now, or a test's */
@@ -206,6 +214,8 @@ int api_gc(struct api *api, int dry_run, int64_t need, struct cache_gc_result *o
 /* gc.c: the fills' keep callback (fill_keep_fn; <arg> is the api): a sweep first when <size>
  * more bytes would not fit; 0 when they still do not. */
 int api_blob_keep(void *arg, const char *digest, int64_t size);
+/* gc.c: the fill of <digest> ended (committed or not): its reserved room is released. */
+void api_gc_release(struct api *api, const char *digest);
 /* gc.c: a sweep now when the budget or the free-space floor is broken already. */
 void api_gc_make_room(struct api *api);
 /* gc.c: hook the keep callback and start the periodic sweep / stop it. */

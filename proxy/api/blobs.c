@@ -29,6 +29,7 @@ void api_blob_filled(void *arg, const char *digest, int ok, int64_t size, int64_
 
     CHECK_OBJ_NOTNULL(api, API_MAGIC);
 
+    api_gc_release(api, digest);
     if (source == 1)
         api->mx.ecr_reads[1][ok ? 0 : 1]++;
     if (!ok)

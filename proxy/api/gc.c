@@ -88,7 +88,7 @@ static int over(struct api *api, int64_t need)
     int64_t budget = api->cfg->cfg_cache_size, floor = api->cfg->cfg_min_free_space;
     int64_t free_bytes = cache_free_bytes(api->cache);
 
-    if (budget > 0 && cache_used_bytes(api->cache) + need > budget)
+    if (budget > 0 && cache_used_bytes(api->cache) + api->reserved_bytes + need > budget)
         return 1;
     return floor > 0 && free_bytes >= 0 && free_bytes < floor;
 }
@@ -99,12 +99,31 @@ int api_blob_keep(void *arg, const char *digest, int64_t size)
     struct cache_gc_result r;
 
     CHECK_OBJ_NOTNULL(api, API_MAGIC);
-    (void)digest;
-    if (!over(api, size))
-        return 1;
-    if (api_gc(api, 0, size, &r) == 0)
-        cache_gc_result_free(&r);
-    return !over(api, size); /* no: the fills count and log it */
+    if (over(api, size)) {
+        /* Room for this one and for the fills kept and not committed yet. */
+        if (api_gc(api, 0, size + api->reserved_bytes, &r) == 0)
+            cache_gc_result_free(&r);
+        if (over(api, size))
+            return 0; /* the fills count and log it */
+    }
+    if (api->nreserved == api->capreserved) {
+        api->capreserved = api->capreserved ? api->capreserved * 2 : 16;
+        api->reserved = xrealloc(api->reserved, api->capreserved * sizeof(*api->reserved));
+    }
+    str_copy(api->reserved[api->nreserved].ar_digest, sizeof(api->reserved[0].ar_digest), digest);
+    api->reserved[api->nreserved++].ar_size = size;
+    api->reserved_bytes += size;
+    return 1;
+}
+
+void api_gc_release(struct api *api, const char *digest)
+{
+    for (size_t i = 0; i < api->nreserved; i++)
+        if (strcmp(api->reserved[i].ar_digest, digest) == 0) {
+            api->reserved_bytes -= api->reserved[i].ar_size;
+            api->reserved[i] = api->reserved[--api->nreserved];
+            return;
+        }
 }
 
 void api_gc_make_room(struct api *api)
@@ -146,4 +165,7 @@ void api_gc_stop(struct api *api)
     if (api->gc_timer != NULL)
         event_free(api->gc_timer);
     api->gc_timer = NULL;
+    free(api->reserved);
+    api->reserved = NULL;
+    api->nreserved = api->capreserved = 0;
 }

@@ -208,7 +208,7 @@ static void section_egress(struct evbuffer *b, const struct api *api, uint64_t s
 
 static void section_fills(struct evbuffer *b, const struct fill_stats *fs)
 {
-    uint64_t ended = fs->fs_completed + fs->fs_failed;
+    uint64_t ended = fs->fs_completed + fs->fs_failed + fs->fs_not_kept;
     uint64_t running = fs->fs_started > ended ? fs->fs_started - ended : 0;
 
     evbuffer_add_printf(b, "<section id=\"fills\"><h2>Fills</h2>\n<table>\n");

@@ -48,6 +48,9 @@ struct cache {
 
     /* The byte budget (cache_gc.c): bytes of every stored blob and manifest the index holds. */
     int64_t used_bytes;
+    /* Bytes the last sweeps unlinked (since freed_at, within a minute): readers holding them
+     * keep the space taken, so the free-space floor counts them as on their way. */
+    int64_t freed_recent, freed_at;
 };
 
 /* "repo\n<s>" into <out>: the key of the tags and known maps. */

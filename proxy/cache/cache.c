@@ -294,16 +294,19 @@ int cache_manifest_put(struct cache *c, int64_t *repo, const char *digest, const
     struct manifest_info mi;
     const char *err = NULL;
     struct index_child *kids = NULL;
-    int rc;
+    int rc, fresh;
 
     *repo = cache_repo_confirm(c, *repo);
     if (*repo <= 0)
         return -1;
-    if (is_new_content(c, digest))
-        c->used_bytes += (int64_t)len;
+    fresh = is_new_content(c, digest);
     memset(&mi, 0, sizeof(mi));
-    if (manifest_parse(body, len, media_type, &mi, &err) == -1)
-        return index_manifest_put(c->ix, *repo, digest, media_type, (int64_t)len, NULL, 0, now);
+    if (manifest_parse(body, len, media_type, &mi, &err) == -1) {
+        rc = index_manifest_put(c->ix, *repo, digest, media_type, (int64_t)len, NULL, 0, now);
+        if (rc == 0 && fresh)
+            c->used_bytes += (int64_t)len;
+        return rc;
+    }
     if (mi.mi_nrefs > 0)
         kids = xcalloc(mi.mi_nrefs, sizeof(*kids));
     for (size_t i = 0; i < mi.mi_nrefs; i++) {
@@ -311,6 +314,8 @@ int cache_manifest_put(struct cache *c, int64_t *repo, const char *digest, const
         kids[i].ic_kind = manifest_kinds[mi.mi_refs[i].mr_kind];
     }
     rc = index_manifest_put(c->ix, *repo, digest, media_type, (int64_t)len, kids, mi.mi_nrefs, now);
+    if (rc == 0 && fresh)
+        c->used_bytes += (int64_t)len;
     free(kids);
     manifest_info_free(&mi);
     return rc;
@@ -416,9 +421,10 @@ int cache_open_blob(struct cache *c, const char *digest, int64_t *size)
 
 void cache_blob_stored(struct cache *c, const char *digest, int64_t size, int64_t repo, int64_t now)
 {
-    if (is_new_content(c, digest))
+    int fresh = is_new_content(c, digest);
+
+    if (index_blob_put(c->ix, digest, size, now) == 0 && fresh)
         c->used_bytes += size;
-    index_blob_put(c->ix, digest, size, now);
     cache_repo_add(c, repo, digest);
 }
 
@@ -431,8 +437,8 @@ void cache_blob_repair(struct cache *c, const char *digest, int64_t now)
         int fd = store_open_blob(c->st, digest, &size);
         if (fd != -1) {
             close(fd);
-            c->used_bytes += size;
-            index_blob_put(c->ix, digest, size, now);
+            if (index_blob_put(c->ix, digest, size, now) == 0)
+                c->used_bytes += size;
         }
     }
 }

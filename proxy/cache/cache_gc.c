@@ -7,16 +7,20 @@
  * subject keeps its referrers). Then, in order:
  *   1. digests a queued ECR push still needs are kept, whatever the budget says;
  *   2. each repository's lifecycle policy (policy_lifecycle) expires its images;
- *   3. the images left, most recently pulled first, are kept while what they keep fits the
- *      limit: the budget less the bytes about to be written, and less what the filesystem's
- *      free-space floor asks for. Past the first image that does not fit, only images that
- *      cost nothing more (their content is kept already) stay: the least recently pulled go
- *      first, strictly;
- *   4. a blob no manifest references, stored in the last minute, is kept: a pull in
- *      progress fetches its manifest before its blobs, but a client may fetch a blob first.
+ *   3. the images left, and the blobs no manifest references (fetched by digest alone, or
+ *      listed by a manifest the proxy cannot parse) each on its own, most recently used first,
+ *      are kept while what they keep fits the limit: the budget less the bytes about to be
+ *      written, and less what the filesystem's free-space floor asks for. Past the first one
+ *      that does not fit, only those that cost nothing more (their content is kept already)
+ *      stay: the least recently pulled go first, strictly. Without a budget or a floor to
+ *      meet, everything the lifecycle rules leave stays;
+ *   4. a row whose file is not there yet and that is less than a minute old is a commit in
+ *      flight (a manifest's row is written before the commit thread lands its file): kept.
  * Every node not kept is garbage: its file is unlinked (a reader holding it open reads on),
  * then its rows dropped, so a crash in between leaves rows without files, which the next
  * start's reconcile drops. Expired images lose their tags and marks in their repository.
+ * Space unlinked while readers hold it is not free yet: the floor counts what sweeps freed in
+ * the last minute as on its way, so sweeps in a row do not each evict the same shortfall.
  * In-memory copies: the manifest bytes of removed digests go, and the tag and mark maps are
  * cleared whenever anything changed, so no copy outlives its row.
  */
@@ -35,15 +39,18 @@
 #include "store.h"
 #include "util.h"
 
-/* Unreferenced content younger than this is kept: its manifest may be on its way. */
-#define GC_GRACE_SECONDS 60
+/* A row younger than this whose file is missing is a commit in flight. */
+#define GC_COMMIT_SECONDS 60
+/* Bytes a sweep unlinked count as on their way to the filesystem's free space this long. */
+#define GC_FREED_SECONDS 60
 
 struct gc_node {
     char *gn_digest;
     int64_t gn_size;
     int64_t gn_stored_at;
-    int gn_manifest;   /* indexed as a manifest */
-    int gn_has_parent; /* some manifest references it, or it is a referrer */
+    int64_t gn_used_at; /* last served (blobs) or pulled (manifests), 0 never */
+    int gn_manifest;    /* indexed as a manifest */
+    int gn_has_parent;  /* some manifest references it, or it is a referrer */
     int gn_kept;
     int gn_attributed; /* its bytes were counted for an expired image already */
     size_t gn_edge0, gn_nedges;
@@ -98,13 +105,16 @@ static void slots_grow(struct gc_graph *g)
     }
 }
 
-static void on_content(void *arg, const char *digest, int64_t size, int64_t stored_at, int manifest)
+static void on_content(void *arg, const char *digest, int64_t size, int64_t stored_at, int manifest,
+                       int64_t used_at)
 {
     struct gc_graph *g = arg;
     size_t i = node_find(g, digest);
 
     if (i != (size_t)-1) {
         g->nodes[i].gn_manifest |= manifest; /* stored both ways: one file */
+        if (used_at > g->nodes[i].gn_used_at)
+            g->nodes[i].gn_used_at = used_at;
         return;
     }
     if (g->nnodes == g->cap) {
@@ -116,6 +126,7 @@ static void on_content(void *arg, const char *digest, int64_t size, int64_t stor
     g->nodes[g->nnodes].gn_size = size;
     g->nodes[g->nnodes].gn_stored_at = stored_at;
     g->nodes[g->nnodes].gn_manifest = manifest;
+    g->nodes[g->nnodes].gn_used_at = used_at;
     g->nnodes++;
     if (g->nnodes * 2 > g->nslots) {
         slots_grow(g);
@@ -267,17 +278,26 @@ struct gc_image {
     int evicted; /* the byte budget's */
 };
 
-static int by_recent_pull(const void *a, const void *b)
-{
-    const struct gc_image *x = a, *y = b;
+/* What the byte budget orders: an image, or a blob no manifest references. */
+struct gc_cand {
+    struct gc_image *img; /* NULL: the blob <node> alone */
+    size_t node;
+    int64_t pulled, pushed;
+    const char *digest;
+    int64_t repo;
+};
 
-    if (x->im->ii_pulled_at != y->im->ii_pulled_at)
-        return x->im->ii_pulled_at > y->im->ii_pulled_at ? -1 : 1;
-    if (x->im->ii_pushed_at != y->im->ii_pushed_at)
-        return x->im->ii_pushed_at > y->im->ii_pushed_at ? -1 : 1;
-    if (x->im->ii_repo != y->im->ii_repo)
-        return x->im->ii_repo < y->im->ii_repo ? -1 : 1;
-    return strcmp(x->im->ii_digest, y->im->ii_digest);
+static int by_recent_use(const void *a, const void *b)
+{
+    const struct gc_cand *x = a, *y = b;
+
+    if (x->pulled != y->pulled)
+        return x->pulled > y->pulled ? -1 : 1;
+    if (x->pushed != y->pushed)
+        return x->pushed > y->pushed ? -1 : 1;
+    if (x->repo != y->repo)
+        return x->repo < y->repo ? -1 : 1;
+    return strcmp(x->digest, y->digest);
 }
 
 /* Split "a,b,c" into a fresh array of strings (caller frees each and the array). */
@@ -352,8 +372,10 @@ static void run_lifecycle(const struct cache_gc_opts *o, struct gc_image *imgs, 
     }
 }
 
-/* The most the kept content may weigh, or INT64_MAX when nothing limits it. */
-static int64_t gc_limit(const struct cache_gc_opts *o, int64_t used, int64_t free_bytes)
+/* The most the kept content may weigh, or INT64_MAX when nothing limits it. <freeing>: bytes
+ * recent sweeps unlinked that the filesystem may not show as free yet. */
+static int64_t gc_limit(const struct cache_gc_opts *o, int64_t used, int64_t free_bytes,
+                        int64_t freeing)
 {
     int64_t limit = INT64_MAX;
 
@@ -361,8 +383,8 @@ static int64_t gc_limit(const struct cache_gc_opts *o, int64_t used, int64_t fre
         limit = o->cg_budget - o->cg_need;
     /* The filesystem must keep cg_min_free: free what is missing. (A fill asking for room has
      * written its temp file already: cg_need is in free_bytes.) */
-    if (o->cg_min_free > 0 && free_bytes >= 0 && free_bytes < o->cg_min_free) {
-        int64_t floor = used - (o->cg_min_free - free_bytes);
+    if (o->cg_min_free > 0 && free_bytes >= 0 && free_bytes + freeing < o->cg_min_free) {
+        int64_t floor = used - (o->cg_min_free - free_bytes - freeing);
         if (floor < limit)
             limit = floor;
     }
@@ -412,6 +434,8 @@ static int gc_apply(struct cache *c, struct gc_graph *g, const struct gc_image *
         /* The file first: a crash before the rows go leaves rows the next start drops. */
         if (store_remove(c->st, nd_->gn_digest) == -1) {
             log_event(LOG_WARN, "gc-remove-failed", "digest", nd_->gn_digest, NULL);
+            out->gr_freed -= nd_->gn_size;
+            out->gr_files--;
             continue;
         }
         hot_del(c->hot_manifests, nd_->gn_digest);
@@ -422,7 +446,6 @@ static int gc_apply(struct cache *c, struct gc_graph *g, const struct gc_image *
         hot_clear(c->hot_tags);
         hot_clear(c->hot_known);
     }
-    out->gr_files = (int64_t)nd;
     free(drop);
     free(u);
     return rc;
@@ -436,7 +459,8 @@ int cache_gc(struct cache *c, const struct cache_gc_opts *o, int64_t now,
     struct index_image *ims = NULL;
     struct gc_image *imgs = NULL;
     struct gc_stack work = {0}, added = {0};
-    size_t nims = 0;
+    struct gc_cand *cands = NULL;
+    size_t nims = 0, ncands = 0;
     int64_t kept = 0, limit;
     int overflow = 0, rc = -1;
 
@@ -449,7 +473,9 @@ int cache_gc(struct cache *c, const struct cache_gc_opts *o, int64_t now,
         index_gc_walk(c->ix, &fns, &g) == -1)
         goto out;
     gc_graph_seal(&g);
-    limit = gc_limit(o, out->gr_used_before, store_free_bytes(c->st));
+    if (now - c->freed_at > GC_FREED_SECONDS)
+        c->freed_recent = 0;
+    limit = gc_limit(o, out->gr_used_before, store_free_bytes(c->st), c->freed_recent);
 
     /* 1. What a queued push still needs. */
     for (size_t i = 0; i < g.npinned; i++) {
@@ -464,28 +490,39 @@ int cache_gc(struct cache *c, const struct cache_gc_opts *o, int64_t now,
         imgs[i].node = node_find(&g, ims[i].ii_digest);
     }
     run_lifecycle(o, imgs, nims, now);
-    /* 3. The budget, most recently pulled first. */
-    qsort(imgs, nims, sizeof(*imgs), by_recent_pull);
-    for (size_t i = 0; i < nims; i++) {
+    /* 3. The budget: images and lone blobs, most recently used first. */
+    cands = xcalloc(nims + g.nnodes + 1, sizeof(*cands));
+    for (size_t i = 0; i < nims; i++)
+        if (!imgs[i].expired && imgs[i].node != (size_t)-1)
+            cands[ncands++] = (struct gc_cand){
+                &imgs[i],         imgs[i].node,  ims[i].ii_pulled_at, ims[i].ii_pushed_at,
+                ims[i].ii_digest, ims[i].ii_repo};
+    for (size_t i = 0; i < g.nnodes; i++) {
+        const struct gc_node *n = &g.nodes[i];
+        int64_t used = n->gn_used_at > n->gn_stored_at ? n->gn_used_at : n->gn_stored_at;
+        if (!n->gn_has_parent && !n->gn_manifest)
+            cands[ncands++] = (struct gc_cand){NULL, i, used, n->gn_stored_at, n->gn_digest, 0};
+    }
+    qsort(cands, ncands, sizeof(*cands), by_recent_use);
+    for (size_t i = 0; i < ncands; i++) {
         int64_t more;
 
-        if (imgs[i].expired || imgs[i].node == (size_t)-1)
-            continue;
         added.n = 0;
-        more = keep_from(&g, imgs[i].node, &work, &added);
+        more = keep_from(&g, cands[i].node, &work, &added);
         if ((!overflow && kept + more <= limit) || more == 0) {
             kept += more;
             continue;
         }
         overflow = 1;
-        imgs[i].evicted = 1;
+        if (cands[i].img != NULL)
+            cands[i].img->evicted = 1;
         while (added.n > 0)
             g.nodes[added.v[--added.n]].gn_kept = 0;
     }
-    /* 4. A blob unreferenced and young: a pull may be on its way to referencing it. */
+    /* 4. A row without its file yet, young: the commit thread has not landed it. */
     for (size_t i = 0; i < g.nnodes; i++)
-        if (!g.nodes[i].gn_kept && !g.nodes[i].gn_has_parent && !g.nodes[i].gn_manifest &&
-            g.nodes[i].gn_stored_at > now - GC_GRACE_SECONDS)
+        if (!g.nodes[i].gn_kept && g.nodes[i].gn_stored_at > now - GC_COMMIT_SECONDS &&
+            !store_has(c->st, g.nodes[i].gn_digest))
             g.nodes[i].gn_kept = 1;
 
     for (size_t i = 0; i < nims; i++)
@@ -503,11 +540,18 @@ int cache_gc(struct cache *c, const struct cache_gc_opts *o, int64_t now,
         goto out;
     }
     rc = gc_apply(c, &g, imgs, nims, out);
-    c->used_bytes = index_used_bytes(c->ix);
+    c->freed_recent += out->gr_freed;
+    c->freed_at = now;
+    {
+        int64_t used = index_used_bytes(c->ix);
+        if (used >= 0)
+            c->used_bytes = used; /* else the running sum stands */
+    }
     out->gr_used_after = c->used_bytes;
 out:
     free(work.v);
     free(added.v);
+    free(cands);
     free(imgs);
     index_gc_images_free(ims, nims);
     gc_graph_free(&g);

@@ -34,6 +34,14 @@ const char *const cli_accept_header = "Accept: application/vnd.oci.image.index.v
 
 static const char *const commands[] = {"list", "warm", "refresh", "gc", "rewrite"};
 
+/* A string of the daemon's answer for printing: "" when it is absent or not a string. */
+static const char *jstr(const json_t *v)
+{
+    const char *s = json_string_value(v);
+
+    return s != NULL ? s : "";
+}
+
 int cli_is_command(const char *name)
 {
     for (size_t i = 0; i < ARRAY_LEN(commands); i++)
@@ -306,9 +314,8 @@ static int list_tags(struct cli *c, const char *repo)
         if (first && c->cl_json)
             printf("[");
         else if (first)
-            printf("%s\n%-28s %-19s %11s  %-17s  %-17s\n",
-                   json_string_value(json_object_get(page, "path")), "TAG", "DIGEST", "SIZE",
-                   "LAST PULLED", "FRESH UNTIL");
+            printf("%s\n%-28s %-19s %11s  %-17s  %-17s\n", jstr(json_object_get(page, "path")),
+                   "TAG", "DIGEST", "SIZE", "LAST PULLED", "FRESH UNTIL");
         list = json_object_get(page, "tags");
         json_array_foreach(list, i, v)
         {
@@ -321,11 +328,9 @@ static int list_tags(struct cli *c, const char *repo)
                 when(json_integer_value(json_object_get(v, "last_pulled_at")), pulled,
                      sizeof(pulled));
                 when(json_integer_value(json_object_get(v, "fresh_until")), fresh, sizeof(fresh));
-                snprintf(digest, sizeof(digest), "%s",
-                         json_string_value(json_object_get(v, "digest")));
-                printf("%-28s %-19s %10s%s  %-17s  %-17s\n",
-                       json_string_value(json_object_get(v, "tag")), digest, size,
-                       complete ? " " : "*", pulled, fresh);
+                snprintf(digest, sizeof(digest), "%s", jstr(json_object_get(v, "digest")));
+                printf("%-28s %-19s %10s%s  %-17s  %-17s\n", jstr(json_object_get(v, "tag")),
+                       digest, size, complete ? " " : "*", pulled, fresh);
                 partial |= !complete;
             }
             first = 0;
@@ -395,10 +400,9 @@ static int cmd_rewrite(struct cli *c, const char *image, const char *proxy)
                  (long long)json_integer_value(json_object_get(info, "port")));
         json_decref(info);
     }
-    snprintf(out, sizeof(out), "%s/%s%s%s", host,
-             json_string_value(json_object_get(doc, "proxy_path")),
+    snprintf(out, sizeof(out), "%s/%s%s%s", host, jstr(json_object_get(doc, "proxy_path")),
              json_is_true(json_object_get(doc, "by_digest")) ? "@" : ":",
-             json_string_value(json_object_get(doc, "reference")));
+             jstr(json_object_get(doc, "reference")));
     if (c->cl_json) {
         char *s;
         json_object_set_new(doc, "rewritten", json_string(out));
@@ -528,18 +532,15 @@ static int cmd_gc(struct cli *c, int dry_run)
 
         json_array_foreach(json_object_get(v, "tags"), j, t)
         {
-            int n = snprintf(tags + off, sizeof(tags) - off, "%s%s", off ? "," : "",
-                             json_string_value(t));
+            int n = snprintf(tags + off, sizeof(tags) - off, "%s%s", off ? "," : "", jstr(t));
             if (n < 0 || (size_t)n >= sizeof(tags) - off)
                 break;
             off += (size_t)n;
         }
         cli_bytes(json_integer_value(json_object_get(v, "bytes")), bytes, sizeof(bytes));
         printf("%s %s/%s@%s%s%s%s  %s  (", dry_run ? "would remove" : "removed",
-               json_string_value(json_object_get(v, "rule")),
-               json_string_value(json_object_get(v, "name")),
-               json_string_value(json_object_get(v, "digest")), off ? " [" : "", tags,
-               off ? "]" : "", bytes);
+               jstr(json_object_get(v, "rule")), jstr(json_object_get(v, "name")),
+               jstr(json_object_get(v, "digest")), off ? " [" : "", tags, off ? "]" : "", bytes);
         if (prio > 0)
             printf("lifecycle rule %lld)\n", (long long)prio);
         else

@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -444,7 +445,10 @@ static int admin_socket(const char *path, struct stat *made, char **err)
         *err = xasprintf("admin_socket: cannot bind %s: %s", path, strerror(errno));
         goto out;
     }
-    if (chmod(path, 0600) == -1 || lstat(path, made) == -1) {
+    /* Never through a symlink swapped in after the bind (glibc refuses one with
+     * AT_SYMLINK_NOFOLLOW); then the lstat below must still find a socket. */
+    if (fchmodat(AT_FDCWD, path, 0600, AT_SYMLINK_NOFOLLOW) == -1 || lstat(path, made) == -1 ||
+        !S_ISSOCK(made->st_mode)) {
         *err = xasprintf("admin_socket: %s: %s", path, strerror(errno));
         (void)unlink(path);
         goto out;

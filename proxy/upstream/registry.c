@@ -35,11 +35,21 @@
 
 struct token_fetch;
 
-/* One origin's health record, found by the origin's address. */
+/* One origin's health record, found by its name and base URL (as the token cache is): a
+ * reload's new origin for the same rule and upstream finds the same record, and reloads never
+ * use up the table. */
 struct health {
-    const struct upstream_origin *h_origin;
+    char h_name[128];
+    char h_base_url[512];
     struct upstream_health h;
 };
+
+/* 1 when record <rec> is origin <o>'s. */
+static int health_is(const struct health *rec, const struct upstream_origin *o)
+{
+    return strcmp(rec->h_name, o->uo_name != NULL ? o->uo_name : "") == 0 &&
+           strcmp(rec->h_base_url, o->uo_base_url != NULL ? o->uo_base_url : "") == 0;
+}
 
 struct upstream {
     unsigned magic;
@@ -166,13 +176,18 @@ enum upstream_health_state upstream_health_classify(enum upstream_result res, in
 /* <o>'s record in <up>, created if need be; NULL when the table is full. */
 static struct health *health_find(struct upstream *up, const struct upstream_origin *o)
 {
+    struct health *rec;
+
     for (size_t i = 0; i < up->nhealth; i++)
-        if (up->health[i].h_origin == o)
+        if (health_is(&up->health[i], o))
             return &up->health[i];
     if (up->nhealth == HEALTH_MAX)
         return NULL;
-    up->health[up->nhealth].h_origin = o;
-    return &up->health[up->nhealth++];
+    rec = &up->health[up->nhealth++];
+    str_copy(rec->h_name, sizeof(rec->h_name), o->uo_name != NULL ? o->uo_name : "");
+    str_copy(rec->h_base_url, sizeof(rec->h_base_url),
+             o->uo_base_url != NULL ? o->uo_base_url : "");
+    return rec;
 }
 
 /* Note how an xfer for <o> ended, at <now>. */
@@ -214,7 +229,7 @@ void upstream_health_get(const struct upstream *up, const struct upstream_origin
     CHECK_OBJ_NOTNULL(up, UPSTREAM_MAGIC);
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < up->nhealth; i++) {
-        if (up->health[i].h_origin == o) {
+        if (health_is(&up->health[i], o)) {
             *out = up->health[i].h;
             return;
         }

@@ -178,8 +178,9 @@ ok("... at egress_price_per_gb's $0.09 (%s)" % eg.get("data-price"), float(eg["d
 ok("... in dollars %s" % eg.get("data-dollars"), abs(float(eg["data-dollars"]) - store / 1e9 * 0.09) < 1e-6)
 inflight = by_id("fills-in-flight")
 started = g('ecr_ptc_fills_total{state="started"}')
-ended = g('ecr_ptc_fills_total{state="completed"}') + g('ecr_ptc_fills_total{state="failed"}')
-ok("fills in flight = started - completed - failed (%s)" % inflight["data-value"],
+ended = (g('ecr_ptc_fills_total{state="completed"}') + g('ecr_ptc_fills_total{state="failed"}')
+         + g('ecr_ptc_fills_total{state="not_kept"}'))
+ok("fills in flight = started - completed - failed - not kept (%s)" % inflight["data-value"],
    int(inflight["data-value"]) == started - ended)
 ok("disk: free bytes shown (%s)" % by_id("disk-free").get("data-value"), int(by_id("disk-free")["data-value"]) > 0)
 ok("disk: the budget is cache_size (%s)" % by_id("disk-budget").get("data-value"), by_id("disk-budget")["data-value"] == "1048576")

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "db_index.h"
@@ -314,19 +315,125 @@ Test(gc, content_a_queued_push_needs_stays)
     cache_close(c, T0);
 }
 
-Test(gc, young_unreferenced_content_stays_old_goes)
+Test(gc, lone_blobs_are_kept_without_a_budget_and_go_least_recently_used_with_one)
 {
     struct cache *c = open_cache();
     int64_t a = repo(c, "a");
     struct cache_gc_result r;
 
-    blob(c, a, 500, 100, T0);      /* fetched by digest, no manifest: old */
-    blob(c, a, 501, 100, T0 + 90); /* the same, 10 s before the sweep */
-    cr_assert_eq(run(c, 0, 0, T0 + 100, &r), 0);
-    cr_assert_eq(cache_has(c, dg(500)), 0);
-    cr_assert_eq(cache_has(c, dg(501)), 1);
-    cr_assert_eq(r.gr_freed, 100);
+    blob(c, a, 500, 100, T0);                /* fetched by digest, no manifest references it */
+    blob(c, a, 501, 100, T0 + 90);           /* the same, more recently */
+    cache_note_touched(c, dg(500), T0 + 95); /* ... but 500 was served since */
+    cache_flush(c, T0 + 95);
+    blob(c, a, 502, 100, T0 + 10);
+    /* No budget, no policy: nothing goes, however old (a schema 1 image's layers are such). */
+    cr_assert_eq(run(c, 0, 0, T0 + 10000, &r), 0);
+    cr_assert_eq(r.gr_files, 0);
     cache_gc_result_free(&r);
+    /* A budget for two: the least recently used lone blob goes. */
+    cr_assert_eq(run(c, 250, 0, T0 + 10000, &r), 0);
+    cr_assert_eq(r.gr_files, 1);
+    cr_assert_eq(cache_has(c, dg(502)), 0);
+    cr_assert_eq(cache_has(c, dg(500)), 1, "served at T0+95: used more recently than stored");
+    cr_assert_eq(cache_has(c, dg(501)), 1);
+    cache_gc_result_free(&r);
+    cache_close(c, T0);
+}
+
+Test(gc, a_tagged_child_of_an_evicted_index_stays)
+{
+    struct cache *c = open_cache();
+    int64_t a = repo(c, "multi"), b = repo(c, "other");
+    struct cache_gc_result r;
+    char body[2048], *err = NULL;
+    size_t len;
+
+    image(c, &a, 110, "v1-amd64", 111, (const int[]){112}, 1, 1000, T0);
+    image(c, &a, 120, NULL, 121, (const int[]){122}, 1, 1000, T0);
+    len = (size_t)snprintf(body, sizeof(body),
+                           "{\"schemaVersion\":2,\"mediaType\":\"" MT_INDEX "\",\"manifests\":["
+                           "{\"mediaType\":\"" MT_OCI "\",\"digest\":\"%s\",\"size\":10},"
+                           "{\"mediaType\":\"" MT_OCI "\",\"digest\":\"%s\",\"size\":10}]}",
+                           dg(110), dg(120));
+    cr_assert_eq(store_put_small(cache_store(c), dg(100), body, len, &err), 0);
+    cr_assert_eq(cache_manifest_put(c, &a, dg(100), MT_INDEX, body, len, T0), 0);
+    cr_assert_eq(cache_tag_put(c, a, "v1", dg(100), MT_INDEX, T0), 0);
+    image(c, &b, 200, "x", 201, (const int[]){202}, 1, 1000, T0);
+    cache_note_pulled(c, a, "v1", T0 + 1);
+    cache_flush(c, T0 + 1);
+    cache_note_pulled(c, b, "x", T0 + 50);
+    cache_flush(c, T0 + 50);
+    cache_note_pulled(c, a, "v1-amd64", T0 + 90); /* the most recent pull of all */
+    cache_flush(c, T0 + 90);
+    /* Room for two single images, not for the index with both children. */
+    cr_assert_eq(run(c, 5000, 0, T0 + 100, &r), 0);
+    cr_assert_not_null(expired(&r, 100), "the index goes");
+    cr_assert_null(expired(&r, 110), "its tagged child is an image of its own, the newest");
+    cr_assert_eq(cache_has(c, dg(110)), 1);
+    cr_assert_eq(cache_has(c, dg(112)), 1);
+    cr_assert_eq(cache_has(c, dg(122)), 0, "the untagged child went with the index");
+    cache_gc_result_free(&r);
+    cache_close(c, T0);
+}
+
+Test(gc, a_row_whose_file_is_still_being_committed_stays)
+{
+    struct cache *c = open_cache();
+    int64_t a = repo(c, "a");
+    struct cache_gc_result r;
+    const char *body = "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI "\",\"layers\":[]}";
+
+    /* The manifest's row is written before the commit thread lands its file. */
+    cr_assert_eq(cache_manifest_put(c, &a, dg(100), MT_OCI, body, strlen(body), T0), 0);
+    cr_assert_eq(run(c, 1, 0, T0 + 10, &r), 0);
+    cr_assert_eq(r.gr_files, 0, "young and without its file: a commit in flight");
+    cache_gc_result_free(&r);
+    cr_assert_eq(cache_manifest_info(c, dg(100), NULL, 0, NULL), 1, "its row stays");
+    /* A minute on, a row without its file is just that: dropped. */
+    cr_assert_eq(run(c, 1, 0, T0 + 100, &r), 0);
+    cr_assert_eq(cache_manifest_info(c, dg(100), NULL, 0, NULL), 0);
+    cache_gc_result_free(&r);
+    cache_close(c, T0);
+}
+
+Test(gc, space_held_by_readers_does_not_make_sweeps_cascade)
+{
+    struct cache *c = open_cache();
+    struct cache_gc_result r;
+    struct cache_gc_opts o = {0};
+    int fds[32], nfd = 0;
+    int64_t size;
+
+    for (int i = 0; i < 6; i++) {
+        int64_t rp = repo(c, i == 0   ? "r0"
+                             : i == 1 ? "r1"
+                             : i == 2 ? "r2"
+                             : i == 3 ? "r3"
+                             : i == 4 ? "r4"
+                                      : "r5");
+        image(c, &rp, 100 + 10 * i, "x", 101 + 10 * i, (const int[]){102 + 10 * i}, 1, 100000,
+              T0 + i);
+        cache_note_pulled(c, rp, "x", T0 + i);
+        cache_flush(c, T0 + i);
+    }
+    /* Every file held open, as readers being sent them would: unlinking frees no space. */
+    for (int i = 0; i < 6; i++)
+        for (int k = 0; k < 3; k++) {
+            int fd = cache_open_blob(c, dg(100 + 10 * i + k), &size);
+            if (fd != -1)
+                fds[nfd++] = fd;
+        }
+    /* 150 kB short of the floor. */
+    o.cg_min_free = cache_free_bytes(c) + 150000;
+    cr_assert_eq(cache_gc(c, &o, T0 + 100, &r), 0);
+    cr_assert_geq(r.gr_freed, 150000);
+    cr_assert_lt(r.gr_nimages, 3, "only what the shortfall needs: %zu images", r.gr_nimages);
+    cache_gc_result_free(&r);
+    cr_assert_eq(cache_gc(c, &o, T0 + 101, &r), 0);
+    cr_assert_eq(r.gr_nimages, 0, "the space on its way is counted: no second eviction");
+    cache_gc_result_free(&r);
+    for (int i = 0; i < nfd; i++)
+        close(fds[i]);
     cache_close(c, T0);
 }
 
