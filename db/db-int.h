@@ -67,6 +67,7 @@ struct index {
     sqlite3 *ix_db;
     sqlite3_stmt *ix_st[ST_COUNT];       /* owned; finalized by index_close */
     sqlite3_stmt *ix_push_st[PST_COUNT]; /* the same, for db_push_statements */
+    sqlite3_stmt *ix_gc_used[2];         /* db_gc.c's, prepared at first use; index_close */
 };
 
 #define CHECK_INDEX(ix) CHECK_OBJ_NOTNULL(ix, INDEX_MAGIC)

@@ -248,6 +248,36 @@ out:
     return rc;
 }
 
+int index_gc_used_since(struct index *ix, const char *digest, int64_t repo, int64_t since)
+{
+    /* An image (repo > 0): one of its tags there, or the manifest itself, pulled since. A
+     * digest: served or pulled since, stored again since, or listed by a manifest stored
+     * since. */
+    static const char image_sql[] =
+        "SELECT EXISTS (SELECT 1 FROM tags WHERE repo_id = ?2 AND digest = ?1"
+        "   AND last_pulled_at > ?3)"
+        " OR EXISTS (SELECT 1 FROM manifests WHERE digest = ?1 AND last_pulled_at > ?3)";
+    static const char digest_sql[] =
+        "SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = ?1"
+        "   AND (last_access > ?3 OR stored_at > ?3))"
+        " OR EXISTS (SELECT 1 FROM manifests WHERE digest = ?1"
+        "   AND (last_pulled_at > ?3 OR stored_at > ?3))"
+        " OR EXISTS (SELECT 1 FROM manifest_refs r JOIN manifests m ON m.digest = r.manifest"
+        "   WHERE r.child = ?1 AND m.stored_at > ?3)";
+    sqlite3_stmt **slot = repo > 0 ? &ix->ix_gc_used[0] : &ix->ix_gc_used[1];
+    int rc = -1;
+
+    CHECK_INDEX(ix);
+    if (*slot == NULL && sqlite3_prepare_v2(ix->ix_db, repo > 0 ? image_sql : digest_sql, -1, slot,
+                                            NULL) != SQLITE_OK)
+        return -1;
+    if (bind_text(*slot, 1, digest) == 0 && (repo <= 0 || bind_int(*slot, 2, repo) == 0) &&
+        bind_int(*slot, 3, since) == 0 && sqlite3_step(*slot) == SQLITE_ROW)
+        rc = sqlite3_column_int(*slot, 0) != 0;
+    st_done(*slot);
+    return rc;
+}
+
 int64_t index_used_bytes(struct index *ix)
 {
     sqlite3_stmt *s = NULL;

@@ -162,6 +162,8 @@ void index_close(struct index *ix)
         sqlite3_finalize(ix->ix_st[i]);
     for (int i = 0; i < PST_COUNT; i++)
         sqlite3_finalize(ix->ix_push_st[i]);
+    for (int i = 0; i < 2; i++)
+        sqlite3_finalize(ix->ix_gc_used[i]);
     /* Every statement is finalized, so this closes for good (and checkpoints the WAL). */
     sqlite3_close(ix->ix_db);
     ix->magic = 0;

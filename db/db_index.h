@@ -219,6 +219,13 @@ struct index_unretain {
 int index_gc_apply(struct index *ix, const struct index_unretain *u, size_t nu,
                    const char *const *drop, size_t nd);
 
+/* 1 when what the sweep planned to remove was used after <since> (the plan's own flush stamps
+ * <since> itself, so a use within that second is not seen): with <repo> > 0 the
+ * image <digest> of <repo> (a tag of it there or the manifest pulled), else the content
+ * <digest> (served, pulled, stored again, or referenced by a manifest stored since). 0 when
+ * not, -1 on error (the caller keeps it then). */
+int index_gc_used_since(struct index *ix, const char *digest, int64_t repo, int64_t since);
+
 /* Bytes of every stored blob and manifest the index holds, each digest once; -1 on error. */
 int64_t index_used_bytes(struct index *ix);
 

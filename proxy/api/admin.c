@@ -326,31 +326,17 @@ static void admin_refresh(struct api *api, struct evhttp_request *req, struct ev
                           "old_digest", rc == 1 ? json_string(old.it_digest) : json_null()));
 }
 
-/*
- * Run the lifecycle rules and the byte budget now (api_gc); with dry_run=1 nothing is removed
- * and the answer is the plan. Synchronous: the sweep runs on the event loop, as the daemon's
- * own scheduled sweeps do.
- */
-static void admin_gc(struct api *api, struct evhttp_request *req, struct evkeyvalq *q)
+void api_admin_gc_reply(struct evhttp_request *req, int dry_run, const struct cache_gc_result *r)
 {
-    const char *d = evhttp_find_header(q, "dry_run");
-    struct cache_gc_result r;
     json_t *images;
-    int dry_run;
 
-    if (d != NULL && strcmp(d, "0") != 0 && strcmp(d, "1") != 0) {
-        admin_error(req, 400, "dry_run: 0 or 1");
-        return;
-    }
-    dry_run = d != NULL && strcmp(d, "1") == 0;
-    memset(&r, 0, sizeof(r));
-    if (api_gc(api, dry_run, 0, &r) == -1) {
+    if (r == NULL) {
         admin_error(req, 500, "the sweep failed: the index could not be read or written");
         return;
     }
     images = json_array();
-    for (size_t i = 0; i < r.gr_nimages; i++) {
-        const struct cache_gc_image *g = &r.gr_images[i];
+    for (size_t i = 0; i < r->gr_nimages; i++) {
+        const struct cache_gc_image *g = &r->gr_images[i];
         json_t *tags = json_array();
 
         for (size_t j = 0; j < g->gi_ntags; j++)
@@ -362,11 +348,39 @@ static void admin_gc(struct api *api, struct evhttp_request *req, struct evkeyva
                               "reason", g->gi_rule_priority > 0 ? "lifecycle" : "budget"));
     }
     admin_reply(req, 200,
-                json_pack("{s:b, s:o, s:I, s:I, s:I, s:I}", "dry_run", dry_run, "images", images,
-                          "used_before", (json_int_t)r.gr_used_before, "used_after",
-                          (json_int_t)r.gr_used_after, "freed", (json_int_t)r.gr_freed, "files",
-                          (json_int_t)r.gr_files));
-    cache_gc_result_free(&r);
+                json_pack("{s:b, s:o, s:I, s:I, s:I, s:I, s:I}", "dry_run", dry_run, "images",
+                          images, "used_before", (json_int_t)r->gr_used_before, "used_after",
+                          (json_int_t)r->gr_used_after, "freed", (json_int_t)r->gr_freed, "files",
+                          (json_int_t)r->gr_files, "skipped", (json_int_t)r->gr_skipped));
+}
+
+/*
+ * Run the lifecycle rules and the byte budget now. A dry run answers the plan at once; a real
+ * sweep runs in slices between other requests (api_gc_async), and this request is answered
+ * when it is done (a sweep already running is joined: its result is the answer).
+ */
+static void admin_gc(struct api *api, struct evhttp_request *req, struct exchange *x,
+                     struct evkeyvalq *q)
+{
+    const char *d = evhttp_find_header(q, "dry_run");
+    struct cache_gc_result r;
+
+    if (d != NULL && strcmp(d, "0") != 0 && strcmp(d, "1") != 0) {
+        admin_error(req, 400, "dry_run: 0 or 1");
+        return;
+    }
+    if (d != NULL && strcmp(d, "1") == 0) {
+        memset(&r, 0, sizeof(r));
+        if (api_gc(api, 1, 0, &r) == -1) {
+            api_admin_gc_reply(req, 1, NULL);
+            return;
+        }
+        api_admin_gc_reply(req, 1, &r);
+        cache_gc_result_free(&r);
+        return;
+    }
+    if (api_gc_async(api, req, x) == -1)
+        api_admin_gc_reply(req, 0, NULL);
 }
 
 /* ---- dispatch ---- */
@@ -382,7 +396,6 @@ void api_admin_handle(void *arg, struct evhttp_request *req, struct exchange *x)
     const char *what;
     int post;
 
-    (void)x;
     CHECK_OBJ_NOTNULL(api, API_MAGIC);
     TAILQ_INIT(&q);
     if (path == NULL || strncmp(path, ADMIN_PREFIX, strlen(ADMIN_PREFIX)) != 0) {
@@ -416,7 +429,7 @@ void api_admin_handle(void *arg, struct evhttp_request *req, struct exchange *x)
     else if (strcmp(what, "refresh") == 0)
         admin_refresh(api, req, &q);
     else
-        admin_gc(api, req, &q);
+        admin_gc(api, req, x, &q);
 out:
     evhttp_clear_headers(&q);
 }

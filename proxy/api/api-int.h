@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache.h"
 #include "db_index.h"
 #include "oci.h"
 #include "policy_outage.h"
@@ -80,6 +81,12 @@ struct api {
 
     struct event *flush;    /* writes the catalog's batched stamps */
     struct event *gc_timer; /* the periodic sweep (gc.c) */
+    /* The sweep running in slices (gc.c), its plan's result, and admin requests waiting. */
+    struct cache_sweep *sweep;
+    struct event *sweep_ev;
+    struct cache_gc_result sweep_res;
+    int64_t sweep_t0;
+    struct gc_waiter *gc_waiters;
     /* Fills kept (api_blob_keep said yes) whose commit has not landed: their bytes count as
      * used until api_blob_filled, so fills ending together cannot all take the same room. */
     struct api_reserved {
@@ -216,6 +223,13 @@ int api_gc(struct api *api, int dry_run, int64_t need, struct cache_gc_result *o
 int api_blob_keep(void *arg, const char *digest, int64_t size);
 /* gc.c: the fill of <digest> ended (committed or not): its reserved room is released. */
 void api_gc_release(struct api *api, const char *digest);
+/* gc.c: start a sweep in slices (or join the one running); when <req> is not NULL it is
+ * answered with the result (api_admin_gc_reply) once the sweep is done, or released if its
+ * client left (<x>'s gone protocol). 0, or -1 when the plan failed (nothing answered). */
+struct exchange;
+int api_gc_async(struct api *api, struct evhttp_request *req, struct exchange *x);
+/* admin.c: answer <req> with sweep result <r> (NULL: the sweep failed, a 500). */
+void api_admin_gc_reply(struct evhttp_request *req, int dry_run, const struct cache_gc_result *r);
 /* gc.c: a sweep now when the budget or the free-space floor is broken already. */
 void api_gc_make_room(struct api *api);
 /* gc.c: hook the keep callback and start the periodic sweep / stop it. */

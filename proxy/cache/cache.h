@@ -166,6 +166,7 @@ struct cache_gc_result {
     int64_t gr_used_before, gr_used_after; /* cache_used_bytes before and after */
     int64_t gr_freed;                      /* bytes removed (planned, with cg_dry_run) */
     int64_t gr_files;                      /* blob and manifest files removed */
+    int64_t gr_skipped; /* planned, and used between the plan and its slice: kept */
 };
 
 /*
@@ -179,6 +180,22 @@ struct cache_gc_result {
 int cache_gc(struct cache *c, const struct cache_gc_opts *o, int64_t now,
              struct cache_gc_result *out);
 void cache_gc_result_free(struct cache_gc_result *r);
+
+/*
+ * cache_gc in slices, so a loop can serve between them: cache_gc_begin plans (out filled as
+ * cache_gc's, gr_freed and gr_files planned) and sets *sweep (NULL with cg_dry_run, or when
+ * nothing is to go); then cache_gc_step applies up to <max> removals per call, at <now>,
+ * skipping what was used since the plan (returns 1 while more is left, 0 done, -1 on an index
+ * error); cache_gc_end frees the sweep and sets out's gr_freed, gr_files, gr_skipped and
+ * gr_used_after to what was done (out may be NULL). One sweep at a time.
+ */
+struct cache_sweep;
+#define CACHE_GC_SLICE 64
+int cache_gc_begin(struct cache *c, const struct cache_gc_opts *o, int64_t now,
+                   struct cache_gc_result *out, struct cache_sweep **sweep);
+int cache_gc_step(struct cache *c, struct cache_sweep *sw, int64_t now, size_t max);
+void cache_gc_end(struct cache *c, struct cache_sweep *sw, int64_t now,
+                  struct cache_gc_result *out);
 
 /* ---- the status page's figures (cache_gc.c) ---- */
 

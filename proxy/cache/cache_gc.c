@@ -407,52 +407,120 @@ static void result_add(struct cache_gc_result *out, const struct gc_image *g, in
     r->gi_rule_priority = g->expired;
 }
 
-/* Remove the garbage and forget the expired images. 0 or -1. */
-static int gc_apply(struct cache *c, struct gc_graph *g, const struct gc_image *imgs, size_t n,
-                    struct cache_gc_result *out)
-{
-    struct index_unretain *u = NULL;
-    const char **drop = NULL;
-    size_t nu = 0, nd = 0;
-    int rc;
+/*
+ * A planned sweep, applied a slice at a time (cache_gc_step) so that the event loop serves
+ * between slices. Everything is copied out of the plan's graph. Between the plan and a
+ * slice, clients go on pulling: a digest used since the plan (served, pulled, or referenced
+ * by a manifest stored since) is skipped, and so is an image pulled since.
+ */
+struct cache_sweep {
+    int64_t cs_planned_at;
+    struct cs_unretain {
+        int64_t repo;
+        char digest[INDEX_DIGEST_MAX];
+    } * cs_u;
+    size_t cs_nu, cs_iu;
+    struct cs_drop {
+        char digest[INDEX_DIGEST_MAX];
+        int64_t size;
+    } * cs_d;
+    size_t cs_nd, cs_id;
+    int64_t cs_freed, cs_files, cs_skipped;
+};
 
-    for (size_t i = 0; i < n; i++)
-        if (imgs[i].expired || imgs[i].evicted)
-            nu++;
-    u = xcalloc(nu + 1, sizeof(*u));
-    nu = 0;
+static struct cache_sweep *sweep_from_plan(struct gc_graph *g, const struct gc_image *imgs,
+                                           size_t n, int64_t now)
+{
+    struct cache_sweep *sw = xcalloc(1, sizeof(*sw));
+
+    sw->cs_planned_at = now;
+    sw->cs_u = xcalloc(n + 1, sizeof(*sw->cs_u));
     for (size_t i = 0; i < n; i++)
         if (imgs[i].expired || imgs[i].evicted) {
-            u[nu].iu_repo = imgs[i].im->ii_repo;
-            u[nu++].iu_digest = imgs[i].im->ii_digest;
+            sw->cs_u[sw->cs_nu].repo = imgs[i].im->ii_repo;
+            str_copy(sw->cs_u[sw->cs_nu++].digest, INDEX_DIGEST_MAX, imgs[i].im->ii_digest);
         }
-    drop = xcalloc(g->nnodes + 1, sizeof(*drop));
-    for (size_t i = 0; i < g->nnodes; i++) {
-        struct gc_node *nd_ = &g->nodes[i];
-        if (nd_->gn_kept)
-            continue;
-        /* The file first: a crash before the rows go leaves rows the next start drops. */
-        if (store_remove(c->st, nd_->gn_digest) == -1) {
-            log_event(LOG_WARN, "gc-remove-failed", "digest", nd_->gn_digest, NULL);
-            out->gr_freed -= nd_->gn_size;
-            out->gr_files--;
+    sw->cs_d = xcalloc(g->nnodes + 1, sizeof(*sw->cs_d));
+    for (size_t i = 0; i < g->nnodes; i++)
+        if (!g->nodes[i].gn_kept) {
+            str_copy(sw->cs_d[sw->cs_nd].digest, INDEX_DIGEST_MAX, g->nodes[i].gn_digest);
+            sw->cs_d[sw->cs_nd++].size = g->nodes[i].gn_size;
+        }
+    return sw;
+}
+
+int cache_gc_step(struct cache *c, struct cache_sweep *sw, int64_t now, size_t max)
+{
+    struct index_unretain *u = xcalloc(max + 1, sizeof(*u));
+    const char **drop = xcalloc(max + 1, sizeof(*drop));
+    size_t nu = 0, nd = 0, done = 0;
+    int rc = 0;
+
+    CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
+    /* Pulls since the last slice carry their stamps into the index first. */
+    cache_flush(c, now);
+    for (; done < max && sw->cs_iu < sw->cs_nu; done++, sw->cs_iu++) {
+        const struct cs_unretain *x = &sw->cs_u[sw->cs_iu];
+        if (index_gc_used_since(c->ix, x->digest, x->repo, sw->cs_planned_at) != 0) {
+            sw->cs_skipped++;
             continue;
         }
-        hot_del(c->hot_manifests, nd_->gn_digest);
-        drop[nd++] = nd_->gn_digest;
+        u[nu].iu_repo = x->repo;
+        u[nu++].iu_digest = x->digest;
     }
-    rc = index_gc_apply(c->ix, u, nu, drop, nd);
+    for (; done < max && sw->cs_id < sw->cs_nd; done++, sw->cs_id++) {
+        const struct cs_drop *x = &sw->cs_d[sw->cs_id];
+        if (index_gc_used_since(c->ix, x->digest, 0, sw->cs_planned_at) != 0) {
+            sw->cs_skipped++;
+            continue;
+        }
+        /* The file first: a crash before the rows go leaves rows the next start drops. */
+        if (store_remove(c->st, x->digest) == -1) {
+            log_event(LOG_WARN, "gc-remove-failed", "digest", x->digest, NULL);
+            continue;
+        }
+        hot_del(c->hot_manifests, x->digest);
+        drop[nd++] = x->digest;
+        sw->cs_freed += x->size;
+        sw->cs_files++;
+    }
     if (nu > 0 || nd > 0) {
+        rc = index_gc_apply(c->ix, u, nu, drop, nd);
         hot_clear(c->hot_tags);
         hot_clear(c->hot_known);
     }
     free(drop);
     free(u);
-    return rc;
+    if (rc == -1)
+        return -1;
+    return sw->cs_iu < sw->cs_nu || sw->cs_id < sw->cs_nd;
 }
 
-int cache_gc(struct cache *c, const struct cache_gc_opts *o, int64_t now,
-             struct cache_gc_result *out)
+void cache_gc_end(struct cache *c, struct cache_sweep *sw, int64_t now, struct cache_gc_result *out)
+{
+    int64_t used;
+
+    CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
+    if (sw == NULL)
+        return;
+    c->freed_recent += sw->cs_freed;
+    c->freed_at = now;
+    used = index_used_bytes(c->ix);
+    if (used >= 0)
+        c->used_bytes = used; /* else the running sum stands */
+    if (out != NULL) {
+        out->gr_freed = sw->cs_freed;
+        out->gr_files = sw->cs_files;
+        out->gr_skipped = sw->cs_skipped;
+        out->gr_used_after = c->used_bytes;
+    }
+    free(sw->cs_u);
+    free(sw->cs_d);
+    free(sw);
+}
+
+int cache_gc_begin(struct cache *c, const struct cache_gc_opts *o, int64_t now,
+                   struct cache_gc_result *out, struct cache_sweep **sweep)
 {
     static const struct index_gc_walk_fns fns = {on_content, on_ref, on_pinned};
     struct gc_graph g;
@@ -467,6 +535,7 @@ int cache_gc(struct cache *c, const struct cache_gc_opts *o, int64_t now,
     CHECK_OBJ_NOTNULL(c, CACHE_MAGIC);
     memset(out, 0, sizeof(*out));
     memset(&g, 0, sizeof(g));
+    *sweep = NULL;
     cache_flush(c, now); /* the pull stamps the order depends on */
     out->gr_used_before = index_used_bytes(c->ix);
     if (out->gr_used_before == -1 || index_gc_images(c->ix, &ims, &nims) == -1 ||
@@ -534,20 +603,10 @@ int cache_gc(struct cache *c, const struct cache_gc_opts *o, int64_t now,
             out->gr_freed += g.nodes[i].gn_size;
             out->gr_files++;
         }
-    if (o->cg_dry_run) {
-        out->gr_used_after = out->gr_used_before - out->gr_freed;
-        rc = 0;
-        goto out;
-    }
-    rc = gc_apply(c, &g, imgs, nims, out);
-    c->freed_recent += out->gr_freed;
-    c->freed_at = now;
-    {
-        int64_t used = index_used_bytes(c->ix);
-        if (used >= 0)
-            c->used_bytes = used; /* else the running sum stands */
-    }
-    out->gr_used_after = c->used_bytes;
+    out->gr_used_after = out->gr_used_before - out->gr_freed;
+    if (!o->cg_dry_run)
+        *sweep = sweep_from_plan(&g, imgs, nims, now);
+    rc = 0;
 out:
     free(work.v);
     free(added.v);
@@ -558,6 +617,27 @@ out:
     if (rc == -1)
         cache_gc_result_free(out);
     return rc;
+}
+
+int cache_gc(struct cache *c, const struct cache_gc_opts *o, int64_t now,
+             struct cache_gc_result *out)
+{
+    struct cache_sweep *sw;
+    int more = 0;
+
+    if (cache_gc_begin(c, o, now, out, &sw) == -1)
+        return -1;
+    if (sw == NULL)
+        return 0;
+    do
+        more = cache_gc_step(c, sw, now, CACHE_GC_SLICE);
+    while (more == 1);
+    cache_gc_end(c, sw, now, out);
+    if (more == -1) {
+        cache_gc_result_free(out);
+        return -1;
+    }
+    return 0;
 }
 
 void cache_gc_result_free(struct cache_gc_result *r)

@@ -3,7 +3,8 @@
 # and more) through the proxy: every pull succeeds with upstream's digests, the store stays
 # within the budget (plus the blob being committed), the most recently pulled images stay,
 # an evicted image pulls again. Then a sweep runs while 20 clients follow a slow fill and 20
-# read a stored blob the sweep removes: every one of the 40 gets every byte.
+# read a stored blob the sweep removes: every one of the 40 gets every byte. Last, layers
+# larger than the whole budget are served and not kept, and the pull succeeds.
 source "$TOP_SRCDIR/tests/e2e/lib.sh"
 source "$TOP_SRCDIR/tests/e2e/lib_registry.sh"
 
@@ -155,4 +156,32 @@ check "the store is within the budget after all" test "$(store_bytes)" -le $BUDG
 
 stop_pid "$PROXY_PID" 10; rc=$?
 check "the proxy stops cleanly (status $rc)" test "$rc" = 0
+
+# ---- nothing can be freed: a 10MiB budget and 20 MiB layers ----
+# Every layer is bigger than the whole budget: each is streamed to skopeo, verified, and not
+# kept. The pull succeeds all the same.
+port2=$(free_port)
+cat >"$E2E_TMP/small.json" <<JSON
+{"listen": "127.0.0.1:$port2", "data_dir": "$E2E_TMP/small", "cache_size": "10MiB",
+ "min_free_space": "1MiB",
+ "rules": [{"prefix": "hub", "upstream": "$REGISTRY_URL", "allow_private_redirects": true}]}
+JSON
+start_proxy small --config "$E2E_TMP/small.json"
+wait_port "$port2"
+P=127.0.0.1:$port2
+check "a pull with layers larger than the budget succeeds" copy hub "$first_repo" "$E2E_TMP/small-pull"
+check "  ... with upstream's digest" test "$(layout_digest "$E2E_TMP/small-pull")" = "$first_digest"
+ok=1
+for b in $first_blobs; do
+    test "sha256:$(sha256sum <"$E2E_TMP/small-pull/${b#sha256:}" | cut -d' ' -f1)" = "$b" || ok=0
+done
+check "  ... and every layer verifies" test $ok = 1
+check "the two layers were served and not kept" \
+    test "$(metric 'ecr_ptc_fills_total{state="not_kept"}')" = 2
+check "fill-not-kept logged" grep -q 'fill-not-kept' "$E2E_TMP/small.log"
+check "the store holds no more than the budget" \
+    test "$(find "$E2E_TMP/small/blobs" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')" -le $((10 * MIB))
+check "a second pull succeeds too (fetched again: nothing was kept)" copy hub "$first_repo" "$E2E_TMP/small-pull2"
+stop_pid "$PROXY_PID" 10; rc=$?
+check "the small proxy stops cleanly (status $rc)" test "$rc" = 0
 e2e_done

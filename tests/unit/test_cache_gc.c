@@ -494,3 +494,46 @@ Test(gc, lifecycle_rules_expire_per_repository)
     cache_gc_result_free(&r);
     cache_close(c, T0);
 }
+
+Test(gc, slices_skip_what_was_used_since_the_plan)
+{
+    struct cache *c = open_cache();
+    int64_t a = repo(c, "a"), b = repo(c, "b"), d = repo(c, "d");
+    struct cache_gc_result r;
+    struct cache_gc_opts o = {0};
+    struct cache_sweep *sw = NULL;
+    struct index_tag t;
+    int more, steps = 0;
+
+    image(c, &a, 100, "x", 101, (const int[]){102}, 1, 1000, T0);
+    image(c, &b, 200, "x", 201, (const int[]){202}, 1, 1000, T0);
+    image(c, &d, 300, "x", 301, (const int[]){302}, 1, 1000, T0 + 5);
+    cache_note_pulled(c, d, "x", T0 + 50);
+    cache_flush(c, T0 + 50);
+    o.cg_budget = 2500; /* room for d only: a and b are planned out */
+    cr_assert_eq(cache_gc_begin(c, &o, T0 + 100, &r, &sw), 0);
+    cr_assert_not_null(sw);
+    cr_assert_eq(r.gr_nimages, 2);
+    cr_assert_eq(cache_has(c, dg(102)), 1, "the plan removes nothing");
+    /* Between the plan and its slices a client pulls a's tag and its layer. */
+    cache_note_pulled(c, a, "x", T0 + 101);
+    cache_note_touched(c, dg(102), T0 + 101);
+    cache_note_touched(c, dg(101), T0 + 101);
+    cache_note_touched(c, dg(100), T0 + 101);
+    do {
+        more = cache_gc_step(c, sw, T0 + 101, 1);
+        steps++;
+    } while (more == 1 && steps < 100);
+    cr_assert_eq(more, 0);
+    cr_assert_gt(steps, 3, "one removal per slice");
+    cache_gc_end(c, sw, T0 + 101, &r);
+    cr_assert_eq(cache_has(c, dg(202)), 0, "b went");
+    cr_assert_eq(cache_has(c, dg(102)), 1, "a's layer was served since the plan: kept");
+    cr_assert_eq(cache_has(c, dg(100)), 1);
+    cr_assert_eq(cache_tag_get(c, a, "x", &t), 1, "a was pulled since the plan: kept");
+    cr_assert_geq(r.gr_skipped, 4);
+    cr_assert_eq(r.gr_files, 3, "b's manifest, config and layer");
+    cr_assert_eq(cache_used_bytes(c), r.gr_used_after);
+    cache_gc_result_free(&r);
+    cache_close(c, T0);
+}
