@@ -259,6 +259,28 @@ ROWS = [
     ("ecr_two_after_x", "E5 the second pulls after the first's push: upstream blob bytes", "x image", "",
      "%.2f", "none", "lower", ""),
     ("ecr_two_after_gets", "E5 ... upstream blob GETs", "GETs", "", "%.0f", "none", "lower", ""),
+    # The operations figures (tests/bench/ops.sh). ours: while the sweep runs / {ops_tags}
+    # tags; ref: no sweep / {ops_peer_tags} tags, on the same proxy.
+    ("ops_gc_p50_ms", "O1 manifest GET by fresh tag ({ops_conns} conns) while a sweep expires {ops_expire} of "
+     "{ops_images} images: p50", "ms", "no sweep", "%.3f", "ratio", "lower", ""),
+    ("ops_gc_p99_ms", "O1 ... p99", "ms", "no sweep", "%.3f", "ratio", "lower", ""),
+    ("ops_gc_p999_ms", "O1 ... p99.9", "ms", "no sweep", "%.3f", "ratio", "lower", ""),
+    ("ops_gc_max_ms", "O1 ... slowest request", "ms", "no sweep", "%.1f", "ratio", "lower", ""),
+    ("ops_gc_rps", "O1 ... requests/s", "req/s", "no sweep", "%.0f", "ratio", "higher", ""),
+    ("ops_gc_s", "O1 the sweep's wall time (gc command)", "s", "", "%.3f", "none", "lower", ""),
+    ("ops_gc_images", "O1 ... images expired", "images", "", "%.0f", "none", "higher", ""),
+    ("ops_gc_files", "O1 ... files removed", "files", "", "%.0f", "none", "higher", ""),
+    ("ops_list_cli_rss_mib", "O2 `list --output json` of {ops_tags} tags vs {ops_peer_tags}: CLI peak RSS",
+     "MiB", "{ops_peer_tags} tags", "%.1f", "ratio", "lower", ""),
+    ("ops_list_daemon_rss_mib", "O2 ... daemon peak RSS during the walk", "MiB", "{ops_peer_tags} tags",
+     "%.1f", "ratio", "lower", ""),
+    ("ops_list_daemon_growth_mib", "O2 ... daemon RSS growth over its RSS before the walk", "MiB",
+     "{ops_peer_tags} tags", "%.1f", "diff", "lower", ""),
+    ("ops_list_s", "O2 ... wall time", "s", "{ops_peer_tags} tags", "%.3f", "ratio", "lower", ""),
+    ("ops_list_tags_per_s", "O2 ... tags/s", "tags/s", "{ops_peer_tags} tags", "%.0f", "ratio", "higher", ""),
+    ("ops_list_text_cli_rss_mib", "O2 `list` (text) of {ops_tags} tags: CLI peak RSS", "MiB",
+     "{ops_peer_tags} tags", "%.1f", "ratio", "lower", ""),
+    ("ops_list_text_s", "O2 ... wall time", "s", "{ops_peer_tags} tags", "%.3f", "ratio", "lower", ""),
 ]
 
 
@@ -626,6 +648,162 @@ def cmd_up_bytes(path, images, repo):
     print(total, gets, sum(sizes.values()))
 
 
+# ---- ops figures (tests/bench/ops.sh) ----------------------------------------------------
+
+def push_blob_once(conn, repo, data):
+    """A monolithic upload in one request (POST ...?digest=, distribution answers 201), else
+    POST then PUT."""
+    digest = sha(data)
+    conn.request("POST", "/v2/%s/blobs/uploads/?%s" % (repo, urllib.parse.urlencode({"digest": digest})),
+                 body=data, headers={"Content-Type": "application/octet-stream"})
+    r = conn.getresponse()
+    r.read()
+    if r.status == 201:
+        return digest
+    if r.status != 202:
+        sys.exit("POST monolithic upload: %d" % r.status)
+    loc = urllib.parse.urlsplit(r.getheader("Location"))
+    path = loc.path + "?" + (loc.query + "&" if loc.query else "") + urllib.parse.urlencode({"digest": digest})
+    conn.request("PUT", path, body=data, headers={"Content-Type": "application/octet-stream"})
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 201:
+        sys.exit("PUT blob: %d %s" % (r.status, body[:300]))
+    return digest
+
+
+def run_threads(n, threads, work):
+    """work(i, conn_state) for i in range(n), split into THREADS contiguous slices, each
+    thread with its own state (a keep-alive connection); the first exception ends it all."""
+    import threading
+    errs = []
+    def slice_run(k):
+        try:
+            state = {}
+            for i in range(k, n, threads):
+                if errs:
+                    return
+                work(i, state)
+        except BaseException as e:  # noqa: B902 - reported below
+            errs.append(e)
+    ts = [threading.Thread(target=slice_run, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errs:
+        sys.exit("failed: %s" % errs[0])
+
+
+def cmd_many_images(registry, repo, n, threads, out):
+    """N distinct small images REPO:t1..tN: one shared 1 KiB layer, a unique config and
+    manifest each. OUT: "<tag> <manifest> <config>" per image, and the layer's line
+    "layer <digest> <size>" first."""
+    n, threads = int(n), int(threads)
+    layer = random.Random("bench:ops:layer").randbytes(1024)
+    conn = registry_conn(registry)
+    ld = push_blob_once(conn, repo, layer)
+    conn.close()
+    rows = [None] * n
+
+    def work(i, st):
+        if "c" not in st:
+            st["c"] = registry_conn(registry)
+        c = st["c"]
+        config = jdump({"architecture": "amd64", "os": "linux", "config": {"Labels": {"ops": str(i + 1)}},
+                        "rootfs": {"type": "layers", "diff_ids": [ld]}})
+        push_blob_once(c, repo, config)
+        tag = "t%d" % (i + 1)
+        m = put_manifest(c, repo, tag, image_manifest(config, [(ld, len(layer))]))
+        rows[i] = "%s %s %s" % (tag, m, sha(config))
+
+    run_threads(n, threads, work)
+    with open(out, "w") as f:
+        f.write("layer %s %d\n" % (ld, len(layer)))
+        for r in rows:
+            f.write(r + "\n")
+
+
+def cmd_many_tags(registry, repo, n, threads, prefix):
+    """One small image under N tags REPO:PREFIX000000..; prints its manifest digest."""
+    n, threads = int(n), int(threads)
+    layer = random.Random("bench:ops:tags:" + repo).randbytes(1024)
+    config = jdump({"architecture": "amd64", "os": "linux", "config": {"Labels": {"repo": repo}},
+                    "rootfs": {"type": "layers", "diff_ids": [sha(layer)]}})
+    conn = registry_conn(registry)
+    push_blob_once(conn, repo, layer)
+    push_blob_once(conn, repo, config)
+    manifest = image_manifest(config, [(sha(layer), len(layer))])
+    conn.close()
+
+    def work(i, st):
+        if "c" not in st:
+            st["c"] = registry_conn(registry)
+        put_manifest(st["c"], repo, "%s%06d" % (prefix, i), manifest)
+
+    run_threads(n, threads, work)
+    print(sha(manifest))
+
+
+def cmd_pull_many(base, listfile, threads, what):
+    """GETs through BASE_URL (".../v2/<repo path>") with THREADS keep-alive connections, every
+    body checked against its digest. LIST lines "<tag> <manifest> [<config>]" (a "layer" line
+    is skipped); WHAT "manifest" GETs the manifests by tag, "manifest+config" also the configs,
+    "head" sends HEAD for the manifests (the digest header checked). Prints "ok N"."""
+    u = urllib.parse.urlsplit(base)
+    rows = [l.split() for l in open(listfile) if l.strip() and not l.startswith("layer ")]
+
+    def req(st, method, path, want, accept=None):
+        for attempt in (0, 1):  # one retry on a connection the server closed
+            if "c" not in st:
+                st["c"] = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+            try:
+                st["c"].request(method, u.path + path, headers={"Accept": accept} if accept else {})
+                r = st["c"].getresponse()
+                body = r.read()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                st.pop("c").close()
+                if attempt:
+                    raise
+        got = r.getheader("Docker-Content-Digest") if method == "HEAD" else sha(body)
+        if r.status != 200 or got != want:
+            raise RuntimeError("%s %s%s: %d, %s (want %s)" % (method, base, path, r.status, got, want))
+
+    def work(i, st):
+        row = rows[i]
+        if what == "head":
+            req(st, "HEAD", "/manifests/" + row[0], row[1], OCI_MANIFEST)
+            return
+        req(st, "GET", "/manifests/" + row[0], row[1], OCI_MANIFEST)
+        if what == "manifest+config":
+            req(st, "GET", "/blobs/" + row[2], row[2])
+
+    run_threads(len(rows), int(threads), work)
+    print("ok", len(rows))
+
+
+def cmd_wrk_ops(path):
+    """wrk's output with tests/bench/ops.sh's Lua done(): "rps p50_ms p99_ms p999_ms max_ms
+    requests non2xx socket_errors"."""
+    text = open(path).read()
+    m = re.search(r"^OPS (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) ([\d.]+)$", text, re.M)
+    if not m:
+        sys.exit("cannot parse wrk (ops) output in %s" % path)
+    p50, p99, p999, mx, n, status, sock, _, secs = m.groups()
+    n = int(n)
+    print("%.1f %.3f %.3f %.3f %.3f %d %d %d" % (n / float(secs) if float(secs) else 0.0, int(p50) / 1000.0,
+                                                 int(p99) / 1000.0, int(p999) / 1000.0, int(mx) / 1000.0,
+                                                 n, int(status), int(sock)))
+
+
+def cmd_json_count(path, key):
+    """len() of a JSON array (KEY "-": the document itself) or the integer at KEY."""
+    doc = json.load(open(path))
+    v = doc if key == "-" else doc[key]
+    print(len(v) if isinstance(v, list) else v)
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
@@ -656,6 +834,16 @@ def main(argv):
         return cmd_ecr_uploads(args[0])
     if cmd == "up-bytes" and len(args) == 3:
         return cmd_up_bytes(*args)
+    if cmd == "many-images" and len(args) == 5:
+        return cmd_many_images(*args)
+    if cmd == "many-tags" and len(args) == 5:
+        return cmd_many_tags(*args)
+    if cmd == "pull-many" and len(args) == 4:
+        return cmd_pull_many(*args)
+    if cmd == "wrk-ops" and len(args) == 1:
+        return cmd_wrk_ops(args[0])
+    if cmd == "json-count" and len(args) == 2:
+        return cmd_json_count(*args)
     if cmd == "markdown" and len(args) == 1:
         return cmd_markdown(args[0])
     if cmd == "report" and len(args) == 3:

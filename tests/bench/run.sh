@@ -10,7 +10,9 @@
 # Environment: BENCH_RUNS (default 3; smoke 1), BENCH_OUT (results.json path; default
 # tests/bench/results.json, smoke: under the temp dir), BENCH_KEEP=1 keeps the temp dir,
 # BENCH_ONLY=ecr runs only the ECR tier's figures (tests/bench/ecr.sh, E1-E5; results default
-# to tests/bench/results-ecr.json, so the full results.json is never replaced by a part).
+# to tests/bench/results-ecr.json, so the full results.json is never replaced by a part),
+# BENCH_ONLY=ops only the operations figures (tests/bench/ops.sh, O1-O2: a sweep while serving,
+# memory of `list`; results default to tests/bench/results-ops.json).
 #
 # Exit status: 0 when every step ran (targets missed or not), 1 when the harness broke (a server
 # did not start, a copy or a download failed), 2 bad usage or missing tools (77 with --smoke:
@@ -45,9 +47,9 @@ MISSING_EXIT=2
 [ "$SMOKE" = 1 ] && MISSING_EXIT=77
 ONLY=${BENCH_ONLY:-}
 case $ONLY in
-"" | ecr) ;;
+"" | ecr | ops) ;;
 *)
-    echo "bench: BENCH_ONLY=$ONLY: the only value is ecr" >&2
+    echo "bench: BENCH_ONLY=$ONLY: the values are ecr and ops" >&2
     exit 2
     ;;
 esac
@@ -83,6 +85,7 @@ if [ "$SMOKE" = 1 ]; then
     RUNS=${BENCH_RUNS:-1}
     BIG_MIB=1 WARM_MIB=16 TTFB_MIB=8 HERD_MIB=8 HERD_N=50 RSS_MIB=4 RSS_N=50 RSS_SECS=3
     RSS_RATE=256K TAGS_N=1000 LOAD_SECS=1 NEED_GIB=1 PACE_N=10
+    OPS_IMAGES=200 OPS_KEEP=100 OPS_TAGS=2000 OPS_PEER_TAGS=100 OPS_LOAD_SECS=3
     QUICK_RUNS=$RUNS
     OUT=${BENCH_OUT:-$T/results.json}
     MODE=smoke
@@ -90,11 +93,15 @@ else
     RUNS=${BENCH_RUNS:-3}
     BIG_MIB=20 WARM_MIB=1024 TTFB_MIB=512 HERD_MIB=256 HERD_N=50 RSS_MIB=64 RSS_N=1000 RSS_SECS=12
     RSS_RATE=256K TAGS_N=100000 LOAD_SECS=5 NEED_GIB=12 PACE_N=40
+    OPS_IMAGES=10000 OPS_KEEP=5000 OPS_TAGS=100000 OPS_PEER_TAGS=1000 OPS_LOAD_SECS=10
+    [ "$ONLY" = ops ] && NEED_GIB=2
     # Figures 1 and 4 cost a few seconds a run and scatter more: at least 5 runs.
     QUICK_RUNS=$((RUNS > 5 ? RUNS : 5))
     OUT=${BENCH_OUT:-$BENCH_DIR/results${ONLY:+-$ONLY}.json}
     MODE=full
 fi
+# O1-O2: keep-alive connections of the populating clients; wrk connections on the hot tag.
+OPS_THREADS=8 OPS_CONNS=16
 ACCEPT="application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
 RESULTS="$T/results.tsv"
 : >"$RESULTS"
@@ -482,7 +489,10 @@ meta = {
     "params": {"runs": $RUNS, "big_mib": $BIG_MIB, "warm_mib": $WARM_MIB, "ttfb_mib": $TTFB_MIB,
                "herd_mib": $HERD_MIB, "herd_n": $HERD_N, "rss_mib": $RSS_MIB, "rss_n": $RSS_N,
                "rss_rate": "$RSS_RATE", "rss_secs": $RSS_SECS, "tags_n": $TAGS_N,
-               "load_secs": $LOAD_SECS, "pace_n": $PACE_N, "duration_s": $(($(date +%s) - T_START))},
+               "load_secs": $LOAD_SECS, "pace_n": $PACE_N, "ops_images": $OPS_IMAGES,
+               "ops_keep": $OPS_KEEP, "ops_expire": $((OPS_IMAGES - OPS_KEEP)), "ops_tags": $OPS_TAGS,
+               "ops_peer_tags": $OPS_PEER_TAGS, "ops_load_secs": $OPS_LOAD_SECS, "ops_conns": $OPS_CONNS,
+               "duration_s": $(($(date +%s) - T_START))},
     "ours": sh("$PROXY_BIN", "--version"),
     "peer": "docker-registry (CNCF distribution) proxy mode: " + sh("${E2E_REGISTRY_BIN}", "--version"),
     "limit": sh("$NGINX_BIN", "-v"),
@@ -504,9 +514,18 @@ say "mode $MODE${ONLY:+ (only $ONLY)}, $RUNS run(s) per figure; temp dir $T ($av
 [ "$avail_gib" -ge "$NEED_GIB" ] || die "need $NEED_GIB GiB free under $T, have $avail_gib"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-say "upstream: docker-registry, seeded (test/big = 5 x $BIG_MIB MiB; blobs of $WARM_MIB, $TTFB_MIB, $HERD_MIB, $RSS_MIB MiB)"
+if [ "$ONLY" = ops ]; then
+    say "upstream: docker-registry (ops.sh pushes its own images)"
+else
+    say "upstream: docker-registry, seeded (test/big = 5 x $BIG_MIB MiB; blobs of $WARM_MIB, $TTFB_MIB, $HERD_MIB, $RSS_MIB MiB)"
+fi
 start_registry upstream || die "the upstream docker-registry did not start"
 UP="127.0.0.1:$REGISTRY_PORT"
+UP_URL=$REGISTRY_URL
+if [ "$ONLY" = ops ]; then
+    source "$BENCH_DIR/ops.sh"
+    bench_report
+fi
 seed_images "$REGISTRY_URL" "$T/images.json" --set big --big-mib "$BIG_MIB" >/dev/null || die "seeding failed"
 read -r BIG_DIGEST < <(python3 -c '
 import json, sys
@@ -884,4 +903,5 @@ for r in $(seq 1 "$RUNS"); do
 done
 
 source "$BENCH_DIR/ecr.sh"
+source "$BENCH_DIR/ops.sh"
 bench_report
