@@ -34,6 +34,10 @@ char *cli_escape(struct cli *c, const char *s);
 /* Set cl_proxy_base from /admin/v1/info (0.0.0.0 becomes 127.0.0.1, :: ::1). 0, or -1 told. */
 int cli_proxy_base(struct cli *c);
 
+/* A Docker-Content-Digest header line (<data>, <n> bytes, as curl hands it) into <out>
+ * (<size> bytes); anything else leaves <out> as it was. */
+void cli_digest_header(const char *data, size_t n, char *out, size_t size);
+
 /* "12.3 MiB" into <buf>. */
 void cli_bytes(int64_t n, char *buf, size_t size);
 

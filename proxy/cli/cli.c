@@ -418,12 +418,9 @@ static int cmd_rewrite(struct cli *c, const char *image, const char *proxy)
 
 /* ---- refresh ---- */
 
-/* The Docker-Content-Digest header into <arg> (a char[INDEX_DIGEST] buffer of 160 bytes). */
-static size_t digest_header_cb(char *data, size_t size, size_t nmemb, void *arg)
+void cli_digest_header(const char *data, size_t n, char *out, size_t size)
 {
-    size_t n = size * nmemb;
     static const char name[] = "docker-content-digest:";
-    char *out = arg;
 
     if (n > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
         const char *v = data + sizeof(name) - 1;
@@ -434,12 +431,18 @@ static size_t digest_header_cb(char *data, size_t size, size_t nmemb, void *arg)
         }
         while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
             vl--;
-        if (vl < 160) {
+        if (vl < size) {
             memcpy(out, v, vl);
             out[vl] = '\0';
         }
     }
-    return n;
+}
+
+/* The Docker-Content-Digest header into <arg> (a 160-byte buffer). */
+static size_t digest_header_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+    cli_digest_header(data, size * nmemb, arg, 160);
+    return size * nmemb;
 }
 
 static int cmd_refresh(struct cli *c, const char *image)

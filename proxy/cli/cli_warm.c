@@ -99,25 +99,10 @@ static size_t mbuf_cb(char *data, size_t size, size_t nmemb, void *arg)
 
 static size_t mbuf_header_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
-    static const char name[] = "docker-content-digest:";
     struct mbuf *b = arg;
-    size_t n = size * nmemb;
 
-    if (n > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
-        const char *v = data + sizeof(name) - 1;
-        size_t vl = n - (sizeof(name) - 1);
-        while (vl > 0 && (*v == ' ' || *v == '\t')) {
-            v++;
-            vl--;
-        }
-        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-            vl--;
-        if (vl < sizeof(b->mb_digest)) {
-            memcpy(b->mb_digest, v, vl);
-            b->mb_digest[vl] = '\0';
-        }
-    }
-    return n;
+    cli_digest_header(data, size * nmemb, b->mb_digest, sizeof(b->mb_digest));
+    return size * nmemb;
 }
 
 /* GET manifest <ref> of <path> through the proxy: its JSON (caller decrefs) and digest into
