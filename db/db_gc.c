@@ -35,7 +35,7 @@ static const char images_sql[] =
     "   JOIN repo_digests rd ON rd.digest = p.manifest AND rd.repo_id = x.repo_id"
     "   WHERE p.child = x.digest AND p.kind = 'manifest' AND p.manifest != x.digest))"
     " AND NOT EXISTS (SELECT 1 FROM manifest_refs s JOIN manifests sm ON sm.digest = s.child"
-    "   WHERE s.manifest = x.digest AND s.kind = 'subject')"
+    "   WHERE s.manifest = x.digest AND +s.kind = 'subject')" /* by manifest: the primary key */
     " ORDER BY r.id, m.digest";
 
 int index_gc_images(struct index *ix, struct index_image **out, size_t *n)
