@@ -31,7 +31,7 @@ run() { # run NAME CONFIGURE-ARGS...: configure in build/NAME and make check
     if [ $rc -ne 0 ]; then
         echo "=== $name: FAILED"
         for f in "build/$name"/tests/*/*.log; do
-            if grep -q '^FAIL\|^ERROR' "${f%.log}.trs" 2>/dev/null; then echo "--- $f"; tail -40 "$f"; fi
+            if grep -q '^:test-result: \(FAIL\|ERROR\)' "${f%.log}.trs" 2>/dev/null; then echo "--- $f"; tail -40 "$f"; fi
         done
         failed=$((failed + 1))
     fi
