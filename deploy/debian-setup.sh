@@ -8,7 +8,7 @@ libevent-dev libssl-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libcr
 libclang-rt-14-dev clang-format
 curl ca-certificates openssl python3 sqlite3 jq git
 docker-registry skopeo containerd umoci chromium
-nginx wrk hey apache2-utils systemd"
+nginx wrk hey apache2-utils systemd time"
 
 missing=""
 for p in $pkgs; do
