@@ -146,6 +146,8 @@ struct cache_gc_opts {
     int64_t cg_need;     /* bytes about to be stored (a fill's size): the budget must hold them
                             too; the floor's free bytes already count them (written to tmp/) */
     int cg_dry_run;      /* plan only: nothing is removed */
+    int cg_free_given;   /* 1: cg_free_bytes is the filesystem's free space (tests), 0: ask */
+    int64_t cg_free_bytes;
     /* The lifecycle policy of repositories of rule <rule> (its prefix), or NULL. */
     const struct lc_policy *(*cg_policy)(void *arg, const char *rule);
     void *cg_arg;

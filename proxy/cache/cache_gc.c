@@ -544,7 +544,9 @@ int cache_gc_begin(struct cache *c, const struct cache_gc_opts *o, int64_t now,
     gc_graph_seal(&g);
     if (now - c->freed_at > GC_FREED_SECONDS)
         c->freed_recent = 0;
-    limit = gc_limit(o, out->gr_used_before, store_free_bytes(c->st), c->freed_recent);
+    limit =
+        gc_limit(o, out->gr_used_before,
+                 o->cg_free_given ? o->cg_free_bytes : store_free_bytes(c->st), c->freed_recent);
 
     /* 1. What a queued push still needs. */
     for (size_t i = 0; i < g.npinned; i++) {

@@ -423,8 +423,11 @@ Test(gc, space_held_by_readers_does_not_make_sweeps_cascade)
             if (fd != -1)
                 fds[nfd++] = fd;
         }
-    /* 150 kB short of the floor. */
-    o.cg_min_free = cache_free_bytes(c) + 150000;
+    /* 150 kB short of the floor, and the filesystem's free space does not move (the files
+     * are held open): given, so that other processes writing to the disk cannot change it. */
+    o.cg_free_given = 1;
+    o.cg_free_bytes = 1000000;
+    o.cg_min_free = 1150000;
     cr_assert_eq(cache_gc(c, &o, T0 + 100, &r), 0);
     cr_assert_geq(r.gr_freed, 150000);
     cr_assert_lt(r.gr_nimages, 3, "only what the shortfall needs: %zu images", r.gr_nimages);
