@@ -63,18 +63,6 @@ static void usage(FILE *out)
 }
 
 /* Print each problem line prefixed with the file it came from. */
-static void print_problems(const char *origin, const char *errs)
-{
-    const char *line = errs;
-
-    while (line != NULL && *line != '\0') {
-        const char *nl = strchr(line, '\n');
-        int n = nl ? (int)(nl - line) : (int)strlen(line);
-        fprintf(stderr, "%s: %.*s\n", origin, n, line);
-        line = nl ? nl + 1 : NULL;
-    }
-}
-
 static struct config *load(const char *path)
 {
     struct config *cfg;
@@ -84,7 +72,7 @@ static struct config *load(const char *path)
         return config_default();
     cfg = config_load_file(path, &errs);
     if (cfg == NULL) {
-        print_problems(path, errs);
+        config_problems_print(stderr, path, errs);
         free(errs);
     }
     return cfg;

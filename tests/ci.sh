@@ -31,7 +31,14 @@ run() { # run NAME CONFIGURE-ARGS...: configure in build/NAME and make check
     if [ $rc -ne 0 ]; then
         echo "=== $name: FAILED"
         for f in "build/$name"/tests/*/*.log; do
-            if grep -q '^:test-result: \(FAIL\|ERROR\)' "${f%.log}.trs" 2>/dev/null; then echo "--- $f"; tail -40 "$f"; fi
+            if grep -q '^:test-result: \(FAIL\|ERROR\)' "${f%.log}.trs" 2>/dev/null; then
+                echo "--- $f"
+                # The failed checks with the lines just before each (what the check printed to
+                # stderr), then the end of the log: a tail alone can miss a failure early on.
+                grep -n -B8 '^\(FAIL -\|not ok\)' "$f" | head -80 || true
+                echo "--- $f: last 40 lines"
+                tail -40 "$f"
+            fi
         done
         failed=$((failed + 1))
     fi

@@ -572,13 +572,7 @@ static char *socket_path(const char *config, const char *sock)
         return xstrdup(sock);
     cfg = config != NULL ? config_load_file(config, &errs) : config_default();
     if (cfg == NULL) {
-        const char *line = errs;
-        while (line != NULL && *line != '\0') {
-            const char *nl = strchr(line, '\n');
-            int n = nl ? (int)(nl - line) : (int)strlen(line);
-            fprintf(stderr, "%s: %.*s\n", config, n, line);
-            line = nl ? nl + 1 : NULL;
-        }
+        config_problems_print(stderr, config, errs);
         free(errs);
         return NULL;
     }

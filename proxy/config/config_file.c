@@ -650,6 +650,18 @@ out:
     return cfg;
 }
 
+void config_problems_print(FILE *f, const char *origin, const char *errs)
+{
+    const char *line = errs;
+
+    while (line != NULL && *line != '\0') {
+        const char *nl = strchr(line, '\n');
+        int n = nl ? (int)(nl - line) : (int)strlen(line);
+        fprintf(f, "%s: %.*s\n", origin, n, line);
+        line = nl ? nl + 1 : NULL;
+    }
+}
+
 struct config *config_load_file(const char *path, char **errs)
 {
     FILE *f;

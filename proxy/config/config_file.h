@@ -2,6 +2,7 @@
 #ifndef PROXY_CONFIG_H
 #define PROXY_CONFIG_H
 
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -105,6 +106,10 @@ struct config *config_load_string(const char *json, char **errs);
 
 /* As config_load_string, reading the file at <path>. */
 struct config *config_load_file(const char *path, char **errs);
+
+/* Print <errs> (config_load_*'s newline-separated problems) to <f>, each line prefixed with
+ * "<origin>: ", as check-config, serve, a reload and the admin commands all report them. */
+void config_problems_print(FILE *f, const char *origin, const char *errs);
 
 /* The embedded default: DESIGN.md's listen address, data directory and two rules. */
 struct config *config_default(void);

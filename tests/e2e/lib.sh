@@ -7,6 +7,7 @@ set -euo pipefail
 
 E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ecr-ptc-e2e.XXXXXX")
 E2E_PIDS=()
+declare -A E2E_LOGS=() # PID → the log of a proxy start_proxy started
 E2E_FAILS=0
 E2E_PASSES=0
 
@@ -55,22 +56,40 @@ start_proxy() {
     "${pre[@]}" "$PROXY_BIN" serve "$@" >"$E2E_TMP/$name.log" 2>&1 &
     PROXY_PID=$!
     E2E_PIDS+=("$PROXY_PID")
+    E2E_LOGS[$PROXY_PID]=$E2E_TMP/$name.log
 }
 
 # stop_pid PID [SECONDS]: SIGTERM, wait up to SECONDS (default 5), then SIGKILL. Returns the
 # process's exit status when it stopped in time, 124 when it had to be killed.
 stop_pid() {
-    local pid=$1 limit=${2:-5} i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for i in $(seq 1 $((limit * 20))); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            wait "$pid" 2>/dev/null && return 0 || return $?
-        fi
-        sleep 0.05
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    return 124
+    local pid=$1 limit=${2:-5} i rc=124
+    if ! kill -TERM "$pid" 2>/dev/null; then
+        # Gone already (a crash, a sanitizer abort): its exit status, if it is a child not yet
+        # waited for; 127 means it was waited for before, and that caller had its status.
+        rc=0
+        wait "$pid" 2>/dev/null || rc=$?
+        [ $rc -ne 127 ] || rc=0
+    else
+        for i in $(seq 1 $((limit * 20))); do
+            if ! kill -0 "$pid" 2>/dev/null; then
+                rc=0
+                wait "$pid" 2>/dev/null || rc=$?
+                break
+            fi
+            sleep 0.05
+        done
+    fi
+    if [ $rc -eq 124 ]; then
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
+    # A proxy that did not exit 0 (a sanitizer report, a hang at stop): the end of its log goes
+    # to stderr, so the test's own log shows why.
+    if [ $rc -ne 0 ] && [ -n "${E2E_LOGS[$pid]:-}" ]; then
+        echo "stop_pid: pid $pid ended with status $rc; the end of ${E2E_LOGS[$pid]}:" >&2
+        tail -30 "${E2E_LOGS[$pid]}" >&2
+    fi
+    return $rc
 }
 
 # clock_start: every later start_proxy preloads tests/e2e/clock_shift.c, so that the proxy's

@@ -823,3 +823,23 @@ Test(config_errors, lifecycle_policy_paths)
         "lifecycle_policy.rules[0].selection.tagStatus: \"none\" must be tagged, untagged "
         "or any");
 }
+
+/* Each problem on a line of its own, named by where the config came from. */
+Test(config_errors, problems_print)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+
+    cr_assert_not_null(f);
+    config_problems_print(f, "/etc/p.json",
+                          "listen: not an address\nrules[1].upstream: not a URL\n");
+    config_problems_print(f, "x", "no newline at the end");
+    config_problems_print(f, "x", "");
+    config_problems_print(f, "x", NULL);
+    fclose(f);
+    cr_assert_str_eq(out, "/etc/p.json: listen: not an address\n"
+                          "/etc/p.json: rules[1].upstream: not a URL\n"
+                          "x: no newline at the end\n");
+    free(out);
+}
