@@ -54,10 +54,11 @@ config() {
 JSON
 }
 
-# start NAME PORT: the proxy with static keys in its environment (the chain's first source).
+# start NAME PORT [LOG]: the proxy with static keys in its environment (the chain's first
+# source), logging to LOG.log (default NAME.log).
 start() {
     AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK AWS_EC2_METADATA_DISABLED=true \
-        start_proxy "$1" --config "$E2E_TMP/$1.json"
+        start_proxy "${3:-$1}" --config "$E2E_TMP/$1.json"
     wait_port "$2"
 }
 
@@ -73,6 +74,15 @@ wait_metric() { # wait_metric PORT NAME OP VALUE SECONDS
         sleep 0.1
     done
     echo "$2 is $(metric "$1" "$2"), want $3 $4 after $5 s" >&2
+    return 1
+}
+
+metric_is() { # metric_is PORT NAME OP VALUE [LOG]: now; on failure the value, and LOG's warnings
+    local v
+    v=$(metric "$1" "$2")
+    if awk -v a="$v" -v b="$4" "BEGIN { exit !(a $3 b) }"; then return 0; fi
+    echo "$2 is $v, want $3 $4" >&2
+    if [ -n "${5:-}" ]; then grep -v ' info ' "$5" | tail -20 >&2 || true; fi
     return 1
 }
 
@@ -103,14 +113,14 @@ check "A: pull of the artifact's subject by digest" copy "$PA" "test/artifact@$a
 skopeo copy -q --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
     "docker://${UP_REG#http://}/test/docker-v2:latest" "docker://${UP_REG#http://}/test/odd__name:latest"
 check "A: pull of test/odd__name (no valid ECR name)" copy "$PA" test/odd__name:latest "$E2E_TMP/a-odd"
-check "A: the name ECR cannot hold is counted" test "$(metric "$PA" ecr_ptc_ecr_unmirrorable_total)" = 1
+check "A: the name ECR cannot hold is counted" metric_is "$PA" ecr_ptc_ecr_unmirrorable_total '==' 1 "$E2E_TMP/a.log"
 check "A: and logged" grep -q 'ecr-name-unmirrorable.*test/odd__name' "$E2E_TMP/a.log"
 skopeo copy -q --all --preserve-digests --src-tls-verify=false "docker://127.0.0.1:$PA/private/test/multi:latest" \
     "dir:$E2E_TMP/a-private" >/dev/null 2>&1
 check "A: pull through the rule with \"ecr\": false" test -s "$E2E_TMP/a-private/manifest.json"
 check "A: the push queue drains" wait_metric "$PA" ecr_ptc_ecr_queue_depth == 0 60
 check "A: blobs were pushed" wait_metric "$PA" 'ecr_ptc_ecr_pushes_total{kind="blob",result="pushed"}' '>' 0 1
-check "A: no push failed" test "$(metric "$PA" 'ecr_ptc_ecr_push_jobs_total{result="retried"}')" = 0
+check "A: no push failed" metric_is "$PA" 'ecr_ptc_ecr_push_jobs_total{result="retried"}' '==' 0 "$E2E_TMP/a.log"
 
 # Every image is in ECR under cache/hub/<upstream name>, by tag, with upstream's digest, and
 # whole: skopeo copies it straight out of the registry behind the fake, verifying every blob.
@@ -160,7 +170,7 @@ import json, sys
 c = json.load(open(sys.argv[1])); c["refresh_interval"] = "1s"
 json.dump(c, open(sys.argv[1], "w"))
 PY
-start a "$PA"
+start a "$PA" a-restart
 sleep 1.1
 check "A: alpinetest:3 pulled again after it moved upstream" copy "$PA" alpinetest:3 "$E2E_TMP/a-moved"
 check "A: the moved immutable tag is refused by ECR" wait_metric "$PA" 'ecr_ptc_ecr_pushes_total{kind="tag",result="refused"}' == 1 30
@@ -180,10 +190,10 @@ check "A2: the tier gets a data-plane token" wait_metric "$PA2" ecr_ptc_ecr_read
 check "A2: pull of alpinetest:latest (OCI)" copy "$PA2" library/alpinetest:latest "$E2E_TMP/a2-alpine"
 check "A2: pull of docker-v2:latest (Docker schema 2)" copy "$PA2" test/docker-v2:latest "$E2E_TMP/a2-d2"
 check "A2: the queue drains" wait_metric "$PA2" ecr_ptc_ecr_queue_depth == 0 30
-check "A2: the tags were found in ECR already" test "$(metric "$PA2" 'ecr_ptc_ecr_pushes_total{kind="tag",result="present"}')" = 2
-check "A2: no manifest was PUT again" test "$(metric "$PA2" 'ecr_ptc_ecr_pushes_total{kind="manifest",result="pushed"}')" = 0
-check "A2: no blob was uploaded again" test "$(metric "$PA2" 'ecr_ptc_ecr_pushes_total{kind="blob",result="pushed"}')" = 0
-check "A2: no push was retried" test "$(metric "$PA2" 'ecr_ptc_ecr_push_jobs_total{result="retried"}')" = 0
+check "A2: the tags were found in ECR already" metric_is "$PA2" 'ecr_ptc_ecr_pushes_total{kind="tag",result="present"}' '==' 2 "$E2E_TMP/a2.log"
+check "A2: no manifest was PUT again" metric_is "$PA2" 'ecr_ptc_ecr_pushes_total{kind="manifest",result="pushed"}' '==' 0 "$E2E_TMP/a2.log"
+check "A2: no blob was uploaded again" metric_is "$PA2" 'ecr_ptc_ecr_pushes_total{kind="blob",result="pushed"}' '==' 0 "$E2E_TMP/a2.log"
+check "A2: no push was retried" metric_is "$PA2" 'ecr_ptc_ecr_push_jobs_total{result="retried"}' '==' 0 "$E2E_TMP/a2.log"
 check "the proxy stops cleanly (exit 0: no sanitizer report)" stop_pid "$PROXY_PID"
 
 # ---- appliance B: empty disk, upstream down: everything from ECR -----------------------------
@@ -201,10 +211,10 @@ done <"$E2E_TMP/images-b.txt"
 curl -s -D "$E2E_TMP/bh" -o /dev/null -H 'Accept: application/vnd.oci.image.index.v1+json' \
     "http://127.0.0.1:$PB/v2/hub/test/multi/manifests/latest"
 check "B: a tag from ECR carries the stale Warning" grep -qi '^Warning: 299' "$E2E_TMP/bh"
-check "B: no content came from the upstream" test "$(metric "$PB" 'ecr_ptc_content_bytes_total{from="upstream"}')" = 0
-check "B: content came from ECR" test "$(metric "$PB" 'ecr_ptc_content_bytes_total{from="ecr"}')" -gt 0
-check "B: tags were served from ECR" test "$(metric "$PB" ecr_ptc_ecr_stale_served_total)" -gt 0
-check "B: nothing read from ECR is pushed back" test "$(metric "$PB" 'ecr_ptc_ecr_pushes_total{kind="blob",result="pushed"}')" = 0
+check "B: no content came from the upstream" metric_is "$PB" 'ecr_ptc_content_bytes_total{from="upstream"}' '==' 0 "$E2E_TMP/b.log"
+check "B: content came from ECR" metric_is "$PB" 'ecr_ptc_content_bytes_total{from="ecr"}' '>' 0 "$E2E_TMP/b.log"
+check "B: tags were served from ECR" metric_is "$PB" ecr_ptc_ecr_stale_served_total '>' 0 "$E2E_TMP/b.log"
+check "B: nothing read from ECR is pushed back" metric_is "$PB" 'ecr_ptc_ecr_pushes_total{kind="blob",result="pushed"}' '==' 0 "$E2E_TMP/b.log"
 check "B: blob GETs went to S3" test "$(aws_count s3)" -gt 0
 check "B: S3 never saw an Authorization header" test "$(aws_count s3_rejected_auth)" = 0
 check "the proxy stops cleanly (exit 0: no sanitizer report)" stop_pid "$PROXY_PID"
@@ -229,13 +239,13 @@ done
 cfgblob=$alpine_cfg
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PC/v2/hub/test/artifact/blobs/$cfgblob")
 check "C: a blob stored for another repository is served once ECR confirms it ($code)" test "$code" = 200
-check "C: ECR answered the confirmation" test "$(metric "$PC" ecr_ptc_ecr_confirmations_total)" -ge 1
+check "C: ECR answered the confirmation" metric_is "$PC" ecr_ptc_ecr_confirmations_total '>=' 1 "$E2E_TMP/c.log"
 check "C: upstream was not asked to confirm" test "$(fake_count "HEAD blob")" = 0
-check "C: push off: nothing queued" test "$(metric "$PC" ecr_ptc_ecr_queue_depth)" = 0
+check "C: push off: nothing queued" metric_is "$PC" ecr_ptc_ecr_queue_depth '==' 0 "$E2E_TMP/c.log"
 check "the proxy stops cleanly (exit 0: no sanitizer report)" stop_pid "$PROXY_PID"
 
 # ---- no secret anywhere ---------------------------------------------------------------------
-for log in "$E2E_TMP"/a.log "$E2E_TMP"/a2.log "$E2E_TMP"/b.log "$E2E_TMP"/c.log "$E2E_TMP"/aws.log; do
+for log in "$E2E_TMP"/a.log "$E2E_TMP"/a-restart.log "$E2E_TMP"/a2.log "$E2E_TMP"/b.log "$E2E_TMP"/c.log "$E2E_TMP"/aws.log; do
     check "$(basename "$log"): no secret key, signature, token or presigned query" bash -c "
         ! grep -E -q -- '$SK|X-Amz-Signature|X-Amz-Credential|Signature=|authorizationToken|QVdTO|Basic [A-Za-z0-9+/=]{8,}|Authorization:' '$log'"
 done
