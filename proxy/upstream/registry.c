@@ -16,6 +16,7 @@
 #include "registry.h"
 
 #include <curl/curl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,8 +71,9 @@ struct upstream_xfer {
     /* The target, owned copies (the origin borrowed). */
     const struct upstream_origin *origin;
     char *accept, *scope;
-    char *auth_key; /* token cache key: the origin, not just its URL, so one origin's
-                       credentials never lend their tokens to another */
+    char *auth_key; /* token cache key: the origin and a fingerprint of its credentials, so
+                       one origin's credentials never lend their tokens to another, nor do
+                       the credentials a reload replaced */
     int head, max_retries;
     int64_t max_body;
     struct upstream_callbacks cbs;
@@ -657,6 +659,26 @@ struct transport *upstream_transport(struct upstream *up)
     return up->tp;
 }
 
+/* "<name> <base URL>", and " <fingerprint>" when the origin has credentials: 64 bits of FNV-1a
+ * over the username and password. Not a secret's hash anyone sees (the key never leaves the
+ * process); it only tells one set of credentials from the next. */
+static char *auth_key_of(const struct upstream_origin *o)
+{
+    uint64_t h = 14695981039346656037ull;
+    const char *parts[2] = {o->uo_username, o->uo_password};
+
+    if (o->uo_username == NULL && o->uo_password == NULL)
+        return xasprintf("%s %s", o->uo_name != NULL ? o->uo_name : "", o->uo_base_url);
+    for (int i = 0; i < 2; i++) {
+        const unsigned char *c = (const unsigned char *)(parts[i] != NULL ? parts[i] : "");
+        do {
+            h ^= *c;
+            h *= 1099511628211ull;
+        } while (*c++ != '\0'); /* the NUL too: ("ab", "c") is not ("a", "bc") */
+    }
+    return xasprintf("%s %s %016" PRIx64, o->uo_name != NULL ? o->uo_name : "", o->uo_base_url, h);
+}
+
 struct upstream_xfer *upstream_start(struct upstream *up, const struct upstream_target *t,
                                      const struct upstream_callbacks *cbs, void *arg)
 {
@@ -686,7 +708,7 @@ struct upstream_xfer *upstream_start(struct upstream *up, const struct upstream_
     x->tcbs.on_data = cbs->on_data != NULL ? xfer_data : NULL;
     x->tcbs.on_done = xfer_req_done;
     x->url = xasprintf("%s%s", o->uo_base_url, t->ut_path);
-    x->auth_key = xasprintf("%s %s", o->uo_name != NULL ? o->uo_name : "", o->uo_base_url);
+    x->auth_key = auth_key_of(o);
     xfer_send(x);
     return x;
 }

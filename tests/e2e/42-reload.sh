@@ -18,7 +18,10 @@ big=$(python3 "$TOP_SRCDIR/tests/e2e/seed_images.py" --registry "$REGISTRY_URL" 
 start_fake_upstream basic "$REGISTRY_URL" --auth basic --username robot --password 'r1ght-Pass'
 B_URL=$FAKE_URL B_PORT=$FAKE_PORT
 start_fake_upstream up "$REGISTRY_URL" --auth token
-U_URL=$FAKE_URL
+U_URL=$FAKE_URL U_PORT=$FAKE_PORT
+start_fake_upstream tok "$REGISTRY_URL" --auth token --username robot --password 't0ken-Pass'
+T_URL=$FAKE_URL T_PORT=$FAKE_PORT
+FAKE_URL=$U_URL FAKE_PORT=$U_PORT
 
 # repo, tag digest, media type and first layer of alpinetest:latest
 read -r repo mdigest mtype layer < <(python3 -c '
@@ -34,6 +37,7 @@ port2=$(free_port)
 P="http://127.0.0.1:$port"
 CFG=$E2E_TMP/config.json
 printf 'wr0ng-Pass\n' >"$E2E_TMP/secret"
+printf 't0ken-Pass\n' >"$E2E_TMP/tsecret"
 
 # config_json REFRESH [EXTRA] [LISTEN_PORT]: the config; EXTRA=1 adds the rule "extra".
 config_json() {
@@ -44,7 +48,9 @@ config_json() {
  "rules": [
   {"prefix": "hub", "upstream": "$U_URL", "allow_private_redirects": true},
   {"prefix": "basic", "upstream": "$B_URL", "allow_private_redirects": true,
-   "credentials": {"username": "robot", "password_file": "$E2E_TMP/secret"}}$extra]}
+   "credentials": {"username": "robot", "password_file": "$E2E_TMP/secret"}},
+  {"prefix": "tok", "upstream": "$T_URL", "allow_private_redirects": true,
+   "credentials": {"username": "robot", "password_file": "$E2E_TMP/tsecret"}}$extra]}
 JSON
 }
 # put_config ARGS...: replaces the file atomically (as an editor or a config manager does).
@@ -181,7 +187,28 @@ print(sum(1 for e in r if e["kind"].endswith("manifest") and e["auth_ok"] is Tru
       sum(1 for e in r if e["kind"].endswith("manifest") and e["auth_ok"] is False))')
 check "the upstream refused the old password, then accepted the new one ($basic_ok)" \
     bash -c "[ '${basic_ok% *}' -ge 1 ] && [ '${basic_ok#* }' -ge 1 ]"
-check "no password in the proxy's log" bash -c "! grep -q -e r1ght -e wr0ng '$E2E_TMP/proxy.log'"
+# A bearer token got with the old password is not used after the password changed: the next
+# request in the same repository asks for a token with the new one. Here the new one is
+# wrong, so the operator sees it now, not when the old token expires.
+tok_requests() { # tok_requests: "<token requests accepted> <refused>" at the token realm
+    FAKE_PORT=$T_PORT fake_ctl counts | python3 -c '
+import json, sys
+r = [e for e in json.load(sys.stdin)["requests"] if e["kind"] == "token"]
+print(sum(1 for e in r if e["auth_ok"] is True), sum(1 for e in r if e["auth_ok"] is False))'
+}
+check "a token realm with credentials: the tag through tok" \
+    test "$(code_of "$P/v2/tok/$repo/manifests/latest")" = 200
+check "... with one token, got with the password" test "$(tok_requests)" = "1 0"
+printf 'wr0ng-Pass\n' >"$E2E_TMP/tsecret"
+hup
+code=$(code_of "$P/v2/tok/$repo/manifests/3")
+check "after a reload to a wrong password the old token is not used ($code)" test "$code" != 200
+check "... a token was asked for with the new password, and refused" test "$(tok_requests)" = "1 1"
+printf 't0ken-Pass\n' >"$E2E_TMP/tsecret"
+hup
+check "the right password again: the tag through tok" \
+    test "$(code_of "$P/v2/tok/$repo/manifests/3")" = 200
+check "no password in the proxy's log" bash -c "! grep -q -e r1ght -e wr0ng -e t0ken '$E2E_TMP/proxy.log'"
 
 # ---- a bad file -------------------------------------------------------------------------------
 # Written in place, not renamed: the reload reads what is there.

@@ -400,6 +400,38 @@ Test(live, bearer_token)
     cr_assert_eq(stats().us_token_fetches, 1);
 }
 
+/* A token is cached for the credentials that got it: a reload that changes the password (a
+ * new origin with the same name and URL) asks for a new one; the same credentials again find
+ * theirs. */
+Test(live, token_cached_per_credentials)
+{
+    origin.uo_allow_private = 1;
+    origin.uo_username = "robot";
+    origin.uo_password = "first";
+    run("/v2/r/private", 0, -1);
+    cr_assert_eq(res, UPSTREAM_OK, "%d: %s", res, errmsg);
+    cr_assert_eq(hits_token, 1);
+    run("/v2/r/private", 0, -1);
+    cr_assert_eq(hits_token, 1, "the same credentials reuse their token");
+
+    origin.uo_password = "second";
+    run("/v2/r/private", 0, -1);
+    cr_assert_eq(res, UPSTREAM_OK, "%d: %s", res, errmsg);
+    cr_assert_eq(hits_token, 2, "a token got with the old password was reused");
+
+    origin.uo_username = "robo";
+    origin.uo_password = "tsecond"; /* the same bytes, split elsewhere */
+    run("/v2/r/private", 0, -1);
+    cr_assert_eq(hits_token, 3, "credentials that concatenate alike shared a token");
+
+    origin.uo_username = "robot";
+    origin.uo_password = "first";
+    run("/v2/r/private", 0, -1);
+    cr_assert_eq(hits_token, 3, "the first credentials' token is still cached");
+    origin.uo_username = NULL;
+    origin.uo_password = NULL;
+}
+
 Test(live, token_realm_on_loopback_refused)
 {
     /* A realm is a host the operator never named: without allow_private_redirects it must be
