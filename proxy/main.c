@@ -62,7 +62,7 @@ static void usage(FILE *out)
             CONFIG_DEFAULT_LISTEN, CONFIG_DEFAULT_DATA_DIR);
 }
 
-/* Print each problem line prefixed with the file it came from. */
+/* The config at <path>, or the embedded one; problems printed, NULL returned. */
 static struct config *load(const char *path)
 {
     struct config *cfg;
