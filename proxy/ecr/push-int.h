@@ -58,6 +58,12 @@ struct push {
     struct ecr *e;
     struct pjob *jobs;
     int njobs;
+    /* Rows taken while a job for their ECR repository ran: one job per repository at a time,
+     * so two tags of one image, or two images sharing layers, never upload the same blobs
+     * side by side (twice the bytes, and a registry may see a blob half-linked). Started, in
+     * order, once their repository is free; njobs + nheld <= PUSH_CONCURRENCY. */
+    struct index_push held[PUSH_CONCURRENCY];
+    size_t nheld;
     struct event *poll;
     int64_t next_put_ms; /* monotonic: the next paced PUT may go then */
     char *accept;        /* "Accept: " every manifest type, for the HEADs */

@@ -499,6 +499,15 @@ static void job_begin(struct push *p, const struct index_push *row)
     step_run(j);
 }
 
+/* 1 when a job for ECR repository <ecr_repo> is running. */
+static int repo_busy(const struct push *p, const char *ecr_repo)
+{
+    for (const struct pjob *j = p->jobs; j != NULL; j = j->next)
+        if (strcmp(j->row.ip_ecr_repo, ecr_repo) == 0)
+            return 1;
+    return 0;
+}
+
 static void poll_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct push *p = arg;
@@ -512,13 +521,32 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
     e = p->e;
     push_poll_later(p, PUSH_POLL_S * 1000);
     /* Without a token (ECR down, no credentials) the queue waits; it is never consumed. */
-    if (ecr_origin(e) == NULL || e->api == NULL || p->njobs >= PUSH_CONCURRENCY)
+    if (ecr_origin(e) == NULL || e->api == NULL)
         return;
-    if (index_push_take(cache_index(e->cache), e->clock(), (size_t)(PUSH_CONCURRENCY - p->njobs),
-                        rows, &n) != 0)
+    /* Held rows first, in the order they were taken. job_begin may end a job at once, and
+     * that job's end polls again: a copy of the row, taken off the list before it starts. */
+    for (size_t i = 0; i < p->nheld;) {
+        struct index_push row;
+        if (repo_busy(p, p->held[i].ip_ecr_repo)) {
+            i++;
+            continue;
+        }
+        row = p->held[i];
+        memmove(&p->held[i], &p->held[i + 1], (p->nheld - i - 1) * sizeof(row));
+        p->nheld--;
+        job_begin(p, &row);
+    }
+    if ((size_t)p->njobs + p->nheld >= PUSH_CONCURRENCY)
         return;
-    for (size_t i = 0; i < n; i++)
-        job_begin(p, &rows[i]);
+    if (index_push_take(cache_index(e->cache), e->clock(),
+                        PUSH_CONCURRENCY - (size_t)p->njobs - p->nheld, rows, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (repo_busy(p, rows[i].ip_ecr_repo))
+            p->held[p->nheld++] = rows[i];
+        else
+            job_begin(p, &rows[i]);
+    }
 }
 
 struct push *push_create(struct ecr *e)

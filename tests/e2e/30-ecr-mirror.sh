@@ -160,6 +160,12 @@ check "S3 never saw an Authorization header" test "$(aws_count s3_rejected_auth)
 check "every API call was signed correctly" test "$(aws_ctl counts | python3 -c '
 import json, sys; print(sum(json.load(sys.stdin).get("api_rejected", {}).values()))')" = 0
 check "no chunked upload was tried (one monolithic PUT per blob)" test "$(aws_count data "PATCH upload")" = 0
+# Two tags of one image (alpinetest:latest and :3), queued together: one job per repository at
+# a time, so their blobs are never uploaded side by side.
+open_max=$(aws_ctl counts | python3 -c '
+import json, sys; print(max(json.load(sys.stdin)["uploads_open_max"].values() or [0]))')
+check "one push at a time per repository (most uploads open at once in one: $open_max)" \
+    test "$open_max" = 1
 
 # An immutable tag that moves upstream is refused by ECR: counted, not retried.
 skopeo copy -q --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false \

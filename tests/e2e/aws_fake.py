@@ -146,6 +146,8 @@ Control API, on the api listener under /_ctl/ (never counted, never faulted, nev
                                   "data_unauthorized", "data_expired" (of those, an expired pw),
                                   "name_unknown", "tag_invalid", "patch_rejected",
                                   "uploads_completed", "bytes_uploaded",
+                                  "uploads_open_max":{repo:n} (the most upload sessions open
+                                    at once in one repository: POST 202 to its PUT),
                                   "s3" (served 2xx), "s3_rejected_auth", "s3_rejected",
                                   "s3_bytes", "imds":{path:n}, "imds_tokens", "imds_v1_refused",
                                   "imds_unauthorized", "container":{"ok","unauthorized"},
@@ -464,8 +466,9 @@ class State:
                 "imds_unauthorized": 0, "container": {"ok": 0, "unauthorized": 0},
                 "container_paths": {}, "sts": {"ok": 0, "rejected": 0}, "sts_calls": [],
                 "tokens_issued": 0, "credentials_issued": 0, "faults_applied": {},
-                "requests": [], "requests_dropped": 0,
+                "requests": [], "requests_dropped": 0, "uploads_open_max": {},
             }
+            self.uploads_open = {}
 
     def bump(self, key, sub=None, n=1):
         with self.lock:
@@ -1205,6 +1208,16 @@ class Handler(BaseHTTPRequestHandler):
                     "BLOB_UPLOAD_INVALID", "A previous part of this upload was %d bytes: every part "
                     "but the last must be at least %d bytes." % (small, self.args.min_part_bytes)))
         status = self.forward(stream=True)
+        # Upload sessions open at once per repository: a 202 to POST opens one, the PUT to its
+        # location (whatever its answer) closes it.
+        with st.lock:
+            o = st.uploads_open.get(name, 0)
+            if self.command == "POST" and not upload_id and status == 202:
+                st.uploads_open[name] = o + 1
+                m = st.c["uploads_open_max"]
+                m[name] = max(m.get(name, 0), o + 1)
+            elif self.command == "PUT" and upload_id and o > 0:
+                st.uploads_open[name] = o - 1
         if status is None:
             return
         n = self.body.total
