@@ -16,6 +16,7 @@
 #define PJOB_MAGIC 0x504a4f42u /* "PJOB" */
 
 #define PUSH_CONCURRENCY 4
+#define PUSH_HELD_MAX 16 /* rows taken and waiting for their repository's job to end */
 #define PUSH_POLL_S 1
 #define PUSH_PUT_INTERVAL_MS 125        /* 8 PutImage a second at most */
 #define PUSH_RETRY_BASE_S 2             /* a failed attempt: 2 s, doubling */
@@ -61,8 +62,9 @@ struct push {
     /* Rows taken while a job for their ECR repository ran: one job per repository at a time,
      * so two tags of one image, or two images sharing layers, never upload the same blobs
      * side by side (twice the bytes, and a registry may see a blob half-linked). Started, in
-     * order, once their repository is free; njobs + nheld <= PUSH_CONCURRENCY. */
-    struct index_push held[PUSH_CONCURRENCY];
+     * order, once their repository is free. Held rows take no job slot, so one repository's
+     * long upload does not stop the others; at most PUSH_HELD_MAX are held. */
+    struct index_push held[PUSH_HELD_MAX];
     size_t nheld;
     struct event *poll;
     int64_t next_put_ms; /* monotonic: the next paced PUT may go then */

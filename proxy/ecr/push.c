@@ -513,7 +513,7 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
     struct push *p = arg;
     struct ecr *e;
     struct index_push rows[PUSH_CONCURRENCY];
-    size_t n = 0;
+    size_t n = 0, limit;
 
     (void)fd;
     (void)what;
@@ -525,7 +525,7 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
         return;
     /* Held rows first, in the order they were taken. job_begin may end a job at once, and
      * that job's end polls again: a copy of the row, taken off the list before it starts. */
-    for (size_t i = 0; i < p->nheld;) {
+    for (size_t i = 0; i < p->nheld && p->njobs < PUSH_CONCURRENCY;) {
         struct index_push row;
         if (repo_busy(p, p->held[i].ip_ecr_repo)) {
             i++;
@@ -536,10 +536,14 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
         p->nheld--;
         job_begin(p, &row);
     }
-    if ((size_t)p->njobs + p->nheld >= PUSH_CONCURRENCY)
+    if (p->njobs >= PUSH_CONCURRENCY)
         return;
-    if (index_push_take(cache_index(e->cache), e->clock(),
-                        PUSH_CONCURRENCY - (size_t)p->njobs - p->nheld, rows, &n) != 0)
+    limit = PUSH_CONCURRENCY - (size_t)p->njobs;
+    if (limit > PUSH_HELD_MAX - p->nheld)
+        limit = PUSH_HELD_MAX - p->nheld; /* every row taken may have to be held */
+    if (limit == 0)
+        return;
+    if (index_push_take(cache_index(e->cache), e->clock(), limit, rows, &n) != 0)
         return;
     for (size_t i = 0; i < n; i++) {
         if (repo_busy(p, rows[i].ip_ecr_repo))
